@@ -1,0 +1,551 @@
+/**
+ * One shape rule per operator. A rule returns the output types (null where
+ * unknown) and may record the contents of small integer outputs (shape math).
+ */
+import { DataType } from '../dtype.js';
+import { type Dim, type ValueType } from '../types.js';
+import type { RuleContext, ShapeRule } from './infer.js';
+import { addDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from './symbolic.js';
+
+const tensor = (dtype: DataType, shape: Dim[] | null): ValueType => ({ kind: 'tensor', dtype, shape });
+
+const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+
+/** Numpy-style broadcast of several shapes. */
+export function broadcast(shapes: (Dim[] | null)[]): Dim[] | null {
+  if (shapes.some((s) => s === null)) return null;
+  const rank = Math.max(...shapes.map((s) => s!.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d: Dim = 1;
+    for (const s of shapes) {
+      const k = i - (rank - s!.length);
+      if (k < 0) continue;
+      const x = s![k]!;
+      if (x === 1) continue;
+      if (d === 1) d = x;
+      else if (x === null) d = typeof d === 'number' ? d : null;
+      else if (d === null) d = x;
+      else if (!sameDim(d, x) && typeof d === 'string' && typeof x === 'number') d = x;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+const sameAsInput: ShapeRule = (ctx) => [ctx.type(0)];
+
+/** Elementwise arithmetic; also propagates contents of integer shape math. */
+function elementwise(op?: (a: Dim, b: Dim) => Dim): ShapeRule {
+  return (ctx) => {
+    const n = ctx.node.inputs.length;
+    const shape = broadcast(Array.from({ length: n }, (_, i) => ctx.shape(i)));
+    if (op) {
+      const a = ctx.contents(0);
+      const b = ctx.contents(1);
+      if (a && b && (a.length === b.length || a.length === 1 || b.length === 1)) {
+        const len = Math.max(a.length, b.length);
+        ctx.setContents(
+          0,
+          Array.from({ length: len }, (_, i) => op(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!)),
+        );
+      }
+    }
+    return [tensor(ctx.dtype(0), shape)];
+  };
+}
+
+const comparison: ShapeRule = (ctx) => [tensor(DataType.BOOL, broadcast([ctx.shape(0), ctx.shape(1)]))];
+
+function matmulShape(a: Dim[] | null, b: Dim[] | null): Dim[] | null {
+  if (!a || !b) return null;
+  const a2 = a.length === 1 ? [1, a[0]!] : a;
+  const b2 = b.length === 1 ? [b[0]!, 1] : b;
+  const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)]);
+  if (!batch) return null;
+  const out = [...batch, a2[a2.length - 2]!, b2[b2.length - 1]!];
+  if (a.length === 1) out.splice(out.length - 2, 1);
+  if (b.length === 1) out.splice(out.length - 1, 1);
+  return out;
+}
+
+function reduce(ctx: RuleContext, axes: number[] | undefined, keepdims: boolean): Dim[] | null {
+  const s = ctx.shape(0);
+  if (!s) return null;
+  const all = axes === undefined || axes.length === 0;
+  const set = new Set((axes ?? []).map((a) => normAxis(a, s.length)));
+  const out: Dim[] = [];
+  s.forEach((d, i) => {
+    if (all || set.has(i)) {
+      if (keepdims) out.push(1);
+    } else out.push(d);
+  });
+  return out;
+}
+
+const reduceRule: ShapeRule = (ctx) => {
+  const axes = ctx.node.getInts('axes') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
+  if (ctx.hasInput(1) && !axes) return [tensor(ctx.dtype(0), null)];
+  if ((ctx.node.getInt('noop_with_empty_axes', 0) === 1) && (!axes || axes.length === 0)) return [ctx.type(0)];
+  return [tensor(ctx.dtype(0), reduce(ctx, axes, ctx.node.getInt('keepdims', 1) === 1))];
+};
+
+function poolDim(d: Dim, k: number, s: number, p0: number, p1: number, dil: number, ceil: boolean): Dim {
+  if (typeof d === 'number') {
+    const v = (d + p0 + p1 - dil * (k - 1) - 1) / s + 1;
+    return ceil ? Math.ceil(v) : Math.floor(v);
+  }
+  if (d === null) return null;
+  if (k === 1 && s === 1 && p0 === 0 && p1 === 0) return d;
+  if (s === 1 && p0 + p1 === dil * (k - 1)) return d;
+  const off = p0 + p1 - dil * (k - 1) - 1;
+  return `${ceil ? 'ceil' : 'floor'}((${d}${off >= 0 ? '+' : ''}${off})/${s})+1`;
+}
+
+const convLike =
+  (channelsFromWeight: boolean): ShapeRule =>
+  (ctx) => {
+    const x = ctx.shape(0);
+    if (!x) return [tensor(ctx.dtype(0), null)];
+    const spatial = x.length - 2;
+    const w = channelsFromWeight ? ctx.shape(1) : null;
+    const kernel = ctx.node.getInts('kernel_shape') ?? (w ? (w.slice(2) as number[]) : undefined);
+    if (!kernel || kernel.some((k) => typeof k !== 'number')) return [tensor(ctx.dtype(0), null)];
+    const strides = ctx.node.getInts('strides') ?? Array(spatial).fill(1);
+    const dil = ctx.node.getInts('dilations') ?? Array(spatial).fill(1);
+    let pads = ctx.node.getInts('pads') ?? Array(spatial * 2).fill(0);
+    const autoPad = ctx.node.getString('auto_pad', 'NOTSET');
+    const ceil = ctx.node.getInt('ceil_mode', 0) === 1;
+    const out: Dim[] = [x[0]!, channelsFromWeight ? (w?.[0] ?? null) : x[1]!];
+    for (let i = 0; i < spatial; i++) {
+      const d = x[i + 2]!;
+      if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+        out.push(typeof d === 'number' ? Math.ceil(d / strides[i]!) : strides[i] === 1 ? d : `ceil(${d}/${strides[i]})`);
+        continue;
+      }
+      if (autoPad === 'VALID') pads = Array(spatial * 2).fill(0);
+      out.push(poolDim(d, kernel[i]!, strides[i]!, pads[i]!, pads[i + spatial]!, dil[i]!, ceil));
+    }
+    return [tensor(ctx.dtype(0), out)];
+  };
+
+const reshapeRule: ShapeRule = (ctx) => {
+  const target = ctx.contents(1);
+  const x = ctx.shape(0);
+  if (!target) {
+    const r = ctx.shape(1);
+    const rank = r && typeof r[0] === 'number' ? r[0] : undefined;
+    return [tensor(ctx.dtype(0), rank !== undefined ? Array(rank).fill(null) : null)];
+  }
+  const allowzero = ctx.node.getInt('allowzero', 0) === 1;
+  const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (x?.[i] ?? null) : d));
+  const minus = out.findIndex((d) => d === -1);
+  if (minus >= 0) {
+    let total: Dim = x ? x.reduce<Dim>((a, b) => mulDim(a, b), 1) : null;
+    for (const [i, d] of out.entries()) if (i !== minus) total = divDimExact(total, d);
+    out[minus] = total;
+  }
+  return [tensor(ctx.dtype(0), out.map((d) => (typeof d === 'number' && d < 0 ? null : d)))];
+};
+
+const gatherRule: ShapeRule = (ctx) => {
+  const data = ctx.shape(0);
+  const idx = ctx.shape(1);
+  const axis = normAxis(ctx.node.getInt('axis', 0), data?.length ?? 1);
+  const c = ctx.contents(0);
+  const i = ctx.numbers(1);
+  if (c && i) {
+    const picked = i.map((k) => c[k < 0 ? k + c.length : k] ?? null);
+    ctx.setContents(0, picked);
+  }
+  if (!data || !idx) return [tensor(ctx.dtype(0), null)];
+  return [tensor(ctx.dtype(0), [...data.slice(0, axis), ...idx, ...data.slice(axis + 1)])];
+};
+
+const sliceRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const starts = ctx.numbers(1);
+  const ends = ctx.numbers(2);
+  if (!x || !starts || !ends) return [tensor(ctx.dtype(0), x ? x.map(() => null) : null)];
+  const axes = ctx.hasInput(3) ? ctx.numbers(3) : starts.map((_, i) => i);
+  const steps = ctx.hasInput(4) ? ctx.numbers(4) : starts.map(() => 1);
+  if (!axes || !steps) return [tensor(ctx.dtype(0), x.map(() => null))];
+  const out = [...x];
+  const c = ctx.contents(0);
+  axes.forEach((a0, k) => {
+    const a = normAxis(a0, x.length);
+    const d = x[a];
+    const step = steps[k]!;
+    if (typeof d !== 'number') {
+      // Symbolic dim: only full-range or suffix/prefix slices with known lengths resolve.
+      const s = starts[k]!;
+      const e = ends[k]!;
+      if (step === 1 && s === 0 && e >= 2 ** 31) out[a] = d ?? null;
+      else if (step === 1 && s >= 0 && e >= 0 && e < 2 ** 31) out[a] = e - s;
+      else out[a] = null;
+      return;
+    }
+    const clamp = (v: number, lo: number, hi: number) => Math.min(Math.max(v, lo), hi);
+    let s = starts[k]! < 0 ? starts[k]! + d : starts[k]!;
+    let e = ends[k]! < 0 ? ends[k]! + d : ends[k]!;
+    if (step > 0) {
+      s = clamp(s, 0, d);
+      e = clamp(e, 0, d);
+      out[a] = Math.max(0, Math.ceil((e - s) / step));
+      if (c && a === 0 && x.length === 1) {
+        const vals: Dim[] = [];
+        for (let i = s; i < e; i += step) vals.push(c[i]!);
+        ctx.setContents(0, vals);
+      }
+    } else {
+      s = clamp(s, -1, d - 1);
+      e = clamp(e, -1, d - 1);
+      out[a] = Math.max(0, Math.ceil((s - e) / -step));
+    }
+  });
+  return [tensor(ctx.dtype(0), out)];
+};
+
+const concatRule: ShapeRule = (ctx) => {
+  const n = ctx.node.inputs.length;
+  const shapes = Array.from({ length: n }, (_, i) => ctx.shape(i));
+  const contents = Array.from({ length: n }, (_, i) => ctx.contents(i));
+  if (contents.every((c) => c)) ctx.setContents(0, contents.flatMap((c) => c!));
+  if (shapes.some((s) => !s)) {
+    const known = shapes.find((s) => s);
+    return [tensor(ctx.dtype(0), known ? known.map(() => null) : null)];
+  }
+  const axis = normAxis(ctx.node.getInt('axis', 0), shapes[0]!.length);
+  const out = [...shapes[0]!];
+  out[axis] = shapes.reduce<Dim>((a, s) => addDim(a, s![axis]!), 0);
+  return [tensor(ctx.dtype(0), out)];
+};
+
+const splitRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const nOut = ctx.node.outputs.length;
+  if (!x) return Array(nOut).fill(tensor(ctx.dtype(0), null));
+  const axis = normAxis(ctx.node.getInt('axis', 0), x.length);
+  const sizes = ctx.node.getInts('split') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
+  return Array.from({ length: nOut }, (_, i) => {
+    const out = [...x];
+    if (sizes) out[axis] = sizes[i]!;
+    else {
+      const d = x[axis]!;
+      out[axis] = typeof d === 'number' ? Math.ceil(d / nOut) : floorDivDim(d, nOut);
+    }
+    return tensor(ctx.dtype(0), out);
+  });
+};
+
+const unsqueezeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const axes = ctx.node.getInts('axes') ?? ctx.numbers(1);
+  const c = ctx.contents(0);
+  if (c && c.length === 1 && (x?.length ?? 0) <= 1) ctx.setContents(0, c);
+  if (!x || !axes) return [tensor(ctx.dtype(0), null)];
+  const rank = x.length + axes.length;
+  const set = new Set(axes.map((a) => normAxis(a, rank)));
+  const out: Dim[] = [];
+  let k = 0;
+  for (let i = 0; i < rank; i++) out.push(set.has(i) ? 1 : x[k++]!);
+  return [tensor(ctx.dtype(0), out)];
+};
+
+const squeezeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const axes = ctx.node.getInts('axes') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
+  const c = ctx.contents(0);
+  if (c && c.length === 1) ctx.setContents(0, c);
+  if (!x) return [tensor(ctx.dtype(0), null)];
+  if (ctx.hasInput(1) && !axes) return [tensor(ctx.dtype(0), null)];
+  const set = axes ? new Set(axes.map((a) => normAxis(a, x.length))) : undefined;
+  return [tensor(ctx.dtype(0), x.filter((d, i) => (set ? !set.has(i) : d !== 1)))];
+};
+
+const transposeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  if (!x) return [tensor(ctx.dtype(0), null)];
+  const perm = ctx.node.getInts('perm') ?? x.map((_, i) => x.length - 1 - i);
+  return [tensor(ctx.dtype(0), perm.map((p) => x[p] ?? null))];
+};
+
+const shapeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  if (!x) return [tensor(DataType.INT64, [null])];
+  const r = x.length;
+  let start = ctx.node.getInt('start', 0);
+  let end = ctx.node.getInt('end', r);
+  start = Math.min(Math.max(start < 0 ? start + r : start, 0), r);
+  end = Math.min(Math.max(end < 0 ? end + r : end, 0), r);
+  const dims = x.slice(start, end);
+  ctx.setContents(0, dims);
+  return [tensor(DataType.INT64, [dims.length])];
+};
+
+const castRule: ShapeRule = (ctx) => {
+  const to = ctx.node.getInt('to', 0) as DataType;
+  const c = ctx.contents(0);
+  if (c && (to === DataType.INT64 || to === DataType.INT32)) ctx.setContents(0, c);
+  return [tensor(to, ctx.shape(0))];
+};
+
+const constantRule: ShapeRule = (ctx) => {
+  const t = ctx.node.getTensor('value');
+  if (t) {
+    if (t.storage.kind === 'inline' && t.dims.length <= 1 && t.elementCount <= 64 && (t.dtype === DataType.INT64 || t.dtype === DataType.INT32)) {
+      ctx.setContents(0, t.toNumbers());
+    }
+    return [tensor(t.dtype, [...t.dims])];
+  }
+  const i = ctx.node.getInt('value_int');
+  if (i !== undefined) {
+    ctx.setContents(0, [i]);
+    return [tensor(DataType.INT64, [])];
+  }
+  const ints = ctx.node.getInts('value_ints');
+  if (ints) {
+    ctx.setContents(0, ints);
+    return [tensor(DataType.INT64, [ints.length])];
+  }
+  if (ctx.node.getFloat('value_float') !== undefined) return [tensor(DataType.FLOAT, [])];
+  const floats = ctx.node.attr('value_floats');
+  if (floats?.type === 'floats') return [tensor(DataType.FLOAT, [floats.value.length])];
+  return null;
+};
+
+const constantOfShapeRule: ShapeRule = (ctx) => {
+  const t = ctx.node.getTensor('value');
+  return [tensor(t?.dtype ?? DataType.FLOAT, ctx.contents(0) ?? null)];
+};
+
+const expandRule: ShapeRule = (ctx) => {
+  const target = ctx.contents(1);
+  return [tensor(ctx.dtype(0), target ? broadcast([ctx.shape(0), target]) : null)];
+};
+
+const whereRule: ShapeRule = (ctx) => [tensor(ctx.dtype(1), broadcast([ctx.shape(0), ctx.shape(1), ctx.shape(2)]))];
+
+const gemmRule: ShapeRule = (ctx) => {
+  const a = ctx.shape(0);
+  const b = ctx.shape(1);
+  if (!a || !b) return [tensor(ctx.dtype(0), [null, null])];
+  const m = ctx.node.getInt('transA', 0) ? a[1]! : a[0]!;
+  const n = ctx.node.getInt('transB', 0) ? b[0]! : b[1]!;
+  return [tensor(ctx.dtype(0), [m, n])];
+};
+
+const resizeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  if (!x) return [tensor(ctx.dtype(0), null)];
+  const sizes = ctx.hasInput(3) ? ctx.contents(3) : undefined;
+  const axes = ctx.node.getInts('axes');
+  if (sizes) {
+    if (!axes) return [tensor(ctx.dtype(0), sizes)];
+    const out = [...x];
+    axes.forEach((a, i) => (out[normAxis(a, x.length)] = sizes[i]!));
+    return [tensor(ctx.dtype(0), out)];
+  }
+  const scalesValue = ctx.hasInput(2) ? ctx.node.inputs[2]?.initializer : undefined;
+  const scales = scalesValue && scalesValue.storage.kind === 'inline' ? Array.from(scalesValue.toFloat32()) : undefined;
+  if (!scales || scales.length === 0) return [tensor(ctx.dtype(0), x.map(() => null))];
+  const targetAxes = axes ? axes.map((a) => normAxis(a, x.length)) : x.map((_, i) => i);
+  const out = [...x];
+  targetAxes.forEach((a, i) => {
+    const s = scales[i]!;
+    const d = x[a]!;
+    if (typeof d === 'number') out[a] = Math.floor(d * s);
+    else if (Number.isInteger(s)) out[a] = mulDim(d, s);
+    else out[a] = d === null ? null : `floor(${d}*${s})`;
+  });
+  return [tensor(ctx.dtype(0), out)];
+};
+
+const rangeRule: ShapeRule = (ctx) => {
+  const [s] = ctx.numbers(0) ?? [];
+  const [e] = ctx.numbers(1) ?? [];
+  const [d] = ctx.numbers(2) ?? [];
+  if (s !== undefined && e !== undefined && d !== undefined && d !== 0) {
+    return [tensor(ctx.dtype(0), [Math.max(0, Math.ceil((e - s) / d))])];
+  }
+  const se = ctx.contents(1);
+  if (s === 0 && d === 1 && se && se.length === 1) return [tensor(ctx.dtype(0), [se[0]!])];
+  return [tensor(ctx.dtype(0), [null])];
+};
+
+const flattenRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  if (!x) return [tensor(ctx.dtype(0), [null, null])];
+  const axis = normAxis(ctx.node.getInt('axis', 1), x.length);
+  const prod = (ds: Dim[]) => ds.reduce<Dim>((a, b) => mulDim(a, b), 1);
+  return [tensor(ctx.dtype(0), [prod(x.slice(0, axis)), prod(x.slice(axis))])];
+};
+
+const ifRule: ShapeRule = (ctx) => {
+  const g = ctx.node.attr('then_branch');
+  const e = ctx.node.attr('else_branch');
+  if (g?.type !== 'graph' || e?.type !== 'graph') return null;
+  return ctx.node.outputs.map((_, i) => {
+    const a = g.value.outputs[i]?.type ?? null;
+    const b = e.value.outputs[i]?.type ?? null;
+    if (!a || !b || a.kind !== 'tensor' || b.kind !== 'tensor') return a ?? b;
+    if (!a.shape || !b.shape || a.shape.length !== b.shape.length) return tensor(a.dtype, null);
+    return tensor(
+      a.dtype,
+      a.shape.map((d, k) => (sameDim(d, b.shape![k]!) ? d : null)),
+    );
+  });
+};
+
+const attentionRule: ShapeRule = (ctx) => {
+  const q = ctx.shape(0);
+  const v = ctx.shape(2);
+  if (!q) return [tensor(ctx.dtype(0), null)];
+  if (q.length === 4) return [tensor(ctx.dtype(0), [q[0]!, q[1]!, q[2]!, v?.[3] ?? null])];
+  const heads = ctx.node.getInt('q_num_heads') ?? 1;
+  const kvHeads = ctx.node.getInt('kv_num_heads') ?? heads;
+  const vHidden = v ? mulDim(divDimExact(v[2]!, kvHeads), heads) : null;
+  return [tensor(ctx.dtype(0), [q[0]!, q[1]!, vHidden])];
+};
+
+const msMultiHeadAttention: ShapeRule = (ctx) => {
+  const q = ctx.shape(0);
+  const v = ctx.shape(2);
+  if (!q) return [tensor(ctx.dtype(0), null)];
+  return [tensor(ctx.dtype(0), [q[0]!, q[1]!, v && v.length === 3 ? v[2]! : q[2]!])];
+};
+
+const msAttention: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const bias = ctx.shape(2);
+  const hidden = bias && typeof bias[0] === 'number' ? bias[0] / 3 : null;
+  return [tensor(ctx.dtype(0), x ? [x[0]!, x[1]!, hidden] : null)];
+};
+
+const topLevelPool: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  return [tensor(ctx.dtype(0), x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : null)];
+};
+
+const einsumRule: ShapeRule = (ctx) => {
+  const eq = ctx.node.getString('equation', '').replace(/\s+/g, '');
+  const [lhs, rhs] = eq.split('->');
+  if (!lhs || rhs === undefined || rhs.includes('.')) return [tensor(ctx.dtype(0), null)];
+  const sizes = new Map<string, Dim>();
+  lhs.split(',').forEach((term, i) => {
+    const s = ctx.shape(i);
+    if (s && s.length === term.length) [...term].forEach((c, k) => sizes.set(c, s[k]!));
+  });
+  return [tensor(ctx.dtype(0), [...rhs].map((c) => sizes.get(c) ?? null))];
+};
+
+const tileRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const reps = ctx.contents(1);
+  if (!x || !reps) return [tensor(ctx.dtype(0), x ? x.map(() => null) : null)];
+  return [tensor(ctx.dtype(0), x.map((d, i) => mulDim(d, reps[i] ?? null)))];
+};
+
+const padRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const pads = ctx.node.getInts('pads') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
+  if (!x || !pads || ctx.hasInput(3)) return [tensor(ctx.dtype(0), x ? x.map(() => null) : null)];
+  const r = x.length;
+  return [tensor(ctx.dtype(0), x.map((d, i) => addDim(d, pads[i]! + pads[i + r]!)))];
+};
+
+const pyramidConvBlockRule: ShapeRule = (ctx) => [ctx.type(0)];
+
+const intArith = (f: (a: number, b: number) => number) => (a: Dim, b: Dim) =>
+  typeof a === 'number' && typeof b === 'number' ? f(a, b) : null;
+
+export const RULES: Record<string, ShapeRule> = {
+  Identity: sameAsInput,
+  Dropout: (ctx) => [ctx.type(0), tensor(DataType.BOOL, ctx.shape(0))],
+  Add: elementwise(addDim),
+  Sub: elementwise(subDim),
+  Mul: elementwise(mulDim),
+  Div: elementwise((a, b) => floorDivDim(a, b)),
+  Pow: elementwise(),
+  Max: elementwise(intArith(Math.max)),
+  Min: elementwise(intArith(Math.min)),
+  Mod: elementwise(),
+  PRelu: elementwise(),
+  Equal: comparison,
+  Less: comparison,
+  LessOrEqual: comparison,
+  Greater: comparison,
+  GreaterOrEqual: comparison,
+  And: comparison,
+  Or: comparison,
+  Xor: comparison,
+  Not: (ctx) => [tensor(DataType.BOOL, ctx.shape(0))],
+  Where: whereRule,
+  ...Object.fromEntries(
+    [
+      'Sigmoid', 'Tanh', 'Relu', 'LeakyRelu', 'Elu', 'Selu', 'Gelu', 'FastGelu', 'Erf', 'Sqrt', 'Exp', 'Log', 'Neg', 'Abs',
+      'Reciprocal', 'Sin', 'Cos', 'Softplus', 'HardSigmoid', 'HardSwish', 'Floor', 'Ceil', 'Round', 'Sign', 'Clip',
+      'Softmax', 'LogSoftmax', 'Mish', 'Celu', 'ThresholdedRelu', 'Trilu', 'CumSum', 'BiasGelu',
+    ].map((op) => [op, sameAsInput]),
+  ),
+  'com.microsoft.QuickGelu': sameAsInput,
+  'com.microsoft.BiasGelu': sameAsInput,
+  'com.microsoft.FastGelu': sameAsInput,
+  'com.microsoft.BiasAdd': sameAsInput,
+  'com.microsoft.BiasSplitGelu': (ctx) => {
+    const x = ctx.shape(0);
+    return [tensor(ctx.dtype(0), x ? [...x.slice(0, -1), floorDivDim(x[x.length - 1]!, 2)] : null)];
+  },
+  'com.microsoft.SkipLayerNormalization': (ctx) => [ctx.type(0), null, null, ctx.type(0)],
+  'com.microsoft.GroupNorm': sameAsInput,
+  MatMul: (ctx) => [tensor(ctx.dtype(0), matmulShape(ctx.shape(0), ctx.shape(1)))],
+  Gemm: gemmRule,
+  Reshape: reshapeRule,
+  Transpose: transposeRule,
+  Conv: convLike(true),
+  ConvTranspose: (ctx) => [tensor(ctx.dtype(0), null)],
+  AveragePool: convLike(false),
+  MaxPool: convLike(false),
+  GlobalAveragePool: topLevelPool,
+  GlobalMaxPool: topLevelPool,
+  LayerNormalization: (ctx) => {
+    const x = ctx.shape(0);
+    const axis = normAxis(ctx.node.getInt('axis', -1), x?.length ?? 1);
+    const stat = x ? x.map((d, i) => (i < axis ? d : 1)) : null;
+    return [ctx.type(0), tensor(DataType.FLOAT, stat), tensor(DataType.FLOAT, stat)];
+  },
+  GroupNormalization: sameAsInput,
+  InstanceNormalization: sameAsInput,
+  BatchNormalization: sameAsInput,
+  Resize: resizeRule,
+  Concat: concatRule,
+  Split: splitRule,
+  Slice: sliceRule,
+  Gather: gatherRule,
+  Shape: shapeRule,
+  Size: () => [tensor(DataType.INT64, [])],
+  Unsqueeze: unsqueezeRule,
+  Squeeze: squeezeRule,
+  Cast: castRule,
+  CastLike: (ctx) => [tensor(ctx.dtype(1), ctx.shape(0))],
+  ReduceMean: reduceRule,
+  ReduceSum: reduceRule,
+  ReduceMax: reduceRule,
+  ReduceMin: reduceRule,
+  ReduceProd: reduceRule,
+  ReduceL2: reduceRule,
+  ReduceSumSquare: reduceRule,
+  Expand: expandRule,
+  Constant: constantRule,
+  ConstantOfShape: constantOfShapeRule,
+  Range: rangeRule,
+  Flatten: flattenRule,
+  If: ifRule,
+  Einsum: einsumRule,
+  Tile: tileRule,
+  Pad: padRule,
+  Attention: attentionRule,
+  'com.microsoft.MultiHeadAttention': msMultiHeadAttention,
+  'com.microsoft.Attention': msAttention,
+  'ai.deltac.PyramidConvBlock': pyramidConvBlockRule,
+};

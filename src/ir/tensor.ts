@@ -1,0 +1,190 @@
+/**
+ * Tensors whose bytes live inline, in an external file (read lazily through a
+ * ByteSource), or nowhere (an "elided" tensor from the textual IR, known only by
+ * its digest). Raw bytes are always little-endian, as in ONNX raw_data.
+ */
+import { DataType, byteSizeOf, dtypeName } from './dtype.js';
+import { DeltacError } from './errors.js';
+import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToHalfBits, halfBitsToFloat32 } from './half.js';
+
+/** Random access to bytes that live outside the protobuf (an external-data file). */
+export interface ByteSource {
+  /** What to call this source in messages (path relative to the model). */
+  readonly description: string;
+  /** Total size in bytes. */
+  size(): number;
+  read(offset: number, length: number): Uint8Array;
+}
+
+/** How a tensor's bytes were encoded in the protobuf, kept so that saving can reproduce it. */
+export type InlineEncoding = 'raw' | 'typed';
+
+export type TensorStorage =
+  | { kind: 'inline'; bytes: Uint8Array; encoding: InlineEncoding }
+  | {
+      kind: 'external';
+      source: ByteSource;
+      /** `location` as written in the model. */
+      location: string;
+      offset: number;
+      length: number;
+      /** Other external_data entries (e.g. checksum), kept as they were. */
+      extraEntries: [string, string][];
+    }
+  | { kind: 'strings'; values: Uint8Array[] }
+  | { kind: 'elided'; digest: string };
+
+export class Tensor {
+  /** Name as stored in the proto (only meaningful for attribute tensors; initializers use their Value's name). */
+  name: string;
+  dtype: DataType;
+  dims: number[];
+  storage: TensorStorage;
+  docString = '';
+  metadataProps: [string, string][] = [];
+  /** Proto fields deltac does not model (e.g. `segment`), carried through unchanged. */
+  extra: Record<string, unknown> = {};
+
+  constructor(dtype: DataType, dims: number[], storage: TensorStorage, name = '') {
+    this.dtype = dtype;
+    this.dims = dims;
+    this.storage = storage;
+    this.name = name;
+  }
+
+  get elementCount(): number {
+    return this.dims.reduce((a, b) => a * b, 1);
+  }
+
+  /** Size of the data in raw little-endian form. */
+  get byteLength(): number {
+    if (this.storage.kind === 'strings') return this.storage.values.reduce((a, v) => a + v.length, 0);
+    return byteSizeOf(this.dtype, this.elementCount);
+  }
+
+  get isExternal(): boolean {
+    return this.storage.kind === 'external';
+  }
+
+  /** The raw bytes; reads external data from its file on every call (callers decide what to keep). */
+  bytes(): Uint8Array {
+    const s = this.storage;
+    switch (s.kind) {
+      case 'inline':
+        return s.bytes;
+      case 'external':
+        return s.source.read(s.offset, s.length);
+      case 'strings':
+        throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${this.name}" holds strings, not numeric data`);
+      case 'elided':
+        throw new DeltacError(
+          'DELTAC_E_TENSOR_DATA',
+          `tensor "${this.name}" has no data (it was elided in the textual IR, digest ${s.digest}); load the model from ONNX to compute with it`,
+        );
+    }
+  }
+
+  /** The elements as float32 (from f32, f16, bf16, f64, or any integer type). */
+  toFloat32(): Float32Array {
+    const b = this.bytes();
+    const n = this.elementCount;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const out = new Float32Array(n);
+    switch (this.dtype) {
+      case DataType.FLOAT:
+        for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
+        return out;
+      case DataType.FLOAT16:
+        for (let i = 0; i < n; i++) out[i] = halfBitsToFloat32(dv.getUint16(i * 2, true));
+        return out;
+      case DataType.BFLOAT16:
+        for (let i = 0; i < n; i++) out[i] = bfloat16BitsToFloat32(dv.getUint16(i * 2, true));
+        return out;
+      case DataType.DOUBLE:
+        for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
+        return out;
+      default: {
+        const ints = this.toNumbers();
+        for (let i = 0; i < n; i++) out[i] = ints[i]!;
+        return out;
+      }
+    }
+  }
+
+  /** The elements as JS numbers (integer and float types; int64 beyond 2^53 loses precision). */
+  toNumbers(): number[] {
+    const b = this.bytes();
+    const n = this.elementCount;
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const out: number[] = new Array(n);
+    const read = (size: number, get: (off: number) => number) => {
+      for (let i = 0; i < n; i++) out[i] = get(i * size);
+      return out;
+    };
+    switch (this.dtype) {
+      case DataType.INT64:
+        return read(8, (o) => Number(dv.getBigInt64(o, true)));
+      case DataType.UINT64:
+        return read(8, (o) => Number(dv.getBigUint64(o, true)));
+      case DataType.INT32:
+        return read(4, (o) => dv.getInt32(o, true));
+      case DataType.UINT32:
+        return read(4, (o) => dv.getUint32(o, true));
+      case DataType.INT16:
+        return read(2, (o) => dv.getInt16(o, true));
+      case DataType.UINT16:
+        return read(2, (o) => dv.getUint16(o, true));
+      case DataType.INT8:
+        return read(1, (o) => dv.getInt8(o));
+      case DataType.UINT8:
+      case DataType.BOOL:
+        return read(1, (o) => dv.getUint8(o));
+      case DataType.FLOAT:
+      case DataType.FLOAT16:
+      case DataType.BFLOAT16:
+      case DataType.DOUBLE:
+        return Array.from(this.toFloat32());
+      default:
+        throw new DeltacError('DELTAC_E_TENSOR_DATA', `cannot read elements of type ${dtypeName(this.dtype)} as numbers`);
+    }
+  }
+
+  /** A float tensor of `dtype` (f32, f16, bf16, f64) built from float32 values. */
+  static fromFloat32(values: Float32Array | number[], dims: number[], dtype: DataType = DataType.FLOAT): Tensor {
+    const n = values.length;
+    const size = byteSizeOf(dtype, n);
+    const bytes = new Uint8Array(size);
+    const dv = new DataView(bytes.buffer);
+    switch (dtype) {
+      case DataType.FLOAT:
+        for (let i = 0; i < n; i++) dv.setFloat32(i * 4, values[i]!, true);
+        break;
+      case DataType.FLOAT16:
+        for (let i = 0; i < n; i++) dv.setUint16(i * 2, float32ToHalfBits(values[i]!), true);
+        break;
+      case DataType.BFLOAT16:
+        for (let i = 0; i < n; i++) dv.setUint16(i * 2, float32ToBfloat16Bits(values[i]!), true);
+        break;
+      case DataType.DOUBLE:
+        for (let i = 0; i < n; i++) dv.setFloat64(i * 8, values[i]!, true);
+        break;
+      default:
+        throw new DeltacError('DELTAC_E_TENSOR_DATA', `fromFloat32 cannot produce ${dtypeName(dtype)}`);
+    }
+    return new Tensor(dtype, dims, { kind: 'inline', bytes, encoding: 'raw' });
+  }
+
+  /** An int64 tensor (shapes, axes, indices). */
+  static fromInt64(values: number[], dims: number[] = [values.length]): Tensor {
+    const bytes = new Uint8Array(values.length * 8);
+    const dv = new DataView(bytes.buffer);
+    values.forEach((v, i) => dv.setBigInt64(i * 8, BigInt(v), true));
+    return new Tensor(DataType.INT64, dims, { kind: 'inline', bytes, encoding: 'raw' });
+  }
+
+  /** A copy of this tensor converted to another float dtype. */
+  castTo(dtype: DataType): Tensor {
+    if (dtype === this.dtype) return this;
+    return Tensor.fromFloat32(this.toFloat32(), [...this.dims], dtype);
+  }
+}

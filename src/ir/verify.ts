@@ -1,0 +1,102 @@
+/**
+ * The verifier: every pass must leave a model that passes it. Reports dangling and
+ * undefined values, cycles and ordering problems, duplicate names, inconsistent
+ * use lists, tensor sizes that disagree with their shapes, and (through shape
+ * inference) type/shape conflicts.
+ */
+import { type Diagnostic, error, warning } from './diagnostics.js';
+import { byteSizeOf, dtypeName } from './dtype.js';
+import { DeltacError } from './errors.js';
+import type { Graph } from './graph.js';
+import type { Model } from './model.js';
+import { inferShapes } from './shape-inference/infer.js';
+import type { Value } from './value.js';
+
+export interface VerifyOptions {
+  /** Also run shape inference and report type/shape conflicts (default true). */
+  types?: boolean;
+}
+
+export function verifyModel(model: Model, options: VerifyOptions = {}): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const seen = new Map<string, Value>();
+  verifyGraph(model.graph, out, seen);
+  if (options.types !== false && !out.some((d) => d.severity === 'error')) {
+    out.push(...inferShapes(model, { check: true }).filter((d) => d.code === 'DELTAC_E_TYPE_CONFLICT'));
+  }
+  return out;
+}
+
+/** Throws the first error as a DeltacError. */
+export function verifyOrThrow(model: Model, options?: VerifyOptions): void {
+  const first = verifyModel(model, options).find((d) => d.severity === 'error');
+  if (first) throw new DeltacError(first.code as never, first.message);
+}
+
+function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): void {
+  const define = (v: Value) => {
+    const prev = seen.get(v.name);
+    if (prev && prev !== v) out.push(error('DELTAC_E_DUPLICATE_NAME', `value name "${v.name}" is defined twice`, v.name));
+    seen.set(v.name, v);
+  };
+  for (const v of g.inputs) define(v);
+  for (const v of g.initializers.values()) {
+    if (!g.inputs.includes(v)) define(v);
+    const t = v.initializer!;
+    if (t.storage.kind === 'inline' && t.storage.bytes.length !== byteSizeOf(t.dtype, t.elementCount)) {
+      out.push(
+        error(
+          'DELTAC_E_TENSOR_DATA',
+          `initializer "${v.name}" (${dtypeName(t.dtype)}[${t.dims.join(',')}]) holds ${t.storage.bytes.length} bytes, expected ${byteSizeOf(t.dtype, t.elementCount)}`,
+          v.name,
+        ),
+      );
+    }
+  }
+  const position = new Map(g.nodes.map((n, i) => [n, i]));
+  let misordered = false;
+  for (const [i, node] of g.nodes.entries()) {
+    if (node.removed) out.push(error('DELTAC_E_DANGLING_VALUE', `removed node "${node.name}" is still listed`, node.name));
+    node.inputs.forEach((v, slot) => {
+      if (!v) return;
+      const label = `${node.opType} node "${node.name || node.outputs[0]?.name}"`;
+      if (!v.uses.some((u) => u.node === node && u.index === slot)) {
+        out.push(error('DELTAC_E_DANGLING_VALUE', `${label} reads "${v.name}" but the use list misses it`, node.name));
+      }
+      if (g.lookup(v.name) !== v) {
+        out.push(error('DELTAC_E_UNDEFINED_VALUE', `${label} reads "${v.name}", which is not defined in its scope`, node.name));
+        return;
+      }
+      const p = v.producer;
+      if (p) {
+        if (p.removed) {
+          out.push(error('DELTAC_E_DANGLING_VALUE', `${label} reads "${v.name}", whose producer was removed`, node.name));
+        } else if (p.graph === g && (position.get(p) ?? Infinity) >= i) {
+          misordered = true;
+        }
+      }
+    });
+    for (const o of node.outputs) {
+      define(o);
+      if (o.producer !== node) out.push(error('DELTAC_E_DANGLING_VALUE', `output "${o.name}" has a wrong producer`, o.name));
+    }
+    for (const sub of node.subgraphs()) verifyGraph(sub, out, seen);
+  }
+  for (const o of g.outputs) {
+    if (g.lookup(o.name) !== o) out.push(error('DELTAC_E_UNDEFINED_VALUE', `graph output "${o.name}" is not defined`, o.name));
+    else if (o.producer?.removed) out.push(error('DELTAC_E_DANGLING_VALUE', `graph output "${o.name}" lost its producer`, o.name));
+  }
+  if (misordered) {
+    // Either a cycle or merely an unsorted node list: find out which.
+    const saved = g.nodes;
+    try {
+      g.topologicalSort();
+      out.push(warning('DELTAC_E_GRAPH_CYCLE', `nodes of graph "${g.name}" are not in topological order (fixable by sorting)`));
+    } catch (e) {
+      if (e instanceof DeltacError) out.push(error(e.code, e.message));
+      else throw e;
+    } finally {
+      g.nodes = saved;
+    }
+  }
+}

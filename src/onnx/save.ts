@@ -1,0 +1,500 @@
+/**
+ * deltac IR → ONNX protobuf. Large tensors go to one external-data file next to
+ * the model (streamed file-to-file, 4 KiB-aligned, deterministic order), small
+ * ones stay inline. Writing is atomic: temp files are renamed into place only when
+ * everything succeeded, and removed otherwise. The input model and its data files
+ * are never overwritten unless `force` is set.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Attribute } from '../ir/attribute.js';
+import { DataType, byteSizeOf } from '../ir/dtype.js';
+import { DeltacError } from '../ir/errors.js';
+import type { Graph } from '../ir/graph.js';
+import type { Model } from '../ir/model.js';
+import type { Tensor } from '../ir/tensor.js';
+import type { ValueType } from '../ir/types.js';
+import type { Value } from '../ir/value.js';
+import { FileByteSource } from './external-data.js';
+import type { P } from './proto-util.js';
+import { ModelProtoType } from './schema.js';
+
+const PROTOBUF_LIMIT = 2 ** 31 - 1;
+/** Headroom for the graph itself when deciding whether weights fit inline. */
+const INLINE_BUDGET = PROTOBUF_LIMIT - 64 * 2 ** 20;
+
+export interface SaveOptions {
+  /**
+   * Where tensor data goes: `true` one external file, `false` inline, `'auto'`
+   * (default) external when the input used external data or the model would
+   * exceed protobuf's 2 GB.
+   */
+  externalData?: boolean | 'auto';
+  /** File name of the external data, relative to the model (default `<model file>.data`). */
+  externalDataName?: string;
+  /** Tensors smaller than this many bytes stay inline even with external data (default 1024). */
+  sizeThreshold?: number;
+  /** Tensors of at least this size start on a 4 KiB boundary (default 1 MiB; smaller ones on 64 bytes). */
+  alignThreshold?: number;
+  /**
+   * Reference the input's external files instead of copying unchanged tensors into
+   * the new data file. Only possible when the output sits in the same folder as
+   * the input; the output then depends on the input's data files.
+   */
+  reuseWeights?: boolean;
+  /** Allow overwriting the input model or its data files. */
+  force?: boolean;
+  /** Called while tensor bytes are written. */
+  onProgress?: (bytesDone: number, bytesTotal: number) => void;
+}
+
+export interface SaveResult {
+  modelPath: string;
+  modelBytes: number;
+  externalDataPath?: string;
+  externalDataBytes: number;
+  /** Tensors written to the external file / kept inline / referenced in the input's files. */
+  externalTensors: number;
+  inlineTensors: number;
+  reusedTensors: number;
+}
+
+const ALIGN_BIG = 4096;
+const ALIGN_SMALL = 64;
+const COPY_CHUNK = 8 * 2 ** 20;
+
+interface PlannedTensor {
+  tensor: Tensor;
+  mode: 'inline' | 'external' | 'reuse';
+  offset: number;
+}
+
+export function saveModel(model: Model, file: string, options: SaveOptions = {}): SaveResult {
+  const outPath = path.resolve(file);
+  const outDir = path.dirname(outPath);
+  if (!fs.existsSync(outDir)) {
+    throw new DeltacError('DELTAC_E_WRITE', `output folder "${outDir}" does not exist`);
+  }
+  const dataName = options.externalDataName ?? `${path.basename(outPath)}.data`;
+  if (dataName.includes('/') || dataName.includes('\\') || dataName === '..' || dataName === '.') {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `external data name "${dataName}" must be a plain file name`);
+  }
+  const dataPath = path.join(outDir, dataName);
+  protectInputs(model, [outPath, dataPath], options.force === true);
+
+  const tensors = collectTensors(model);
+  const sizeThreshold = options.sizeThreshold ?? 1024;
+  const alignThreshold = options.alignThreshold ?? 2 ** 20;
+  const total = tensors.reduce((a, t) => a + t.byteLength, 0);
+  const inputUsedExternal = tensors.some((t) => t.storage.kind === 'external');
+  const external =
+    options.externalData === true || (options.externalData !== false && (inputUsedExternal || total > INLINE_BUDGET));
+  if (!external && total > INLINE_BUDGET) {
+    throw new DeltacError(
+      'DELTAC_E_MODEL_TOO_LARGE',
+      `the model's tensors take ${total} bytes, more than fits in one 2 GB protobuf; save with external data`,
+    );
+  }
+  if (options.reuseWeights && model.baseDir && path.resolve(model.baseDir) !== outDir) {
+    throw new DeltacError(
+      'DELTAC_E_BAD_OPTION',
+      `--reuse-weights needs the output in the input model's folder (${model.baseDir}): external-data locations cannot leave the model folder`,
+    );
+  }
+
+  // Plan: which tensor goes where, at which offset (deterministic: graph order).
+  const plan = new Map<Tensor, PlannedTensor>();
+  let offset = 0;
+  for (const t of tensors) {
+    if (plan.has(t)) continue;
+    const size = t.byteLength;
+    if (t.storage.kind === 'external' && options.reuseWeights) {
+      plan.set(t, { tensor: t, mode: 'reuse', offset: t.storage.offset });
+    } else if (external && size >= sizeThreshold && t.storage.kind !== 'strings') {
+      const align = size >= alignThreshold ? ALIGN_BIG : ALIGN_SMALL;
+      offset = Math.ceil(offset / align) * align;
+      plan.set(t, { tensor: t, mode: 'external', offset });
+      offset += size;
+    } else {
+      plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
+    }
+  }
+  const externalBytes = offset;
+
+  const tmpTag = `.tmp-${process.pid}-${Date.now().toString(36)}`;
+  const tmpModel = outPath + tmpTag;
+  const tmpData = dataPath + tmpTag;
+  const written: string[] = [];
+  try {
+    if (external && externalBytes > 0) {
+      written.push(tmpData);
+      writeExternalData(tmpData, [...plan.values()].filter((p) => p.mode === 'external'), externalBytes, options.onProgress);
+    }
+    const encoder = new ProtoEncoder(plan, dataName);
+    const bytes = ModelProtoType.encode(encoder.model(model)).finish();
+    if (bytes.length > PROTOBUF_LIMIT) {
+      throw new DeltacError('DELTAC_E_MODEL_TOO_LARGE', `the serialized model is ${bytes.length} bytes (over 2 GB); save with external data`);
+    }
+    written.push(tmpModel);
+    writeFileDurable(tmpModel, bytes);
+    if (written.includes(tmpData)) fs.renameSync(tmpData, dataPath);
+    fs.renameSync(tmpModel, outPath);
+    const counts = { externalTensors: 0, inlineTensors: 0, reusedTensors: 0 };
+    for (const p of plan.values()) counts[`${p.mode === 'reuse' ? 'reused' : p.mode}Tensors` as keyof typeof counts]++;
+    return {
+      modelPath: outPath,
+      modelBytes: bytes.length,
+      externalDataPath: externalBytes > 0 ? dataPath : undefined,
+      externalDataBytes: externalBytes,
+      ...counts,
+    };
+  } catch (e) {
+    for (const f of written) fs.rmSync(f, { force: true });
+    if (e instanceof DeltacError) throw e;
+    throw new DeltacError('DELTAC_E_WRITE', `could not write "${outPath}": ${(e as Error).message}`, undefined, { cause: e });
+  }
+}
+
+/** Serializes a model to bytes with all tensor data inline (small models, tests). */
+export function serializeModel(model: Model): Uint8Array {
+  const plan = new Map<Tensor, PlannedTensor>();
+  for (const t of collectTensors(model)) plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
+  return ModelProtoType.encode(new ProtoEncoder(plan, '').model(model)).finish();
+}
+
+/** Refuses to overwrite the files the model was loaded from. */
+function protectInputs(model: Model, outputs: string[], force: boolean): void {
+  if (force) return;
+  const inputs = new Set<string>();
+  const add = (p: string) => {
+    try {
+      const st = fs.statSync(p);
+      inputs.add(`${st.dev}:${st.ino}`);
+      inputs.add(path.resolve(p));
+    } catch {
+      inputs.add(path.resolve(p));
+    }
+  };
+  if (model.sourcePath) add(model.sourcePath);
+  for (const t of collectTensors(model)) if (t.storage.kind === 'external' && t.storage.source instanceof FileByteSource) add(t.storage.source.path);
+  for (const out of outputs) {
+    let key = path.resolve(out);
+    let clash = inputs.has(key);
+    try {
+      const st = fs.statSync(out);
+      key = `${st.dev}:${st.ino}`;
+      clash ||= inputs.has(key);
+    } catch {
+      // does not exist: fine
+    }
+    if (clash) {
+      throw new DeltacError(
+        'DELTAC_E_OUTPUT_EXISTS',
+        `refusing to overwrite "${out}": it is the input model or one of its data files; choose another output path or pass --force`,
+      );
+    }
+  }
+}
+
+/** Every tensor the model holds (initializers, tensor attributes, subgraphs), in graph order. */
+function collectTensors(model: Model): Tensor[] {
+  const out: Tensor[] = [];
+  const visit = (g: Graph) => {
+    for (const v of g.initializers.values()) out.push(v.initializer!);
+    for (const n of g.nodes) {
+      for (const a of n.attributes.values()) {
+        if (a.type === 'tensor') out.push(a.value);
+        else if (a.type === 'tensors') out.push(...a.value);
+        else if (a.type === 'graph') visit(a.value);
+        else if (a.type === 'graphs') a.value.forEach(visit);
+      }
+    }
+  };
+  visit(model.graph);
+  return out;
+}
+
+function writeFileDurable(file: string, bytes: Uint8Array): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    let done = 0;
+    while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Streams tensor bytes into the external file: file-to-file copies in bounded chunks. */
+function writeExternalData(
+  file: string,
+  items: PlannedTensor[],
+  total: number,
+  onProgress?: (done: number, total: number) => void,
+): void {
+  const fd = fs.openSync(file, 'w');
+  const chunk = Buffer.allocUnsafe(COPY_CHUNK);
+  try {
+    let position = 0;
+    const zeros = Buffer.alloc(ALIGN_BIG);
+    for (const item of items) {
+      if (item.offset > position) {
+        fs.writeSync(fd, zeros, 0, item.offset - position, position);
+        position = item.offset;
+      }
+      const t = item.tensor;
+      const s = t.storage;
+      if (s.kind === 'external') {
+        copyRange(s.source, s.offset, s.length, fd, position, chunk);
+      } else {
+        const b = t.bytes();
+        let done = 0;
+        while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, position + done);
+      }
+      position += t.byteLength;
+      onProgress?.(position, total);
+    }
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function copyRange(
+  source: { read(offset: number, length: number): Uint8Array; size(): number },
+  offset: number,
+  length: number,
+  outFd: number,
+  outPos: number,
+  chunk: Buffer,
+): void {
+  if (source instanceof FileByteSource) {
+    if (offset + length > source.size()) {
+      throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${source.description}"`);
+    }
+    const inFd = fs.openSync(source.path, 'r');
+    try {
+      let done = 0;
+      while (done < length) {
+        const n = fs.readSync(inFd, chunk, 0, Math.min(chunk.length, length - done), offset + done);
+        if (n === 0) throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${source.description}"`);
+        let w = 0;
+        while (w < n) w += fs.writeSync(outFd, chunk, w, n - w, outPos + done + w);
+        done += n;
+      }
+    } finally {
+      fs.closeSync(inFd);
+    }
+    return;
+  }
+  const b = source.read(offset, length);
+  let done = 0;
+  while (done < b.length) done += fs.writeSync(outFd, b, done, b.length - done, outPos + done);
+}
+
+/** Builds protobufjs message objects from the IR. */
+class ProtoEncoder {
+  constructor(
+    private readonly plan: Map<Tensor, PlannedTensor>,
+    private readonly dataName: string,
+  ) {}
+
+  model(m: Model): P {
+    return compact({
+      irVersion: m.irVersion,
+      opsetImport: [...m.opsetImports].map(([domain, version]) => compact({ domain, version })),
+      producerName: m.producerName,
+      producerVersion: m.producerVersion,
+      domain: m.domain,
+      modelVersion: m.modelVersion || undefined,
+      docString: m.docString,
+      graph: this.graph(m.graph),
+      metadataProps: kv(m.metadataProps),
+      functions: m.functions,
+      trainingInfo: m.extra.trainingInfo ?? [],
+      configuration: m.extra.configuration ?? [],
+    });
+  }
+
+  graph(g: Graph): P {
+    return compact(this.graphFields(g));
+  }
+
+  private graphFields(g: Graph): P {
+    const valueInfo: P[] = [];
+    const inputsAndOutputs = new Set<Value>([...g.inputs, ...g.outputs]);
+    const addInfo = (v: Value) => {
+      if (v.hasValueInfo && !inputsAndOutputs.has(v) && !v.omitted) valueInfo.push(this.valueInfo(v));
+    };
+    for (const n of g.nodes) n.outputs.forEach(addInfo);
+    for (const v of g.initializers.values()) addInfo(v);
+    return {
+      node: g.nodes.map((n) =>
+        compact({
+        input: n.inputs.map((v) => (v ? v.name : '')),
+        output: n.outputs.map((v) => (v.omitted ? '' : v.name)),
+        name: n.name,
+        opType: n.opType,
+        domain: n.domain,
+        overload: n.overload,
+        attribute: [...n.attributes].map(([name, a]) => this.attribute(name, a)),
+        docString: n.docString,
+        metadataProps: kv(n.metadataProps),
+        deviceConfigurations: n.extra.deviceConfigurations ?? [],
+      }),
+      ),
+      name: g.name,
+      initializer: [...g.initializers.values()].map((v) => this.tensor(v.initializer!, v.name)),
+      sparseInitializer: g.extra.sparseInitializer ?? [],
+      docString: g.docString,
+      input: g.inputs.map((v) => this.valueInfo(v)),
+      output: g.outputs.map((v) => this.valueInfo(v)),
+      valueInfo,
+      quantizationAnnotation: g.extra.quantizationAnnotation ?? [],
+      metadataProps: kv(g.metadataProps),
+    };
+  }
+
+  valueInfo(v: Value): P {
+    return compact({ name: v.name, type: v.type ? encodeType(v.type) : undefined, docString: v.docString, metadataProps: kv(v.metadataProps) });
+  }
+
+  attribute(name: string, a: Attribute): P {
+    switch (a.type) {
+      case 'float':
+        return { name, type: 1, f: a.value };
+      case 'int':
+        return { name, type: 2, i: int64(a.value) };
+      case 'string':
+        return { name, type: 3, s: Buffer.from(a.value, 'utf8') };
+      case 'tensor':
+        return { name, type: 4, t: this.tensor(a.value, a.value.name) };
+      case 'graph':
+        return { name, type: 5, g: this.graph(a.value) };
+      case 'floats':
+        return { name, type: 6, floats: a.value };
+      case 'ints':
+        return { name, type: 7, ints: a.value.map(int64) };
+      case 'strings':
+        return { name, type: 8, strings: a.value.map((s) => Buffer.from(s, 'utf8')) };
+      case 'tensors':
+        return { name, type: 9, tensors: a.value.map((t) => this.tensor(t, t.name)) };
+      case 'graphs':
+        return { name, type: 10, graphs: a.value.map((g) => this.graph(g)) };
+      case 'opaque':
+        return a.proto;
+    }
+  }
+
+  tensor(t: Tensor, name: string): P {
+    return compact(this.tensorFields(t, name));
+  }
+
+  private tensorFields(t: Tensor, name: string): P {
+    const base: P = {
+      dims: t.dims,
+      dataType: t.dtype,
+      name,
+      docString: t.docString,
+      metadataProps: kv(t.metadataProps),
+      ...(t.extra.segment ? { segment: t.extra.segment } : {}),
+    };
+    const planned = this.plan.get(t);
+    const s = t.storage;
+    if (s.kind === 'strings') return { ...base, stringData: s.values };
+    if (planned?.mode === 'external') {
+      return {
+        ...base,
+        dataLocation: 1,
+        externalData: kv([
+          ['location', this.dataName],
+          ['offset', String(planned.offset)],
+          ['length', String(t.byteLength)],
+        ]),
+      };
+    }
+    if (planned?.mode === 'reuse' && s.kind === 'external') {
+      return {
+        ...base,
+        dataLocation: 1,
+        externalData: kv([
+          ['location', s.location],
+          ['offset', String(s.offset)],
+          ['length', String(s.length)],
+          ...s.extraEntries,
+        ]),
+      };
+    }
+    if (s.kind === 'elided') {
+      throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${name}" has no data (elided in the textual IR); it cannot be saved`);
+    }
+    const bytes = t.bytes();
+    if (s.kind === 'inline' && s.encoding === 'typed') return { ...base, ...rawToTyped(t.dtype, bytes, t.elementCount) };
+    return { ...base, rawData: bytes };
+  }
+}
+
+/** Drops empty strings, empty lists and undefined fields so that absent fields stay absent on the wire. */
+function compact(o: P): P {
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) delete o[k];
+  }
+  return o;
+}
+
+function kv(list: [string, string][]): P[] {
+  return list.map(([key, value]) => ({ key, value }));
+}
+
+export function encodeType(t: ValueType): P {
+  if (t.kind === 'opaque') return t.proto;
+  return {
+    tensorType: {
+      elemType: t.dtype,
+      shape: t.shape ? { dim: t.shape.map((d) => (d === null ? {} : typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined,
+    },
+  };
+}
+
+/** Raw little-endian bytes → the typed field the tensor was read from. */
+function rawToTyped(dtype: DataType, bytes: Uint8Array, n: number): P {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const read = <T>(count: number, f: (i: number) => T): T[] => Array.from({ length: count }, (_, i) => f(i));
+  switch (dtype) {
+    case DataType.FLOAT:
+      return { floatData: read(n, (i) => dv.getFloat32(i * 4, true)) };
+    case DataType.COMPLEX64:
+      return { floatData: read(n * 2, (i) => dv.getFloat32(i * 4, true)) };
+    case DataType.DOUBLE:
+      return { doubleData: read(n, (i) => dv.getFloat64(i * 8, true)) };
+    case DataType.COMPLEX128:
+      return { doubleData: read(n * 2, (i) => dv.getFloat64(i * 8, true)) };
+    case DataType.INT64:
+      return { int64Data: read(n, (i) => longOf(dv.getBigInt64(i * 8, true))) };
+    case DataType.UINT64:
+      return { uint64Data: read(n, (i) => longOf(dv.getBigUint64(i * 8, true), true)) };
+    case DataType.UINT32:
+      return { uint64Data: read(n, (i) => dv.getUint32(i * 4, true)) };
+    default: {
+      const size = byteSizeOf(dtype, 1);
+      if (size === 4) return { int32Data: read(n, (i) => dv.getInt32(i * 4, true)) };
+      if (size === 2) return { int32Data: read(n, (i) => dv.getUint16(i * 2, true)) };
+      return { int32Data: read(bytes.length, (i) => (dtype === DataType.INT8 ? dv.getInt8(i) : dv.getUint8(i))) };
+    }
+  }
+}
+
+/** An int64 for protobufjs: numbers beyond 2^53 (INT64_MAX as a double) are clamped to the int64 range. */
+function int64(v: number): number | { low: number; high: number; unsigned: boolean } {
+  if (Number.isSafeInteger(v)) return v;
+  if (v >= 2 ** 63) return longOf(2n ** 63n - 1n);
+  if (v <= -(2 ** 63)) return longOf(-(2n ** 63n));
+  return longOf(BigInt(Math.trunc(v)));
+}
+
+/** A protobufjs Long-compatible object for an exact 64-bit integer. */
+function longOf(v: bigint, unsigned = false): { low: number; high: number; unsigned: boolean } {
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffffffffn) | 0, high: Number(u >> 32n) | 0, unsigned };
+}
