@@ -1,0 +1,110 @@
+/** `deltac inspect model.onnx [--json]`: opsets, inputs/outputs, op histogram, weight bytes. */
+import path from 'node:path';
+import { dtypeName } from '../../ir/dtype.js';
+import { DeltacError } from '../../ir/errors.js';
+import type { Model } from '../../ir/model.js';
+import { formatType } from '../../ir/types.js';
+import { loadModelWithReport } from '../../onnx/load.js';
+import type { Command } from '../main.js';
+import { formatBytes, table } from '../output.js';
+
+export interface ModelSummary {
+  file: string;
+  irVersion: number;
+  producer: string;
+  opsets: Record<string, number>;
+  inputs: { name: string; type: string }[];
+  outputs: { name: string; type: string }[];
+  nodes: number;
+  ops: Record<string, number>;
+  initializers: {
+    count: number;
+    bytes: number;
+    inline: { count: number; bytes: number };
+    external: { count: number; bytes: number; files: number; missingFiles: string[] };
+    dtypes: Record<string, number>;
+  };
+}
+
+export function summarizeModel(model: Model, file: string, missing: string[]): ModelSummary {
+  const ops: Record<string, number> = {};
+  let nodes = 0;
+  for (const n of model.graph.allNodes()) {
+    ops[n.qualifiedType] = (ops[n.qualifiedType] ?? 0) + 1;
+    nodes++;
+  }
+  const init = {
+    count: 0,
+    bytes: 0,
+    inline: { count: 0, bytes: 0 },
+    external: { count: 0, bytes: 0, files: 0, missingFiles: missing },
+    dtypes: {} as Record<string, number>,
+  };
+  const files = new Set<string>();
+  for (const v of model.graph.initializers.values()) {
+    const t = v.initializer!;
+    init.count++;
+    init.bytes += t.byteLength;
+    init.dtypes[dtypeName(t.dtype)] = (init.dtypes[dtypeName(t.dtype)] ?? 0) + 1;
+    if (t.storage.kind === 'external') {
+      init.external.count++;
+      init.external.bytes += t.byteLength;
+      files.add(t.storage.location);
+    } else {
+      init.inline.count++;
+      init.inline.bytes += t.byteLength;
+    }
+  }
+  init.external.files = files.size;
+  return {
+    file,
+    irVersion: model.irVersion,
+    producer: [model.producerName, model.producerVersion].filter(Boolean).join(' '),
+    opsets: Object.fromEntries([...model.opsetImports].map(([d, v]) => [d || 'ai.onnx', v])),
+    inputs: model.graph.inputs.filter((v) => !v.isInitializer).map((v) => ({ name: v.name, type: formatType(v.type) })),
+    outputs: model.graph.outputs.map((v) => ({ name: v.name, type: formatType(v.type) })),
+    nodes,
+    ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
+    initializers: init,
+  };
+}
+
+export function renderSummary(s: ModelSummary): string {
+  const lines: string[] = [];
+  lines.push(`model        ${s.file}`);
+  lines.push(`ir_version   ${s.irVersion}${s.producer ? `   producer ${s.producer}` : ''}`);
+  lines.push(`opsets       ${Object.entries(s.opsets).map(([d, v]) => `${d} ${v}`).join(', ')}`);
+  lines.push('');
+  lines.push(table(['input', 'type'], s.inputs.map((i) => [i.name, i.type])));
+  lines.push('');
+  lines.push(table(['output', 'type'], s.outputs.map((o) => [o.name, o.type])));
+  lines.push('');
+  lines.push(`nodes        ${s.nodes}`);
+  lines.push(table(['op', 'count'], Object.entries(s.ops).map(([k, v]) => [k, v]), ['l', 'r']));
+  lines.push('');
+  const i = s.initializers;
+  lines.push(`initializers ${i.count}, ${formatBytes(i.bytes)} (${Object.entries(i.dtypes).map(([d, n]) => `${n} ${d}`).join(', ')})`);
+  lines.push(`  inline     ${i.inline.count} tensors, ${formatBytes(i.inline.bytes)}`);
+  lines.push(`  external   ${i.external.count} tensors, ${formatBytes(i.external.bytes)} in ${i.external.files} file(s)`);
+  if (i.external.missingFiles.length) {
+    const shown = i.external.missingFiles.slice(0, 5).join(', ');
+    const more = i.external.missingFiles.length > 5 ? `, … (${i.external.missingFiles.length - 5} more)` : '';
+    lines.push(`  MISSING    ${i.external.missingFiles.length} external data file(s): ${shown}${more}`);
+  }
+  return lines.join('\n');
+}
+
+export const inspectCommand: Command = {
+  name: 'inspect',
+  summary: 'show opsets, inputs/outputs, op histogram and weight storage of a model',
+  usage: 'deltac inspect <model.onnx> [--json]',
+  options: { json: { type: 'boolean' } },
+  run(positionals, values, io) {
+    const file = positionals[0];
+    if (!file) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
+    const { model, diagnostics } = loadModelWithReport(file, { missingExternalData: 'warn' });
+    const missing = diagnostics.filter((d) => d.code === 'DELTAC_W_EXTERNAL_MISSING').map((d) => d.message.replace(/^external data file "(.*)" is missing$/, '$1'));
+    const summary = summarizeModel(model, path.normalize(file), missing);
+    io.out(values.json ? JSON.stringify(summary, null, 2) : renderSummary(summary));
+  },
+};

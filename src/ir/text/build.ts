@@ -1,0 +1,253 @@
+/** Textual-IR AST → IR model. */
+import type { Attribute } from '../attribute.js';
+import { DataType, dtypeFromName } from '../dtype.js';
+import { DeltacError } from '../errors.js';
+import { Graph } from '../graph.js';
+import { Model } from '../model.js';
+import { Node } from '../node.js';
+import { type ByteSource, Tensor } from '../tensor.js';
+import type { ValueType } from '../types.js';
+import type { Value } from '../value.js';
+import { float32ToBfloat16Bits, float32ToHalfBits } from '../half.js';
+import { type AttrAst, type GraphAst, type ModelAst, type TensorAst, type TypeAst, parseFloatToken, parseText } from './parser.js';
+
+export interface BuildOptions {
+  /** Resolves `external("file", offset, length)` tensors (default: data unavailable). */
+  externalSource?: (location: string) => ByteSource;
+  /** Label used in error messages. */
+  source?: string;
+}
+
+/** Parses textual IR into a model. */
+export function parseModel(text: string, options: BuildOptions = {}): Model {
+  return buildModel(parseText(text, options.source), options);
+}
+
+export function buildModel(ast: ModelAst, options: BuildOptions = {}): Model {
+  const model = new Model(new Graph(ast.graph.name));
+  for (const [key, value] of ast.header) {
+    switch (key) {
+      case 'ir_version':
+        model.irVersion = Number(value);
+        break;
+      case 'opset_import':
+        for (const [d, v] of value as [string, number][]) model.opsetImports.set(d, Number(v));
+        break;
+      case 'producer_name':
+        model.producerName = String(value);
+        break;
+      case 'producer_version':
+        model.producerVersion = String(value);
+        break;
+      case 'domain':
+        model.domain = String(value);
+        break;
+      case 'model_version':
+        model.modelVersion = Number(value);
+        break;
+      case 'metadata':
+        model.metadataProps = (value as [string, string][]).map(([k, v]) => [k, String(v)]);
+        break;
+      default:
+        break; // informational keys (functions = N)
+    }
+  }
+  if (!ast.header.some(([k]) => k === 'opset_import')) model.opsetImports.set('', 17);
+  new Builder(options).fill(model.graph, ast.graph);
+  return model;
+}
+
+class Builder {
+  constructor(private readonly options: BuildOptions) {}
+
+  private fail(line: number, message: string): DeltacError {
+    return new DeltacError('DELTAC_E_TEXT_SYNTAX', `${this.options.source ?? '<text>'}:${line}: ${message}`);
+  }
+
+  fill(g: Graph, ast: GraphAst): void {
+    const initAsts = new Map(ast.inits.map((i) => [i.name, i]));
+    for (const p of ast.inputs) {
+      const v = g.addInput(p.ref.name, this.type(p.type));
+      if (p.ref.kind === 'init') {
+        const init = initAsts.get(p.ref.name);
+        if (!init) throw this.fail(0, `input @${p.ref.name} has no initializer line`);
+        v.initializer = this.tensor(init.tensor);
+        g.initializers.set(v.name, v);
+      }
+    }
+    for (const init of ast.inits) {
+      if (g.initializers.has(init.name)) continue;
+      g.addInitializer(init.name, this.tensor(init.tensor), true);
+    }
+    const nodes: [Node, (typeof ast.nodes)[number]][] = [];
+    for (const na of ast.nodes) {
+      const dot = na.op.lastIndexOf('.');
+      const node = new Node(g, dot < 0 ? na.op : na.op.slice(dot + 1), dot < 0 ? '' : na.op.slice(0, dot), na.loc);
+      node.metadataProps = na.meta;
+      na.results.forEach((r, i) => {
+        try {
+          const v = g.addNodeOutput(node, r ?? g.uniqueName(`${na.loc || node.opType}_unused_output`));
+          if (r === null) v.omitted = true;
+          const t = na.types[i];
+          if (t && t.kind !== 'unknown') {
+            v.type = this.type(t);
+            v.typeSource = 'declared';
+          }
+        } catch (e) {
+          throw this.fail(na.line, (e as Error).message);
+        }
+      });
+      g.appendNode(node);
+      nodes.push([node, na]);
+    }
+    for (const [node, na] of nodes) {
+      for (const [k, a] of na.attrs) node.attributes.set(k, this.attribute(a, g));
+      na.args.forEach((ref, i) => {
+        if (!ref) return node.setInput(i, null);
+        const v = g.lookup(ref.name);
+        if (!v) throw this.fail(na.line, `${na.op} reads ${ref.kind === 'init' ? '@' : '%'}${ref.name}, which is not defined`);
+        if ((ref.kind === 'init') !== v.isInitializer) {
+          throw this.fail(na.line, `"${ref.name}" is ${v.isInitializer ? 'an initializer: write @' : 'not an initializer: write %'}${ref.name}`);
+        }
+        node.setInput(i, v);
+      });
+    }
+    for (const p of ast.outputs) {
+      const v = g.lookup(p.ref.name);
+      if (!v) throw this.fail(0, `graph output ${p.ref.name} is not defined`);
+      if (p.type && p.type.kind !== 'unknown') {
+        v.type = this.type(p.type);
+        v.typeSource = 'declared';
+      }
+      g.addOutput(v);
+    }
+  }
+
+  type(t: TypeAst | null): ValueType | null {
+    if (!t || t.kind === 'unknown') return null;
+    if (t.kind === 'opaque') return { kind: 'opaque', proto: null, summary: t.summary };
+    return { kind: 'tensor', dtype: this.dtype(t.dtype), shape: t.shape };
+  }
+
+  private dtype(name: string): DataType {
+    const dt = dtypeFromName(name);
+    if (dt === undefined) throw this.fail(0, `unknown element type "${name}"`);
+    return dt;
+  }
+
+  tensor(ast: TensorAst): Tensor {
+    if (ast.type.kind !== 'tensor' || !ast.type.shape) throw this.fail(0, 'a tensor literal needs a static type like f32[2,3]');
+    const dtype = this.dtype(ast.type.dtype);
+    const dims = ast.type.shape.map((d) => {
+      if (typeof d !== 'number') throw this.fail(0, 'tensor literal dims must be numbers');
+      return d;
+    });
+    const count = dims.reduce((a, b) => a * b, 1);
+    const data = ast.data;
+    switch (data.kind) {
+      case 'elided':
+        return new Tensor(dtype, dims, { kind: 'elided', digest: data.digest });
+      case 'external': {
+        const source = this.options.externalSource?.(data.location) ?? unavailableSource(data.location);
+        return new Tensor(dtype, dims, {
+          kind: 'external',
+          source,
+          location: data.location,
+          offset: data.offset,
+          length: data.length,
+          extraEntries: [],
+        });
+      }
+      case 'strings': {
+        const enc = new TextEncoder();
+        return new Tensor(dtype, dims, { kind: 'strings', values: data.values.map((s) => enc.encode(s)) });
+      }
+      case 'dense': {
+        if (data.values.length !== count) {
+          throw this.fail(0, `tensor literal has ${data.values.length} elements for shape [${dims.join(',')}]`);
+        }
+        return new Tensor(dtype, dims, { kind: 'inline', bytes: encodeElements(dtype, data.values), encoding: 'raw' });
+      }
+    }
+  }
+
+  attribute(a: AttrAst, g: Graph): Attribute {
+    switch (a.kind) {
+      case 'int':
+      case 'float':
+      case 'string':
+      case 'ints':
+      case 'floats':
+      case 'strings':
+        return { type: a.kind, value: a.value } as Attribute;
+      case 'tensor':
+        return { type: 'tensor', value: this.tensor(a.value) };
+      case 'tensors':
+        return { type: 'tensors', value: a.value.map((t) => this.tensor(t)) };
+      case 'graph':
+        return { type: 'graph', value: this.subgraph(a.value, g) };
+      case 'graphs':
+        return { type: 'graphs', value: a.value.map((sg) => this.subgraph(sg, g)) };
+      case 'opaque':
+        return { type: 'opaque', proto: { summary: a.summary } };
+    }
+  }
+
+  private subgraph(ast: GraphAst, parent: Graph): Graph {
+    const sub = new Graph(ast.name, parent);
+    this.fill(sub, ast);
+    return sub;
+  }
+}
+
+function unavailableSource(location: string): ByteSource {
+  return {
+    description: location,
+    size: () => {
+      throw new DeltacError('DELTAC_E_EXTERNAL_MISSING', `external data "${location}" is not available to a model parsed from text`);
+    },
+    read: () => {
+      throw new DeltacError('DELTAC_E_EXTERNAL_MISSING', `external data "${location}" is not available to a model parsed from text`);
+    },
+  };
+}
+
+/** Element literals → little-endian bytes of `dtype`. */
+function encodeElements(dtype: DataType, values: string[]): Uint8Array {
+  const n = values.length;
+  const size = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 }[dtype as number];
+  if (size === undefined) throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `cannot write element literals of type ${dtype}`);
+  const bytes = new Uint8Array(n * size);
+  const dv = new DataView(bytes.buffer);
+  values.forEach((s, i) => {
+    const o = i * size;
+    switch (dtype) {
+      case DataType.FLOAT:
+        return dv.setFloat32(o, parseFloatToken(s), true);
+      case DataType.DOUBLE:
+        return dv.setFloat64(o, parseFloatToken(s), true);
+      case DataType.FLOAT16:
+        return dv.setUint16(o, float32ToHalfBits(parseFloatToken(s)), true);
+      case DataType.BFLOAT16:
+        return dv.setUint16(o, float32ToBfloat16Bits(parseFloatToken(s)), true);
+      case DataType.INT64:
+        return dv.setBigInt64(o, BigInt(s), true);
+      case DataType.UINT64:
+        return dv.setBigUint64(o, BigInt(s), true);
+      case DataType.INT32:
+        return dv.setInt32(o, Number(s), true);
+      case DataType.UINT32:
+        return dv.setUint32(o, Number(s), true);
+      case DataType.INT16:
+        return dv.setInt16(o, Number(s), true);
+      case DataType.UINT16:
+        return dv.setUint16(o, Number(s), true);
+      case DataType.INT8:
+        return dv.setInt8(o, Number(s));
+      default:
+        return dv.setUint8(o, Number(s));
+    }
+  });
+  return bytes;
+}
+

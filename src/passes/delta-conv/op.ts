@@ -1,0 +1,89 @@
+/**
+ * The `ai.deltac.PyramidConvBlock` operator: one ΔConvBlock (SPEC.md §1) as a
+ * single node. The conversion pass inserts it; the lowering pass expands it into
+ * standard ONNX ops; `--emit fused` keeps it for runtimes with deltac's kernels.
+ *
+ * Inputs (in this order):
+ *   0 x            [B, N, C]   tokens, N = H·W row-major
+ *   1 hw           int64 [2]   (H, W): a constant or computed at run time
+ *   2 up_w         [Ci, C]     conv_up.weight
+ *   3 up_b         [Ci]        conv_up.bias
+ *   4 gate_w       [S, K, K, Ci]  gates' conv_spatial weights, stacked in gate order
+ *   5 out_w        [C, S·Ci/2] conv_out.weight
+ *   6 out_b        [C]         conv_out.bias
+ *   7 pool_w       [C, C]      conv_pool.weight
+ *   8 pool_b       [C]         conv_pool.bias
+ * Attributes:
+ *   kernel_size (int K), scales (floats, one per gate), gate ("simple" | "sigmoid"),
+ *   module_path (string: the diffusers path of the transformer block, may be "").
+ * Output: [B, N, C].
+ */
+import { DataType } from '../../ir/dtype.js';
+import { DeltacError } from '../../ir/errors.js';
+import type { Node } from '../../ir/node.js';
+
+export const PYRAMID_CONV_DOMAIN = 'ai.deltac';
+export const PYRAMID_CONV_OP = 'PyramidConvBlock';
+export const PYRAMID_CONV_OPSET = 1;
+
+export const enum PyramidInput {
+  X = 0,
+  HW = 1,
+  UpWeight = 2,
+  UpBias = 3,
+  GateWeights = 4,
+  OutWeight = 5,
+  OutBias = 6,
+  PoolWeight = 7,
+  PoolBias = 8,
+}
+
+export type GateKind = 'simple' | 'sigmoid';
+export const GATE_KINDS: readonly GateKind[] = ['simple', 'sigmoid'];
+
+/** Everything that determines the code of a fused pyramid-conv kernel. */
+export interface PyramidConvConfig {
+  /** C: token channels. */
+  channels: number;
+  /** Ci: conv_up output channels (the gate splits it in halves). */
+  inner: number;
+  /** K: depthwise kernel size (odd). */
+  kernel: number;
+  /** Spatial scale per gate, e.g. [1, 0.5]. */
+  scales: number[];
+  gate: GateKind;
+  dtype: 'float32' | 'float16';
+}
+
+export function isPyramidConvBlock(node: Node): boolean {
+  return node.opType === PYRAMID_CONV_OP && node.domain === PYRAMID_CONV_DOMAIN;
+}
+
+/** Reads the configuration of a PyramidConvBlock node from its attributes and weight shapes. */
+export function pyramidConvConfig(node: Node): PyramidConvConfig {
+  const fail = (why: string) =>
+    new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `PyramidConvBlock "${node.name}" is malformed: ${why}`);
+  const up = node.inputs[PyramidInput.UpWeight]?.type;
+  const x = node.inputs[PyramidInput.X]?.type;
+  if (!up || up.kind !== 'tensor' || !up.shape || up.shape.length !== 2) throw fail('conv_up weight must be [Ci, C]');
+  const [inner, channels] = up.shape;
+  if (typeof inner !== 'number' || typeof channels !== 'number') throw fail('conv_up weight shape must be static');
+  const gate = node.getString('gate', 'simple');
+  if (gate !== 'simple' && gate !== 'sigmoid') throw fail(`unknown gate "${gate}"`);
+  const scales = node.attr('scales');
+  const dtype = x?.kind === 'tensor' && x.dtype === DataType.FLOAT16 ? 'float16' : 'float32';
+  return {
+    channels,
+    inner,
+    kernel: node.getInt('kernel_size', 0),
+    scales: scales?.type === 'floats' ? scales.value : [1, 0.5],
+    gate,
+    dtype,
+  };
+}
+
+/** A stable identifier of a configuration, usable in C symbols and file names. */
+export function configId(c: PyramidConvConfig): string {
+  const scales = c.scales.map((s) => String(s).replace('.', 'p')).join('_');
+  return `c${c.channels}_ci${c.inner}_k${c.kernel}_s${scales}_${c.gate}_${c.dtype === 'float16' ? 'f16' : 'f32'}`;
+}

@@ -1,0 +1,131 @@
+/**
+ * Running models with onnxruntime-node (CPU), used by `deltac verify`, the tests
+ * and the benchmarks.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { DeltacError } from '../ir/errors.js';
+import { type NpyArray, readNpy } from './npy.js';
+
+export type Feeds = Record<string, NpyArray>;
+export type Outputs = Record<string, { data: Float32Array; dims: number[] }>;
+
+export interface SessionOptions {
+  threads?: number;
+  /** onnxruntime graph optimizations (default 'all'). */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export class OrtModel {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly file: string,
+  ) {}
+
+  static async load(file: string, options: SessionOptions = {}): Promise<OrtModel> {
+    try {
+      const session = await ort.InferenceSession.create(path.resolve(file), {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: options.threads ?? 2,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: options.optimization ?? 'all',
+        logSeverityLevel: 3,
+      });
+      return new OrtModel(session, file);
+    } catch (e) {
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime cannot load "${file}": ${(e as Error).message}`);
+    }
+  }
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  async run(feeds: Feeds): Promise<Outputs> {
+    const inputs: Record<string, ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      const a = feeds[name];
+      if (!a) throw new DeltacError('DELTAC_E_RUNTIME', `no input given for "${name}" of ${this.file}`);
+      inputs[name] = toOrtTensor(a);
+    }
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = await this.session.run(inputs);
+    } catch (e) {
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`);
+    }
+    const out: Outputs = {};
+    for (const [name, t] of Object.entries(result)) {
+      const tensor = t as ort.Tensor;
+      out[name] = { data: Float32Array.from(tensor.data as Float32Array), dims: [...tensor.dims] };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function toOrtTensor(a: NpyArray): ort.Tensor {
+  switch (a.dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', a.data as Float32Array, a.shape);
+    case 'float64':
+      return new ort.Tensor('float64', a.data as Float64Array, a.shape);
+    case 'int64':
+      return new ort.Tensor('int64', a.data as BigInt64Array, a.shape);
+    case 'int32':
+      return new ort.Tensor('int32', a.data as Int32Array, a.shape);
+    case 'bool':
+      return new ort.Tensor('bool', a.data as Uint8Array, a.shape);
+    default:
+      return new ort.Tensor('uint8', a.data as Uint8Array, a.shape);
+  }
+}
+
+/**
+ * Reads inputs named `in<k>.<input>.npy` (the shared fixtures' layout) or
+ * `<input>.npy` from a folder. Returns one feed set per prefix k (or one set).
+ */
+export function readInputFolder(dir: string): Map<string, Feeds> {
+  let files: string[];
+  try {
+    files = fs.readdirSync(dir).filter((f) => f.endsWith('.npy'));
+  } catch {
+    throw new DeltacError('DELTAC_E_FILE_NOT_FOUND', `input folder "${dir}" does not exist`);
+  }
+  const sets = new Map<string, Feeds>();
+  for (const f of files.sort()) {
+    const m = /^(in\d+)\.(.+)\.npy$/.exec(f);
+    const key = m ? m[1]! : 'in';
+    const name = m ? m[2]! : f.slice(0, -4);
+    if (/^out\d*\./.test(f)) continue;
+    const feeds = sets.get(key) ?? {};
+    feeds[name] = readNpy(path.join(dir, f));
+    sets.set(key, feeds);
+  }
+  return sets;
+}
+
+/** max|a−b| / max|b| and max|a−b|. */
+export function compareArrays(actual: Float32Array, expected: Float32Array): { maxAbs: number; maxRef: number; rel: number; meanAbs: number } {
+  if (actual.length !== expected.length) {
+    throw new DeltacError('DELTAC_E_VERIFY_MISMATCH', `output sizes differ: ${actual.length} vs ${expected.length}`);
+  }
+  let maxAbs = 0;
+  let maxRef = 0;
+  let sum = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const d = Math.abs(actual[i]! - expected[i]!);
+    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
+    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
+    sum += d;
+  }
+  return { maxAbs, maxRef, rel: maxRef > 0 ? maxAbs / maxRef : maxAbs, meanAbs: sum / Math.max(actual.length, 1) };
+}
