@@ -80,7 +80,14 @@ function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): voi
       define(o);
       if (o.producer !== node) out.push(error('DELTAC_E_DANGLING_VALUE', `output "${o.name}" has a wrong producer`, o.name));
     }
-    for (const sub of node.subgraphs()) verifyGraph(sub, out, seen);
+    for (const sub of node.subgraphs()) {
+      // A value a branch captures must be produced before the node that owns the branch.
+      for (const v of sub.captures()) {
+        const p = v.producer;
+        if (p && !p.removed && p.graph === g && (position.get(p) ?? Infinity) >= i) misordered = true;
+      }
+      verifyGraph(sub, out, seen);
+    }
   }
   for (const o of g.outputs) {
     if (g.lookup(o.name) !== o) out.push(error('DELTAC_E_UNDEFINED_VALUE', `graph output "${o.name}" is not defined`, o.name));

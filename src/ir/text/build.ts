@@ -58,30 +58,37 @@ export function buildModel(ast: ModelAst, options: BuildOptions = {}): Model {
 }
 
 class Builder {
+  /** Line of the statement being built (for messages about its types and tensors). */
+  private line = 0;
+
   constructor(private readonly options: BuildOptions) {}
 
   private fail(line: number, message: string): DeltacError {
-    return new DeltacError('DELTAC_E_TEXT_SYNTAX', `${this.options.source ?? '<text>'}:${line}: ${message}`);
+    return new DeltacError('DELTAC_E_TEXT_SYNTAX', `${this.options.source ?? '<text>'}:${line || this.line}: ${message}`);
   }
 
   fill(g: Graph, ast: GraphAst): void {
     const initAsts = new Map(ast.inits.map((i) => [i.name, i]));
     for (const p of ast.inputs) {
+      this.line = p.line;
       const v = g.addInput(p.ref.name, this.type(p.type));
       if (p.ref.kind === 'init') {
         const init = initAsts.get(p.ref.name);
         if (!init) throw this.fail(0, `input @${p.ref.name} has no initializer line`);
+        this.line = init.line;
         v.initializer = this.tensor(init.tensor);
         g.initializers.set(v.name, v);
       }
     }
     for (const init of ast.inits) {
+      this.line = init.line;
       if (g.initializers.has(init.name)) continue;
       g.addInitializer(init.name, this.tensor(init.tensor), true);
     }
     const nodes: [Node, (typeof ast.nodes)[number]][] = [];
     for (const na of ast.nodes) {
       const dot = na.op.lastIndexOf('.');
+      this.line = na.line;
       const node = new Node(g, dot < 0 ? na.op : na.op.slice(dot + 1), dot < 0 ? '' : na.op.slice(0, dot), na.loc);
       node.metadataProps = na.meta;
       na.results.forEach((r, i) => {
@@ -101,6 +108,7 @@ class Builder {
       nodes.push([node, na]);
     }
     for (const [node, na] of nodes) {
+      this.line = na.line;
       for (const [k, a] of na.attrs) node.attributes.set(k, this.attribute(a, g));
       na.args.forEach((ref, i) => {
         if (!ref) return node.setInput(i, null);
@@ -113,6 +121,7 @@ class Builder {
       });
     }
     for (const p of ast.outputs) {
+      this.line = p.line;
       const v = g.lookup(p.ref.name);
       if (!v) throw this.fail(0, `graph output ${p.ref.name} is not defined`);
       if (p.type && p.type.kind !== 'unknown') {

@@ -80,6 +80,7 @@ export interface RefAst {
 export interface ParamAst {
   ref: RefAst;
   type: TypeAst | null;
+  line: number;
 }
 
 export interface NodeAst {
@@ -131,13 +132,17 @@ class TextParser extends EmbeddedActionsParser {
   }
 
   private keyword(word: string): IToken {
-    return this.CONSUME(Identifier, { ERR_MSG: `expected "${word}"` });
+    const tok = this.CONSUME(Identifier, { ERR_MSG: `expected "${word}"` });
+    this.ACTION(() => {
+      if (tok.image !== word) throw new TextSyntaxError(`expected "${word}", found "${tok.image}"`, tok);
+    });
+    return tok;
   }
 
   model = this.RULE('model', (): ModelAst => {
     const header: [string, HeaderValue][] = [];
     this.OPTION(() => {
-      this.CONSUME(Identifier); // 'model'
+      this.keyword('model');
       this.CONSUME(LBrace);
       this.MANY_SEP({
         SEP: Comma,
@@ -213,13 +218,14 @@ class TextParser extends EmbeddedActionsParser {
   });
 
   param = this.RULE('param', (): ParamAst => {
+    const line = this.LA(1).startLine ?? 0;
     const ref = this.SUBRULE(this.ref);
     let type: TypeAst | null = null;
     this.OPTION(() => {
       this.CONSUME(Colon);
       type = this.SUBRULE(this.type);
     });
-    return { ref, type };
+    return { ref, type, line };
   });
 
   ref = this.RULE('ref', (): RefAst => {
@@ -290,34 +296,40 @@ class TextParser extends EmbeddedActionsParser {
     });
     let loc = '';
     const meta: [string, string][] = [];
-    this.MANY2(() => {
-      const kw = this.CONSUME5(Identifier).image;
-      this.ACTION(() => {
-        if (kw !== 'loc' && kw !== 'meta') throw new Error(`expected "loc" or "meta", found "${kw}"`);
-      });
-      this.OR4([
-        {
-          ALT: () => {
-            this.CONSUME2(LParen);
-            loc = this.str(this.CONSUME2(StringLit).image);
-            this.CONSUME2(RParen);
+    // Only `loc(` and `meta {` continue this node: the next statement may start with an
+    // identifier too (`_, %b = Op(…)`, or a node without results).
+    this.MANY2({
+      GATE: () => {
+        const next = this.LA(1).image;
+        const after = this.LA(2).tokenType;
+        return (next === 'loc' && after === LParen) || (next === 'meta' && after === LBrace);
+      },
+      DEF: () => {
+        this.CONSUME5(Identifier);
+        this.OR4([
+          {
+            ALT: () => {
+              this.CONSUME2(LParen);
+              loc = this.str(this.CONSUME2(StringLit).image);
+              this.CONSUME2(RParen);
+            },
           },
-        },
-        {
-          ALT: () => {
-            this.CONSUME2(LBrace);
-            this.MANY_SEP3({
-              SEP: Comma,
-              DEF: () => {
-                const k = this.str(this.CONSUME3(StringLit).image);
-                this.CONSUME3(Equals);
-                meta.push([k, this.str(this.CONSUME4(StringLit).image)]);
-              },
-            });
-            this.CONSUME2(RBrace);
+          {
+            ALT: () => {
+              this.CONSUME2(LBrace);
+              this.MANY_SEP3({
+                SEP: Comma,
+                DEF: () => {
+                  const k = this.str(this.CONSUME3(StringLit).image);
+                  this.CONSUME3(Equals);
+                  meta.push([k, this.str(this.CONSUME4(StringLit).image)]);
+                },
+              });
+              this.CONSUME2(RBrace);
+            },
           },
-        },
-      ]);
+        ]);
+      },
     });
     return { results, op: opTok.image, args, attrs, types, loc, meta, line: opTok.startLine ?? 0 };
   });
@@ -398,7 +410,13 @@ class TextParser extends EmbeddedActionsParser {
       },
       {
         ALT: (): TensorDataAst => {
-          const kw = this.CONSUME2(Identifier).image;
+          const kwTok = this.CONSUME2(Identifier);
+          const kw = kwTok.image;
+          this.ACTION(() => {
+            if (kw !== 'external' && kw !== 'elided') {
+              throw new TextSyntaxError(`expected "elided" or "external", found "${kw}"`, kwTok);
+            }
+          });
           this.CONSUME(LParen);
           const first = this.str(this.CONSUME2(StringLit).image);
           let offset = 0;
@@ -430,7 +448,8 @@ class TextParser extends EmbeddedActionsParser {
       {
         // keyword-led values: tensor<…> […], opaque<"…">, graph @g(…) -> (…) {…}, ints/floats/… […]
         ALT: () => {
-          const kw = this.CONSUME(Identifier).image;
+          const kwTok = this.CONSUME(Identifier);
+          const kw = kwTok.image;
           return this.OR2([
             {
               GATE: () => this.LA(2).tokenType === StringLit,
@@ -438,25 +457,25 @@ class TextParser extends EmbeddedActionsParser {
                 this.CONSUME(LAngle);
                 const summary = this.str(this.CONSUME2(StringLit).image);
                 this.CONSUME(RAngle);
-                return this.ACTION(() => expectKeyword(kw, 'opaque', { kind: 'opaque' as const, summary }));
+                return this.ACTION(() => withToken(kwTok, () => expectKeyword(kw, 'opaque', { kind: 'opaque' as const, summary })));
               },
             },
             {
               ALT: () => {
                 const value = this.SUBRULE(this.tensorBody);
-                return this.ACTION(() => expectKeyword(kw, 'tensor', { kind: 'tensor' as const, value }));
+                return this.ACTION(() => withToken(kwTok, () => expectKeyword(kw, 'tensor', { kind: 'tensor' as const, value })));
               },
             },
             {
               ALT: () => {
                 const value = this.SUBRULE(this.graphBody);
-                return this.ACTION(() => expectKeyword(kw, 'graph', { kind: 'graph' as const, value }));
+                return this.ACTION(() => withToken(kwTok, () => expectKeyword(kw, 'graph', { kind: 'graph' as const, value })));
               },
             },
             {
               ALT: () => {
                 const list = this.SUBRULE2(this.listValue);
-                return this.ACTION(() => retypeList(kw, list));
+                return this.ACTION(() => withToken(kwTok, () => retypeList(kw, list)));
               },
             },
           ]);
@@ -466,12 +485,31 @@ class TextParser extends EmbeddedActionsParser {
   });
 
   listValue = this.RULE('listValue', (): AttrAst => {
-    this.CONSUME(LBracket);
+    const open = this.CONSUME(LBracket);
     const items: AttrAst[] = [];
     this.MANY_SEP({ SEP: Comma, DEF: () => items.push(this.SUBRULE(this.attrValue)) });
     this.CONSUME(RBracket);
-    return this.ACTION(() => listFromItems(items));
+    return this.ACTION(() => withToken(open, () => listFromItems(items)));
   });
+}
+
+/** An error found while building the AST, at a token (so the message can name its line and column). */
+class TextSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly token: IToken,
+  ) {
+    super(message);
+  }
+}
+
+function withToken<T>(token: IToken, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof TextSyntaxError) throw e;
+    throw new TextSyntaxError((e as Error).message, token);
+  }
 }
 
 function expectKeyword<T>(found: string, expected: string, value: T): T {
@@ -496,7 +534,7 @@ function listFromItems(items: AttrAst[]): AttrAst {
   if (kinds.size === 1 && kinds.has('string')) return { kind: 'strings', value: items.map((i) => (i as { value: string }).value) };
   if (kinds.size === 1 && kinds.has('tensor')) return { kind: 'tensors', value: items.map((i) => (i as { value: TensorAst }).value) };
   if (kinds.size === 1 && kinds.has('graph')) return { kind: 'graphs', value: items.map((i) => (i as { value: GraphAst }).value) };
-  throw new Error('mixed list');
+  throw new Error(`a list mixes ${[...kinds].join(' and ')} elements`);
 }
 
 function retypeList(kw: string, list: AttrAst): AttrAst {
@@ -524,7 +562,7 @@ export function parseText(text: string, source = '<text>'): ModelAst {
   const lexed = textLexer.tokenize(text);
   if (lexed.errors.length) {
     const e = lexed.errors[0]!;
-    throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `${source}:${e.line}:${e.column}: unexpected character: ${e.message}`);
+    throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `${source}:${e.line}:${e.column}: ${e.message}`);
   }
   parser ??= new TextParser();
   parser.input = lexed.tokens;
@@ -532,15 +570,18 @@ export function parseText(text: string, source = '<text>'): ModelAst {
   try {
     ast = parser.model();
   } catch (e) {
+    if (e instanceof TextSyntaxError) {
+      const t = e.token;
+      throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `${source}:${t.startLine ?? '?'}:${t.startColumn ?? '?'}: ${e.message}`);
+    }
     throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `${source}: ${(e as Error).message}`);
   }
   if (parser.errors.length) {
     const err = parser.errors[0]!;
     const t = err.token;
-    throw new DeltacError(
-      'DELTAC_E_TEXT_SYNTAX',
-      `${source}:${t.startLine ?? '?'}:${t.startColumn ?? '?'}: ${err.message}`,
-    );
+    // At the end of the input chevrotain's EOF token has no position: name the last line.
+    const where = Number.isFinite(t.startLine) ? `${t.startLine}:${t.startColumn}` : `${text.split('\n').length}`;
+    throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `${source}:${where}: ${err.message}`);
   }
   return ast;
 }

@@ -74,11 +74,12 @@ export function formatFloat32(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
   const f = Math.fround(v);
+  if (Object.is(f, -0)) return '-0.0';
   let s = String(f);
   for (let p = 1; p <= 9; p++) {
     const c = f.toPrecision(p);
     if (Math.fround(Number(c)) === f) {
-      s = c;
+      s = String(Number(c)); // "10", not toPrecision's "1e+1"
       break;
     }
   }
@@ -88,6 +89,7 @@ export function formatFloat32(v: number): string {
 function formatFloat64(v: number): string {
   if (Number.isNaN(v)) return 'nan';
   if (!Number.isFinite(v)) return v > 0 ? 'inf' : '-inf';
+  if (Object.is(v, -0)) return '-0.0';
   return withPoint(normalizeExp(String(v)));
 }
 
@@ -97,6 +99,18 @@ function normalizeExp(s: string): string {
   if (!m) return s;
   const frac = m[2] === '.' ? '' : m[2]!;
   return `${m[1]}${frac}${m[3] ?? ''}`;
+}
+
+/**
+ * An int attribute as text. Attribute ints are JS numbers, so int64 values beyond
+ * 2^53 are approximate: print the exact decimal of the double, with 2^63 (what
+ * INT64_MAX becomes) clamped back to INT64_MAX as the ONNX saver does.
+ */
+function formatInt(v: number): string {
+  if (Number.isSafeInteger(v)) return String(v);
+  if (v >= 2 ** 63) return '9223372036854775807';
+  if (v < -(2 ** 63)) return '-9223372036854775808';
+  return Number.isFinite(v) ? BigInt(v).toString() : String(v);
 }
 
 function withPoint(s: string): string {
@@ -137,7 +151,7 @@ class Printer {
   node(n: Node, indent: string): string {
     const results = n.outputs.map((o) => (o.omitted ? '_' : formatRef(o))).join(', ');
     const args = n.inputs.map((v) => (v ? formatRef(v) : '_')).join(', ');
-    let line = `${results} = ${n.qualifiedType}(${args})`;
+    let line = `${n.outputs.length ? `${results} = ` : ''}${n.qualifiedType}(${args})`;
     if (n.attributes.size) {
       line += ` {${[...n.attributes].map(([k, a]) => `${/^[A-Za-z_]\w*$/.test(k) ? k : JSON.stringify(k)} = ${this.attribute(a, indent)}`).join(', ')}}`;
     }
@@ -152,13 +166,13 @@ class Printer {
   attribute(a: Attribute, indent: string): string {
     switch (a.type) {
       case 'int':
-        return String(a.value);
+        return formatInt(a.value);
       case 'float':
         return formatFloat32(a.value);
       case 'string':
         return JSON.stringify(a.value);
       case 'ints':
-        return a.value.length ? `[${a.value.join(', ')}]` : 'ints []';
+        return a.value.length ? `[${a.value.map(formatInt).join(', ')}]` : 'ints []';
       case 'floats':
         return a.value.length ? `[${a.value.map(formatFloat32).join(', ')}]` : 'floats []';
       case 'strings':
@@ -228,7 +242,8 @@ function elements(t: Tensor): string[] {
 }
 
 function opaqueSummary(proto: unknown): string {
-  const p = proto as { name?: string; refAttrName?: string; type?: number };
+  const p = proto as { name?: string; refAttrName?: string; type?: number; summary?: string };
+  if (typeof p?.summary === 'string') return p.summary; // parsed from text
   if (p?.refAttrName) return `ref ${p.refAttrName}`;
   return `attribute type ${p?.type ?? '?'}`;
 }

@@ -1,0 +1,122 @@
+/**
+ * Finds every attention module in a model with the registered patterns and
+ * classifies it as self- or cross-attention.
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { Model } from '../../ir/model.js';
+import type { Node } from '../../ir/node.js';
+import { type InferResult, runInference } from '../../ir/shape-inference/infer.js';
+import type { Value } from '../../ir/value.js';
+import {
+  type AttentionMatch,
+  type AttentionPattern,
+  MatchContext,
+  modulePaths,
+  traceOutputProjection,
+  traceProjection,
+} from './match.js';
+import { msAttention } from './ms-attention.js';
+import { msMultiHeadAttention } from './ms-multihead-attention.js';
+import { onnxAttention } from './onnx-attention.js';
+import { softmaxAttention } from './softmax-attention.js';
+
+/** The patterns tried, in order. Adding an exporter's variant = adding a file and listing it here. */
+export const ATTENTION_PATTERNS: AttentionPattern[] = [softmaxAttention, onnxAttention, msMultiHeadAttention, msAttention];
+
+export interface FindAttentionResult {
+  matches: AttentionMatch[];
+  /** Anchors that looked like attention but could not be traced (reported, left alone). */
+  unmatched: { node: Node; pattern: string; reason: string }[];
+  env: InferResult;
+}
+
+export function findAttention(model: Model, env: InferResult = runInference(model)): FindAttentionResult {
+  const ctx = new MatchContext(env);
+  const matches: AttentionMatch[] = [];
+  const unmatched: FindAttentionResult['unmatched'] = [];
+  for (const node of model.graph.nodes) {
+    for (const pattern of ATTENTION_PATTERNS) {
+      if (!pattern.anchor(node)) continue;
+      const core = pattern.match(node, ctx);
+      if (!core) {
+        unmatched.push({ node, pattern: pattern.name, reason: 'core structure not recognised' });
+        continue;
+      }
+      const tail = traceOutputProjection(core.output, ctx);
+      if (!tail) {
+        unmatched.push({ node, pattern: pattern.name, reason: 'no output projection (to_out) after the core' });
+        continue;
+      }
+      let input: Value;
+      let kvSource: Value;
+      const projNodes: Node[] = [];
+      const weights: Value[] = [tail.weight];
+      if (core.fusedInput) {
+        input = kvSource = core.fusedInput;
+        const w = node.inputs[1];
+        if (w) weights.push(w);
+      } else {
+        const [pq, pk, pv] = [core.q, core.k, core.v].map((v) => traceProjection(v, ctx));
+        if (!pq || !pk || !pv) {
+          unmatched.push({ node, pattern: pattern.name, reason: 'q/k/v are not projections of a tensor' });
+          continue;
+        }
+        if (pk.source !== pv.source) {
+          unmatched.push({ node, pattern: pattern.name, reason: 'k and v come from different tensors' });
+          continue;
+        }
+        input = pq.source;
+        kvSource = pk.source;
+        for (const p of [pq, pk, pv]) {
+          if (!projNodes.includes(p.node)) projNodes.push(p.node);
+          if (p.weight && !weights.includes(p.weight)) weights.push(p.weight);
+        }
+      }
+      const paths = modulePaths([...projNodes, ...core.nodes, ...tail.nodes]);
+      const xShape = ctx.shape(input);
+      const last = xShape?.[xShape.length - 1];
+      matches.push({
+        pattern: pattern.name,
+        kind: input === kvSource ? 'self' : 'cross',
+        input,
+        kvSource,
+        output: tail.output,
+        channels: typeof last === 'number' ? last : outputChannels(tail.weight, tail.node),
+        heads: core.heads ?? headsFromReshape(core.q, ctx) ?? null,
+        blockPath: paths.block,
+        modulePath: paths.module,
+        nodes: [...projNodes, ...core.nodes, ...tail.nodes],
+        weights,
+      });
+      break;
+    }
+  }
+  return { matches, unmatched, env };
+}
+
+function outputChannels(weight: Value, node: Node): number | null {
+  const dims = weight.initializer?.dims;
+  if (!dims || dims.length !== 2) return null;
+  return node.opType === 'Gemm' && node.getInt('transB', 0) ? dims[0]! : dims[1]!;
+}
+
+/** Heads from the Reshape that splits q into [B, N, heads, head_dim]. */
+function headsFromReshape(q: Value | null, ctx: MatchContext): number | undefined {
+  let cur = q;
+  for (let i = 0; cur && i < 6; i++) {
+    const p = cur.producer;
+    if (!p) return undefined;
+    if (p.opType === 'Reshape') {
+      const c = ctx.contents(p.inputs[1]);
+      if (c && c.length === 4 && typeof c[2] === 'number' && c[2] > 0) return c[2];
+      return undefined;
+    }
+    cur = p.inputs[0] ?? null;
+  }
+  return undefined;
+}
+
+/** True for element types the conversion handles. */
+export function isConvertibleDtype(dt: DataType): boolean {
+  return dt === DataType.FLOAT || dt === DataType.FLOAT16 || dt === DataType.BFLOAT16;
+}

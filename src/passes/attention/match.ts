@@ -1,0 +1,256 @@
+/**
+ * What an attention pattern finds, and the walkers all patterns share.
+ *
+ * A pattern (one file per export variant) recognises the *core* of an attention
+ * layer — the part that combines q, k and v — and reports the three tensors that
+ * enter it and the tensor that leaves it. The shared code here then walks from q,
+ * k and v back to their projections (`to_q`, `to_k`, `to_v`: MatMul/Gemm with a
+ * weight) and from the core's output forward through `to_out` (+bias, +rescale),
+ * and decides self- vs cross-attention structurally: in self-attention all three
+ * projections read the same tensor.
+ */
+import { DataType } from '../../ir/dtype.js';
+import type { InferResult } from '../../ir/shape-inference/infer.js';
+import type { Node } from '../../ir/node.js';
+import type { Dim, ValueType } from '../../ir/types.js';
+import type { Value } from '../../ir/value.js';
+
+/** What a pattern reports about one attention core. */
+export interface AttentionCore {
+  /** Tensors entering the core (after projection, possibly reshaped/scaled). null when the op projects internally. */
+  q: Value | null;
+  k: Value | null;
+  v: Value | null;
+  /** The core's result (heads merged or not). */
+  output: Value;
+  /** The core's nodes (for reports). */
+  nodes: Node[];
+  /** Head count when the op states it. */
+  heads?: number;
+  /** Set when the core op projects X itself (com.microsoft Attention): the projected input. */
+  fusedInput?: Value;
+}
+
+export interface AttentionPattern {
+  name: string;
+  description: string;
+  /** Quick filter: could this node be the anchor of the pattern? */
+  anchor(node: Node): boolean;
+  match(anchor: Node, ctx: MatchContext): AttentionCore | null;
+}
+
+export interface Projection {
+  /** The tensor being projected (X for self-attention). */
+  source: Value;
+  node: Node;
+  weight: Value | null;
+}
+
+export interface AttentionMatch {
+  pattern: string;
+  kind: 'self' | 'cross';
+  /** X: what `attn1` reads (its query source). */
+  input: Value;
+  /** Where K and V come from (X for self-attention, encoder states for cross-attention). */
+  kvSource: Value;
+  /** The module's output (after to_out, bias and any rescale). */
+  output: Value;
+  /** C, the token channel count, when known. */
+  channels: number | null;
+  heads: number | null;
+  /** Diffusers path of the enclosing transformer block (e.g. `down_blocks.0.attentions.0.transformer_blocks.0`). */
+  blockPath: string | null;
+  /** Diffusers path of the attention module itself (`….attn1`). */
+  modulePath: string | null;
+  /** All nodes of the module that the rewrite makes dead (projections, core, output projection). */
+  nodes: Node[];
+  /** Projection weights (reported as removed once dead). */
+  weights: Value[];
+}
+
+export class MatchContext {
+  constructor(readonly env: InferResult) {}
+
+  type(v: Value | null | undefined): ValueType | null {
+    return v ? (this.env.types.get(v) ?? v.type ?? null) : null;
+  }
+
+  shape(v: Value | null | undefined): Dim[] | null {
+    const t = this.type(v);
+    return t?.kind === 'tensor' ? t.shape : null;
+  }
+
+  dtype(v: Value | null | undefined): DataType {
+    const t = this.type(v);
+    return t?.kind === 'tensor' ? t.dtype : DataType.UNDEFINED;
+  }
+
+  contents(v: Value | null | undefined): Dim[] | undefined {
+    return v ? this.env.contents.get(v) : undefined;
+  }
+
+  /** A value that holds one element (rank 0, or every dim 1). */
+  isScalar(v: Value | null | undefined): boolean {
+    if (!v) return false;
+    const s = this.shape(v);
+    if (s) return s.every((d) => d === 1);
+    return v.initializer ? v.initializer.elementCount === 1 : false;
+  }
+}
+
+/** Ops a projection's result passes through on its way to the core (layout, casts, scaling). */
+const TRANSPARENT = new Set(['Reshape', 'Transpose', 'Cast', 'Identity', 'Squeeze', 'Unsqueeze', 'Contiguous']);
+
+/** A weight: an initializer, maybe behind Cast/Transpose/Identity/DequantizeLinear. */
+export function weightOf(v: Value | null, depth = 0): Value | null {
+  if (!v || depth > 4) return null;
+  if (v.initializer) return v;
+  const p = v.producer;
+  if (!p) return null;
+  if (p.opType === 'Constant') return v;
+  if (['Cast', 'Transpose', 'Identity', 'DequantizeLinear', 'Reshape'].includes(p.opType)) return weightOf(p.inputs[0] ?? null, depth + 1);
+  return null;
+}
+
+/**
+ * Walks from a tensor entering the core back to the MatMul/Gemm that projected it.
+ * Passes through layout ops, casts, scalar scaling, bias adds and the slicing of a
+ * packed QKV projection.
+ */
+export function traceProjection(v: Value | null, ctx: MatchContext): Projection | null {
+  let cur = v;
+  for (let depth = 0; cur && depth < 24; depth++) {
+    const p: Node | null = cur.producer;
+    if (!p) return null;
+    if ((p.opType === 'MatMul' || p.opType === 'Gemm') && p.domain === '') {
+      const w = weightOf(p.inputs[1] ?? null);
+      if (w && p.inputs[0]) return { source: p.inputs[0], node: p, weight: w };
+      return null;
+    }
+    if (TRANSPARENT.has(p.opType) || ['Split', 'Slice', 'Gather'].includes(p.opType)) {
+      cur = p.inputs[0] ?? null;
+      continue;
+    }
+    if (p.opType === 'Mul' || p.opType === 'Div') {
+      const [a, b] = p.inputs;
+      if (ctx.isScalar(b)) cur = a ?? null;
+      else if (p.opType === 'Mul' && ctx.isScalar(a)) cur = b ?? null;
+      else return null;
+      continue;
+    }
+    if (p.opType === 'Add') {
+      const [a, b] = p.inputs;
+      if (weightOf(b ?? null)) cur = a ?? null;
+      else if (weightOf(a ?? null)) cur = b ?? null;
+      else return null;
+      continue;
+    }
+    return null;
+  }
+  return null;
+}
+
+/** Readers of `v` that do real work (shape queries excluded). */
+export function dataUsers(v: Value): Node[] {
+  return v.users().filter((n) => n.opType !== 'Shape' && n.opType !== 'Size');
+}
+
+export interface OutputProjection {
+  node: Node;
+  weight: Value;
+  /** The module's final value (after bias / rescale). */
+  output: Value;
+  nodes: Node[];
+}
+
+/** Walks forward from the core's output through head merging to `to_out` (+bias, +rescale). */
+export function traceOutputProjection(core: Value, ctx: MatchContext): OutputProjection | null {
+  const nodes: Node[] = [];
+  let cur = core;
+  for (let depth = 0; depth < 12; depth++) {
+    const users = dataUsers(cur);
+    if (users.length !== 1) return null;
+    const u = users[0]!;
+    if ((u.opType === 'MatMul' || u.opType === 'Gemm') && u.inputs[0] === cur) {
+      const w = weightOf(u.inputs[1] ?? null);
+      if (!w) return null;
+      nodes.push(u);
+      let out = u.outputs[0]!;
+      // bias, then rescale_output_factor (Div/Mul by a constant scalar), Identity/Dropout.
+      // A multiplication by a computed gate (PixArt's gate_msa) is outside the module.
+      let sawBias = false;
+      for (let k = 0; k < 4; k++) {
+        const next = dataUsers(out);
+        if (next.length !== 1) break;
+        const n = next[0]!;
+        const other = n.inputs[0] === out ? n.inputs[1] : n.inputs[0];
+        let take = false;
+        if (n.opType === 'Add' && !sawBias && weightOf(other ?? null)) take = sawBias = true;
+        else if ((n.opType === 'Mul' || (n.opType === 'Div' && n.inputs[0] === out)) && ctx.isScalar(other) && weightOf(other ?? null)) take = true;
+        else if (n.opType === 'Identity' || n.opType === 'Dropout') take = true;
+        if (!take) break;
+        nodes.push(n);
+        out = n.outputs[0]!;
+      }
+      return { node: u, weight: w, output: out, nodes };
+    }
+    if (TRANSPARENT.has(u.opType) && u.inputs[0] === cur) {
+      nodes.push(u);
+      cur = u.outputs[0]!;
+      continue;
+    }
+    return null;
+  }
+  return null;
+}
+
+// ---- module paths -----------------------------------------------------------
+
+const ROOT_MODULES = /^(down_blocks|mid_block|up_blocks|transformer_blocks|single_transformer_blocks|blocks|layers|controlnet_down_blocks|controlnet_mid_block)$/;
+const ATTN_MODULE = /^attn\d*$|^attention$|^self_attn$/;
+
+/** Path segments of a node from its name (`/m/down_blocks.0/…/attn1/to_q/MatMul`) or dynamo metadata. */
+function scopeOf(node: Node): string[] | null {
+  const scopes = node.meta('pkg.torch.onnx.name_scopes');
+  if (scopes) {
+    const items = [...scopes.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
+    const longest = items.reduce((a, b) => (b.length > a.length ? b : a), '');
+    if (longest) return splitModulePath(longest);
+  }
+  if (node.name.includes('/')) {
+    const parts = node.name.split('/').filter(Boolean);
+    parts.pop(); // the op itself (MatMul, Add_3 …)
+    return parts.flatMap(splitModulePath);
+  }
+  return null;
+}
+
+/** `down_blocks.0.attentions.1` → ['down_blocks', '0', 'attentions', '1'] grouped as module names: ['down_blocks.0', 'attentions.1']. */
+function splitModulePath(path: string): string[] {
+  const raw = path.split('.').filter(Boolean);
+  const out: string[] = [];
+  for (const p of raw) {
+    if (/^\d+$/.test(p) && out.length) out[out.length - 1] += `.${p}`;
+    else out.push(p);
+  }
+  return out;
+}
+
+/**
+ * The attention module path and its enclosing block path, from the names of the
+ * module's nodes (projections first). Wrapper prefixes before the first diffusers
+ * root module (`/m/`, `unet.` …) are dropped.
+ */
+export function modulePaths(nodes: Node[]): { module: string | null; block: string | null } {
+  for (const n of nodes) {
+    const scope = scopeOf(n);
+    if (!scope) continue;
+    const a = scope.findIndex((s) => ATTN_MODULE.test(s));
+    if (a < 0) continue;
+    let start = scope.findIndex((s) => ROOT_MODULES.test(s.split('.')[0]!));
+    if (start < 0 || start > a) start = 0;
+    const block = scope.slice(start, a).join('.');
+    return { module: scope.slice(start, a + 1).join('.'), block: block || null };
+  }
+  return { module: null, block: null };
+}

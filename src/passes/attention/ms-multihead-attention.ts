@@ -1,0 +1,21 @@
+/**
+ * onnxruntime's `com.microsoft.MultiHeadAttention` (transformer optimizer output):
+ * query/key/value from separate projections (bias as input 3), or a packed
+ * QKV tensor in `query` with key and value omitted.
+ */
+import type { AttentionCore, AttentionPattern } from './match.js';
+
+export const msMultiHeadAttention: AttentionPattern = {
+  name: 'ms-multihead-attention',
+  description: 'com.microsoft.MultiHeadAttention (separate or packed QKV)',
+  anchor: (node) => node.opType === 'MultiHeadAttention' && node.domain === 'com.microsoft',
+  match(node): AttentionCore | null {
+    const [q, k, v] = node.inputs;
+    if (!q) return null;
+    const heads = node.getInt('num_heads');
+    // Packed QKV: key/value omitted; all three come from the query tensor.
+    if (!k && !v) return { q, k: q, v: q, output: node.outputs[0]!, nodes: [node], heads };
+    if (!k || !v) return null;
+    return { q, k, v, output: node.outputs[0]!, nodes: [node], heads };
+  },
+};

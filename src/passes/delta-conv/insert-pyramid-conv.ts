@@ -1,0 +1,266 @@
+/**
+ * The conversion pass: every self-attention module (`attn1`) becomes one
+ * `ai.deltac.PyramidConvBlock` bound to its distilled weights. The old module's
+ * nodes become dead and are removed by the cleanup passes that follow.
+ */
+import { type Diagnostic, warning } from '../../ir/diagnostics.js';
+import { DataType, dtypeName } from '../../ir/dtype.js';
+import { DeltacError } from '../../ir/errors.js';
+import type { Graph } from '../../ir/graph.js';
+import type { Model } from '../../ir/model.js';
+import { runInference } from '../../ir/shape-inference/infer.js';
+import { Tensor } from '../../ir/tensor.js';
+import type { Dim } from '../../ir/types.js';
+import type { Value } from '../../ir/value.js';
+import { type BindingMethod, bindLayers, type LayerRef } from '../../weights/binding.js';
+import type { BlockGeometry, BlockTensors, Checkpoint } from '../../weights/checkpoint.js';
+import { findAttention, isConvertibleDtype } from '../attention/find-attention.js';
+import { type AttentionMatch, MatchContext } from '../attention/match.js';
+import type { Pass, PassResult } from '../pass-manager.js';
+import {
+  type GateKind,
+  PYRAMID_CONV_DOMAIN,
+  PYRAMID_CONV_OP,
+  PYRAMID_CONV_OPSET,
+} from './op.js';
+import { type ModelFamily, type SpatialSource, emitHW, findSpatialSource } from './spatial-dims.js';
+
+export interface InsertPyramidConvOptions {
+  checkpoint: Checkpoint;
+  /** Gate variant for every layer; default per family (UNet: simple, DiT: sigmoid). */
+  gate?: GateKind;
+  /** Spatial scale per gate; default (1, 1/2, 1/4 …) with as many gates as the checkpoint has. */
+  scales?: number[];
+  /** Explicit layer → checkpoint block assignments. */
+  map?: Record<string, string>;
+  /** Layers without weights keep their attention (reported) instead of failing. */
+  allowPartial?: boolean;
+}
+
+export interface LayerReport {
+  id: string;
+  modulePath: string | null;
+  blockPath: string | null;
+  status: 'converted' | 'kept';
+  reason?: string;
+  pattern: string;
+  checkpointBlock?: string;
+  binding?: BindingMethod;
+  family?: ModelFamily;
+  hwSource?: string;
+  /** H, W as far as known in the model (numbers when static, symbols otherwise). */
+  hw?: [Dim, Dim];
+  channels: number | null;
+  heads: number | null;
+  inner?: number;
+  kernel?: number;
+  scales?: number[];
+  gate?: GateKind;
+  dtype: string;
+  node?: string;
+}
+
+export interface InsertReport {
+  layers: LayerReport[];
+  crossAttention: number;
+  unmatched: { node: string; reason: string }[];
+  unusedCheckpointBlocks: string[];
+}
+
+export const DEFAULT_GATE: Record<ModelFamily, GateKind> = { unet: 'simple', dit: 'sigmoid' };
+
+export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
+  name: 'insert-pyramid-conv',
+  description: 'replace every self-attention module with a PyramidConvBlock bound to checkpoint weights',
+  run(model, options): PassResult {
+    if (!options.checkpoint) throw new DeltacError('DELTAC_E_BAD_OPTION', 'insert-pyramid-conv needs a checkpoint');
+    const env = runInference(model);
+    const ctx = new MatchContext(env);
+    const found = findAttention(model, env);
+    const selfs = found.matches.filter((m) => m.kind === 'self');
+    const report: InsertReport = {
+      layers: [],
+      crossAttention: found.matches.length - selfs.length,
+      unmatched: found.unmatched.map((u) => ({ node: u.node.name, reason: u.reason })),
+      unusedCheckpointBlocks: [],
+    };
+    const diagnostics: Diagnostic[] = [];
+    if (selfs.length === 0) {
+      throw new DeltacError(
+        'DELTAC_E_NO_SELF_ATTENTION',
+        `the model has no self-attention to convert (${found.matches.length} cross-attention, ${found.unmatched.length} unrecognised attention-like subgraphs)`,
+      );
+    }
+    const layers: LayerRef[] = selfs.map((m, index) => ({
+      id: m.blockPath ?? m.modulePath ?? `layer${index}`,
+      blockPath: m.blockPath,
+      modulePath: m.modulePath,
+      index,
+    }));
+    const binding = bindLayers(layers, options.checkpoint, options.map);
+    report.unusedCheckpointBlocks = binding.unusedBlocks;
+    if (binding.bound.size === 0) {
+      const blocks = [...options.checkpoint.blocks.values()].map((b) => b.path);
+      throw new DeltacError(
+        'DELTAC_E_WEIGHTS_UNUSED',
+        `none of the model's ${layers.length} self-attention layers (${preview(layers.map((l) => l.id))}) has weights in "${options.checkpoint.path}" (${blocks.length ? `its blocks: ${preview(blocks)}` : 'it holds no ΔConvBlock weights'}); is the checkpoint for another model? Use --map to assign blocks explicitly`,
+      );
+    }
+    if (binding.missing.length && !options.allowPartial) {
+      const l = binding.missing[0]!;
+      throw new DeltacError(
+        'DELTAC_E_WEIGHT_MISSING',
+        `layer ${l.id} has no ΔConvBlock weights in "${options.checkpoint.path}" (expected keys "${l.blockPath ?? '<block>'}.conv1.…"; ${binding.missing.length} layer(s) missing); pass --allow-partial to keep their attention`,
+        { layers: binding.missing.map((m) => m.id) },
+      );
+    }
+    const opset = model.opset('') ?? 17;
+    // Spatial searches must not wander into attention modules (their head merge looks like a flatten).
+    const barriers = new Set(found.matches.map((m) => m.output));
+    let converted = 0;
+    selfs.forEach((match, i) => {
+      const layer = layers[i]!;
+      const dtype = ctx.dtype(match.input);
+      const base: LayerReport = {
+        id: layer.id,
+        modulePath: match.modulePath,
+        blockPath: match.blockPath,
+        status: 'kept',
+        pattern: match.pattern,
+        channels: match.channels,
+        heads: match.heads,
+        dtype: dtypeName(dtype),
+      };
+      const bound = binding.bound.get(layer.id);
+      if (!bound) {
+        report.layers.push({ ...base, reason: 'no weights in the checkpoint (--allow-partial)' });
+        diagnostics.push(warning('DELTAC_W_PARTIAL', `layer ${layer.id} keeps its self-attention: no weights in the checkpoint`, layer.id));
+        return;
+      }
+      if (!isConvertibleDtype(dtype)) {
+        throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `layer ${layer.id}: attention input has element type ${dtypeName(dtype)}; deltac converts f32, f16 and bf16 models`);
+      }
+      const source = findSpatialSource(match.input, ctx, barriers);
+      if (!source) {
+        throw new DeltacError(
+          'DELTAC_E_SPATIAL_DIMS',
+          `layer ${layer.id}: cannot find where its ${match.input.name} tokens were flattened from a [B, C, H, W] tensor, so H and W are unknown`,
+        );
+      }
+      const geometry = options.checkpoint.geometry(bound.block, layer.id);
+      if (match.channels !== null && geometry.channels !== match.channels) {
+        throw new DeltacError(
+          'DELTAC_E_WEIGHT_SHAPE',
+          `layer ${layer.id}: "${bound.block.prefix}.conv1.conv_up.weight" is [${geometry.inner}, ${geometry.channels}], expected [Ci, ${match.channels}] (the layer has ${match.channels} channels); is the checkpoint for another model?`,
+          { layer: layer.id, key: `${bound.block.prefix}.conv1.conv_up.weight`, actual: [geometry.inner, geometry.channels], expectedChannels: match.channels },
+        );
+      }
+      const gate = options.gate ?? DEFAULT_GATE[source.family];
+      const scales = resolveScales(options.scales, geometry, layer.id);
+      const tensors = options.checkpoint.read(bound.block);
+      const name = `${match.modulePath ?? layer.id}/PyramidConvBlock`;
+      const node = insertBlock(model.graph, match, source, tensors, geometry, {
+        gate,
+        scales,
+        dtype,
+        outputDtype: ctx.dtype(match.output),
+        opset,
+        name,
+        modulePath: match.modulePath ?? layer.id,
+      });
+      converted++;
+      const s4 = ctx.shape(source.tensor);
+      report.layers.push({
+        ...base,
+        status: 'converted',
+        checkpointBlock: bound.block.prefix,
+        binding: bound.method,
+        family: source.family,
+        hwSource: source.description,
+        hw: [s4?.[source.hAxis] ?? null, s4?.[source.wAxis] ?? null],
+        inner: geometry.inner,
+        kernel: geometry.kernel,
+        scales,
+        gate,
+        node,
+      });
+    });
+    if (binding.unusedBlocks.length) {
+      diagnostics.push(warning('DELTAC_W_PARTIAL', `${binding.unusedBlocks.length} checkpoint block(s) were not used: ${preview(binding.unusedBlocks)}`));
+    }
+    if (converted) model.requireOpset(PYRAMID_CONV_DOMAIN, PYRAMID_CONV_OPSET);
+    return { changed: converted > 0, diagnostics, stats: { converted, kept: selfs.length - converted, crossAttention: report.crossAttention }, data: report };
+  },
+};
+
+function preview(items: string[], n = 3): string {
+  return items.length <= n ? items.join(', ') : `${items.slice(0, n).join(', ')}, … (${items.length} in all)`;
+}
+
+function resolveScales(given: number[] | undefined, g: BlockGeometry, layer: string): number[] {
+  if (given) {
+    if (given.length !== g.gates) {
+      throw new DeltacError('DELTAC_E_BAD_OPTION', `--scales gives ${given.length} scale(s) but layer ${layer} has ${g.gates} gate(s) in the checkpoint`);
+    }
+    return given;
+  }
+  return Array.from({ length: g.gates }, (_, i) => 1 / 2 ** i);
+}
+
+interface BlockSettings {
+  gate: GateKind;
+  scales: number[];
+  dtype: DataType;
+  /** Element type the module's readers expect (a Cast is added when it differs). */
+  outputDtype: DataType;
+  opset: number;
+  name: string;
+  modulePath: string;
+}
+
+/** Adds the initializers and the PyramidConvBlock node for one layer; rewires the module's readers. */
+function insertBlock(
+  g: Graph,
+  match: AttentionMatch,
+  source: SpatialSource,
+  t: BlockTensors,
+  geo: BlockGeometry,
+  s: BlockSettings,
+): string {
+  const init = (suffix: string, tensor: Tensor, dims?: number[]) => {
+    const cast = tensor.castTo(s.dtype);
+    if (dims) cast.dims = dims;
+    return g.addInitializer(`${s.modulePath}.delta.${suffix}`, cast);
+  };
+  const gateData = new Float32Array(geo.gates * geo.kernel * geo.kernel * geo.inner);
+  t.gates.forEach((gt, i) => gateData.set(gt.toFloat32(), i * geo.kernel * geo.kernel * geo.inner));
+  const hw = emitHW(g, source, s.opset, s.name);
+  const inputs: Value[] = [
+    match.input,
+    hw,
+    init('conv_up.weight', t.upWeight),
+    init('conv_up.bias', t.upBias),
+    init('gates.conv_spatial.weight', Tensor.fromFloat32(gateData, [geo.gates, geo.kernel, geo.kernel, geo.inner])),
+    init('conv_out.weight', t.outWeight),
+    init('conv_out.bias', t.outBias),
+    init('conv_pool.weight', t.poolWeight),
+    init('conv_pool.bias', t.poolBias),
+  ];
+  const node = g.addNode(PYRAMID_CONV_OP, inputs, {
+    domain: PYRAMID_CONV_DOMAIN,
+    name: s.name,
+    outputs: [`${s.name}_output_0`],
+    attributes: {
+      kernel_size: { type: 'int', value: geo.kernel },
+      scales: { type: 'floats', value: s.scales.map(Math.fround) },
+      gate: { type: 'string', value: s.gate },
+      module_path: { type: 'string', value: s.modulePath },
+    },
+  });
+  let out = node.outputs[0]!;
+  if (s.outputDtype !== s.dtype && s.outputDtype !== DataType.UNDEFINED) {
+    out = g.op('Cast', [out], { name: `${s.name}/cast`, attributes: { to: { type: 'int', value: s.outputDtype } } });
+  }
+  match.output.replaceAllUsesWith(out);
+  return node.name;
+}

@@ -1,0 +1,238 @@
+/**
+ * Lowers `ai.deltac.PyramidConvBlock` to standard ONNX ops (opset ≥ 13) so any
+ * runtime runs the converted model:
+ *
+ *   U  = x·Wupᵀ + bup                       MatMul, Add           [B,N,Ci]
+ *   Uc = NCHW(U)                             Reshape, Transpose    [B,Ci,H,W]
+ *   per gate g:
+ *     V = s_g = 1 ? Uc : AdaptiveAvgPool     AveragePool, or the exact forms below
+ *     D = depthwise KxK conv                 Conv(group = Ci)
+ *     G = A·B·√(Ci/2)  |  A·sigmoid(B)       Split, Mul [, Sigmoid]  (√(Ci/2) is folded into B's weights)
+ *     G = s_g = 1 ? G : bilinear upsample    Resize(linear, half_pixel)
+ *   Y  = concat_g(G)·Woutᵀ + bout            Concat, Transpose, MatMul, Add, Reshape(Shape(x))
+ *   P  = mean_N(x)·Wpoolᵀ + bpool            ReduceMean, MatMul, Add
+ *   out = Y + P
+ *
+ * Adaptive average pooling is exact for every size: uniform windows become one
+ * AveragePool; s = 1/2 with run-time sizes uses windows of 2 (even) or 3 (odd),
+ * computed branch-free; anything else multiplies by averaging matrices built from
+ * H and W (constants when static, Range/compare ops otherwise).
+ */
+import { DataType } from '../../ir/dtype.js';
+import { DeltacError } from '../../ir/errors.js';
+import type { Model } from '../../ir/model.js';
+import type { Node } from '../../ir/node.js';
+import { Tensor } from '../../ir/tensor.js';
+import type { Value } from '../../ir/value.js';
+import { GraphBuilder } from '../builder.js';
+import type { Pass, PassResult } from '../pass-manager.js';
+import { PyramidInput, isPyramidConvBlock, pyramidConvConfig } from './op.js';
+
+export const lowerPyramidConvPass: Pass = {
+  name: 'lower-pyramid-conv',
+  description: 'expand ai.deltac.PyramidConvBlock into standard ONNX operators',
+  run(model): PassResult {
+    const opset = model.opset('') ?? 0;
+    const blocks = model.graph.nodes.filter(isPyramidConvBlock);
+    if (blocks.length && opset < 13) {
+      throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
+    }
+    for (const node of blocks) lowerBlock(model, node, opset);
+    if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) model.opsetImports.delete('ai.deltac');
+    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length } };
+  },
+};
+
+/** Static (H, W) when the block's hw input is a constant. */
+function staticHW(hw: Value): [number, number] | null {
+  const t = hw.initializer;
+  if (!t || t.storage.kind !== 'inline') return null;
+  const v = t.toNumbers();
+  return v.length === 2 ? [v[0]!, v[1]!] : null;
+}
+
+function lowerBlock(model: Model, node: Node, opset: number): void {
+  const g = model.graph;
+  const cfg = pyramidConvConfig(node);
+  const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
+  const x = node.inputs[PyramidInput.X]!;
+  const hw = node.inputs[PyramidInput.HW]!;
+  const weight = (i: PyramidInput) => {
+    const v = node.inputs[i];
+    if (!v?.initializer) throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `PyramidConvBlock "${node.name}": input ${i} must be an initializer`);
+    return v.initializer;
+  };
+  const dtype = weight(PyramidInput.UpWeight).dtype;
+  const { inner: Ci, kernel: K, scales, gate } = cfg;
+  const half = Ci / 2;
+  const S = scales.length;
+  const gateW = weight(PyramidInput.GateWeights).toFloat32();
+  const upT = transpose2d(weight(PyramidInput.UpWeight), dtype);
+  const outT = transpose2d(weight(PyramidInput.OutWeight), dtype);
+  const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype);
+  const stat = staticHW(hw);
+
+  // conv_up on tokens, then to NCHW.
+  let u = b.op('MatMul', [x, b.tensor(upT, 'conv_up.weight_t')], {}, 'conv_up/MatMul');
+  u = b.op('Add', [u, node.inputs[PyramidInput.UpBias]!], {}, 'conv_up/Add');
+  const shape4 = stat ? b.int64([-1, stat[0], stat[1], Ci]) : b.op('Concat', [b.int64([-1]), hw, b.int64([Ci])], { axis: 0 }, 'nhwc_shape');
+  const u4 = b.op('Reshape', [u, shape4], {}, 'to_nhwc');
+  const uc = b.op('Transpose', [u4], { perm: [0, 3, 1, 2] }, 'to_nchw');
+
+  const gates: Value[] = [];
+  for (let gi = 0; gi < S; gi++) {
+    const s = scales[gi]!;
+    const label = `gate${gi}`;
+    const v = s === 1 ? uc : adaptivePool(b, uc, hw, stat, s, dtype, label);
+    // [K, K, Ci] (HWC) → [Ci, 1, K, K]; the simple gate's √(Ci/2) goes into B's weights.
+    const w = new Float32Array(Ci * K * K);
+    const scaleB = gate === 'simple' ? Math.sqrt(half) : 1;
+    for (let c = 0; c < Ci; c++) {
+      for (let i = 0; i < K; i++) {
+        for (let j = 0; j < K; j++) {
+          const val = gateW[gi * K * K * Ci + (i * K + j) * Ci + c]!;
+          w[c * K * K + i * K + j] = c >= half ? val * scaleB : val;
+        }
+      }
+    }
+    const p = Math.floor(K / 2);
+    const d = b.op(
+      'Conv',
+      [v, b.tensor(Tensor.fromFloat32(w, [Ci, 1, K, K], dtype), `${label}.conv_spatial.weight`)],
+      { group: Ci, kernel_shape: [K, K], pads: [p, p, p, p], strides: [1, 1], dilations: [1, 1] },
+      `${label}/Conv`,
+    );
+    const [a, bh] = b.multi('Split', [d, b.int64([half, half])], 2, { axis: 1 }, `${label}/Split`);
+    let gv = gate === 'simple' ? b.op('Mul', [a!, bh!], {}, `${label}/Mul`) : b.op('Mul', [a!, b.op('Sigmoid', [bh!], {}, `${label}/Sigmoid`)], {}, `${label}/Mul`);
+    if (s !== 1) gv = upsample(b, gv, hw, stat, label);
+    gates.push(gv);
+  }
+  const cat = S === 1 ? gates[0]! : b.op('Concat', gates, { axis: 1 }, 'concat');
+  const nhwc = b.op('Transpose', [cat], { perm: [0, 2, 3, 1] }, 'to_channels_last');
+  let y = b.op('MatMul', [nhwc, b.tensor(outT, 'conv_out.weight_t')], {}, 'conv_out/MatMul');
+  y = b.op('Add', [y, node.inputs[PyramidInput.OutBias]!], {}, 'conv_out/Add');
+  // Back to [B, N, C] with x's own run-time shape, so N stays as symbolic as it was.
+  y = b.op('Reshape', [y, b.op('Shape', [x], {}, 'tokens_shape')], {}, 'to_tokens');
+  const mean = opset >= 18
+    ? b.op('ReduceMean', [x, b.int64([1])], { keepdims: 1 }, 'conv_pool/ReduceMean')
+    : b.op('ReduceMean', [x], { axes: [1], keepdims: 1 }, 'conv_pool/ReduceMean');
+  let pool = b.op('MatMul', [mean, b.tensor(poolT, 'conv_pool.weight_t')], {}, 'conv_pool/MatMul');
+  pool = b.op('Add', [pool, node.inputs[PyramidInput.PoolBias]!], {}, 'conv_pool/Add');
+  const out = b.op('Add', [y, pool], {}, 'out');
+  node.outputs[0]!.replaceAllUsesWith(out);
+  g.removeNode(node);
+}
+
+function transpose2d(t: Tensor, dtype: DataType): Tensor {
+  const [r, c] = t.dims as [number, number];
+  const src = t.toFloat32();
+  const dst = new Float32Array(r * c);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) dst[j * r + i] = src[i * c + j]!;
+  return Tensor.fromFloat32(dst, [c, r], dtype);
+}
+
+/** PyTorch's adaptive-pool windows for one axis: [start, end) per output cell. */
+export function adaptiveWindows(size: number, out: number): [number, number][] {
+  return Array.from({ length: out }, (_, i) => [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)]);
+}
+
+/** Kernel and stride when every window has the same size and a constant step. */
+function uniformWindows(w: [number, number][]): { kernel: number; stride: number } | null {
+  const kernel = w[0]![1] - w[0]![0];
+  const stride = w.length > 1 ? w[1]![0] - w[0]![0] : 1;
+  const ok = w.every(([s, e], i) => e - s === kernel && s === i * stride);
+  return ok ? { kernel, stride: Math.max(stride, 1) } : null;
+}
+
+function adaptivePool(b: GraphBuilder, x: Value, hw: Value, stat: [number, number] | null, s: number, dtype: DataType, label: string): Value {
+  if (stat) {
+    const [H, W] = stat;
+    const Ho = Math.floor(H * s);
+    const Wo = Math.floor(W * s);
+    if (Ho < 1 || Wo < 1) {
+      throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `scale ${s} turns a ${H}×${W} layer into an empty ${Ho}×${Wo} grid`);
+    }
+    const wh = adaptiveWindows(H, Ho);
+    const ww = adaptiveWindows(W, Wo);
+    const uh = uniformWindows(wh);
+    const uw = uniformWindows(ww);
+    if (uh && uw) {
+      return b.op('AveragePool', [x], { kernel_shape: [uh.kernel, uw.kernel], strides: [uh.stride, uw.stride], pads: [0, 0, 0, 0] }, `${label}/AveragePool`);
+    }
+    const ph = b.float(poolMatrix(wh, H), [Ho, H], dtype, `${label}.pool_rows`);
+    const pwT = b.float(transposeFlat(poolMatrix(ww, W), Wo, W), [W, Wo], dtype, `${label}.pool_cols`);
+    return b.op('MatMul', [ph, b.op('MatMul', [x, pwT], {}, `${label}/pool_cols`)], {}, `${label}/pool_rows`);
+  }
+  if (s === 0.5) return halfPoolRuntime(b, x, dtype, label);
+  // General run-time sizes: averaging matrices built from H and W.
+  const rows = runtimePoolMatrix(b, hw, 0, s, dtype, `${label}/rows`); // [Ho, H]
+  const cols = runtimePoolMatrix(b, hw, 1, s, dtype, `${label}/cols`); // [Wo, W]
+  const colsT = b.op('Transpose', [cols], { perm: [1, 0] }, `${label}/cols_t`);
+  return b.op('MatMul', [rows, b.op('MatMul', [x, colsT], {}, `${label}/pool_cols`)], {}, `${label}/pool_rows`);
+}
+
+function poolMatrix(windows: [number, number][], size: number): Float32Array {
+  const m = new Float32Array(windows.length * size);
+  windows.forEach(([s, e], i) => {
+    for (let k = s; k < e; k++) m[i * size + k] = 1 / (e - s);
+  });
+  return m;
+}
+
+function transposeFlat(m: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(m.length);
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
+  return t;
+}
+
+/**
+ * Adaptive pooling to floor(size/2) along H then W, for sizes known only at run
+ * time. PyTorch's windows are [2i, 2i+2) for an even size and [2i, 2i+3) for an
+ * odd one, so out = (2·avgpool2(x) + odd·x[2i+2]) / (2 + odd).
+ */
+function halfPoolRuntime(b: GraphBuilder, x: Value, dtype: DataType, label: string): Value {
+  const axis = (v: Value, ax: 2 | 3, tag: string): Value => {
+    const kernel = ax === 2 ? [2, 1] : [1, 2];
+    const avg = b.op('AveragePool', [v], { kernel_shape: kernel, strides: kernel, pads: [0, 0, 0, 0] }, `${tag}/AveragePool`);
+    const size = b.op('Gather', [b.op('Shape', [v], {}, `${tag}/Shape`), b.int64([ax], [])], { axis: 0 }, `${tag}/size`);
+    const odd = b.op('Cast', [b.op('Mod', [size, b.int64([2], [])], {}, `${tag}/odd`)], { to: dtype }, `${tag}/odd_f`);
+    const pads = ax === 2 ? [0, 0, 0, 0, 0, 0, 1, 0] : [0, 0, 0, 0, 0, 0, 0, 1];
+    const padded = b.op('Pad', [v, b.int64(pads)], { mode: 'constant' }, `${tag}/Pad`);
+    const third = b.op('Slice', [padded, b.int64([2]), b.int64([2 ** 62]), b.int64([ax]), b.int64([2])], {}, `${tag}/third`);
+    const two = b.float([2], [], dtype, `${tag}.two`);
+    const sum = b.op('Add', [b.op('Mul', [avg, two], {}, `${tag}/sum2`), b.op('Mul', [third, odd], {}, `${tag}/odd_row`)], {}, `${tag}/sum`);
+    return b.op('Div', [sum, b.op('Add', [two, odd], {}, `${tag}/count`)], {}, `${tag}/mean`);
+  };
+  return axis(axis(x, 2, `${label}/pool_h`), 3, `${label}/pool_w`);
+}
+
+/** [out, size] averaging matrix of PyTorch adaptive pooling, from a run-time size. */
+function runtimePoolMatrix(b: GraphBuilder, hw: Value, index: 0 | 1, s: number, dtype: DataType, tag: string): Value {
+  const size = b.op('Gather', [hw, b.int64([index], [])], { axis: 0 }, `${tag}/size`);
+  const sizeF = b.op('Cast', [size], { to: DataType.FLOAT }, `${tag}/size_f`);
+  const out = b.op('Cast', [b.op('Floor', [b.op('Mul', [sizeF, b.float([s], [], DataType.FLOAT, `${tag}.scale`)], {}, `${tag}/scaled`)], {}, `${tag}/floor`)], { to: DataType.INT64 }, `${tag}/out`);
+  const zero = b.int64([0], []);
+  const one = b.int64([1], []);
+  const i = b.op('Range', [zero, out, one], {}, `${tag}/cells`);
+  const start = b.op('Div', [b.op('Mul', [i, size], {}, `${tag}/i_size`), out], {}, `${tag}/start`);
+  const next = b.op('Mul', [b.op('Add', [i, one], {}, `${tag}/i1`), size], {}, `${tag}/i1_size`);
+  const end = b.op('Div', [b.op('Sub', [b.op('Add', [next, out], {}, `${tag}/ceil_num`), one], {}, `${tag}/ceil_num1`), out], {}, `${tag}/end`);
+  const col = b.op('Range', [zero, size, one], {}, `${tag}/positions`);
+  const startC = b.op('Unsqueeze', [start, b.int64([1])], {}, `${tag}/start_col`);
+  const endC = b.op('Unsqueeze', [end, b.int64([1])], {}, `${tag}/end_col`);
+  const inside = b.op('And', [b.op('GreaterOrEqual', [col, startC], {}, `${tag}/ge`), b.op('Less', [col, endC], {}, `${tag}/lt`)], {}, `${tag}/inside`);
+  const count = b.op('Cast', [b.op('Sub', [endC, startC], {}, `${tag}/count`)], { to: dtype }, `${tag}/count_f`);
+  return b.op('Div', [b.op('Cast', [inside], { to: dtype }, `${tag}/mask`), count], {}, `${tag}/matrix`);
+}
+
+/** Bilinear upsampling to (H, W), align_corners = False (ONNX Resize, half_pixel). */
+function upsample(b: GraphBuilder, x: Value, hw: Value, stat: [number, number] | null, label: string): Value {
+  const nc = b.op('Slice', [b.op('Shape', [x], {}, `${label}/shape`), b.int64([0]), b.int64([2])], {}, `${label}/nc`);
+  const sizes = b.op('Concat', [nc, stat ? b.int64(stat) : hw], { axis: 0 }, `${label}/sizes`);
+  return b.op(
+    'Resize',
+    [x, null, null, sizes],
+    { mode: 'linear', coordinate_transformation_mode: 'half_pixel', nearest_mode: 'floor' },
+    `${label}/Resize`,
+  );
+}

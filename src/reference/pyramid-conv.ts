@@ -1,0 +1,216 @@
+/**
+ * CPU reference of the fused pyramid convolution (SPEC.md §1, §6): everything a
+ * ΔConvBlock does between conv_up and conv_out. Plain loops over NHWC
+ * Float32Arrays, written to be read, not to be fast: every generated kernel is
+ * tested against these functions.
+ */
+import { DeltacError } from '../ir/errors.js';
+import type { GateKind } from '../passes/delta-conv/op.js';
+
+/** Spatial extent of an NHWC activation. */
+export interface Extent {
+  batch: number;
+  height: number;
+  width: number;
+}
+
+/** What the pyramid conv needs from a layer's configuration. */
+export interface PyramidConvParams {
+  /** Ci: channels of U. Must be even (the gate splits it in halves). */
+  inner: number;
+  /** K: depthwise kernel size (odd). */
+  kernel: number;
+  /** Spatial scale per gate, e.g. [1, 0.5]. */
+  scales: readonly number[];
+  gate: GateKind;
+}
+
+/** Output size of a gate's pooled grid: floor(size·scale), as the PyTorch module computes it. */
+export function scaledSize(size: number, scale: number): number {
+  return Math.floor(size * scale);
+}
+
+/**
+ * PyTorch's AdaptiveAvgPool2d on NHWC data: output cell i averages input rows
+ * floor(i·H/Ho) .. ceil((i+1)·H/Ho)-1, and likewise for columns.
+ */
+export function adaptiveAvgPool2d(src: Float32Array, ext: Extent, channels: number, outH: number, outW: number): Float32Array {
+  const { batch, height: H, width: W } = ext;
+  const out = new Float32Array(batch * outH * outW * channels);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < outH; i++) {
+      const r0 = Math.floor((i * H) / outH);
+      const r1 = Math.ceil(((i + 1) * H) / outH);
+      for (let j = 0; j < outW; j++) {
+        const c0 = Math.floor((j * W) / outW);
+        const c1 = Math.ceil(((j + 1) * W) / outW);
+        const count = (r1 - r0) * (c1 - c0);
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let r = r0; r < r1; r++) for (let q = c0; q < c1; q++) sum += src[((b * H + r) * W + q) * channels + c]!;
+          out[((b * outH + i) * outW + j) * channels + c] = sum / count;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Depthwise 2-D convolution, stride 1, zero padding K//2, no bias. `weights` is
+ * [K, K, C] (HWC, the checkpoint layout), read from `weightOffset`.
+ */
+export function depthwiseConv2d(
+  src: Float32Array,
+  ext: Extent,
+  channels: number,
+  weights: Float32Array,
+  kernel: number,
+  weightOffset = 0,
+): Float32Array {
+  const { batch, height: H, width: W } = ext;
+  const half = kernel >> 1;
+  const out = new Float32Array(src.length);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        for (let c = 0; c < channels; c++) {
+          let sum = 0;
+          for (let i = 0; i < kernel; i++) {
+            const yy = y + i - half;
+            if (yy < 0 || yy >= H) continue;
+            for (let j = 0; j < kernel; j++) {
+              const xx = x + j - half;
+              if (xx < 0 || xx >= W) continue;
+              sum += src[((b * H + yy) * W + xx) * channels + c]! * weights[weightOffset + (i * kernel + j) * channels + c]!;
+            }
+          }
+          out[((b * H + y) * W + x) * channels + c] = sum;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The gate: A = first half of the channels, B = second half. Returns [.., C/2]. */
+export function applyGate(d: Float32Array, pixels: number, channels: number, gate: GateKind): Float32Array {
+  const half = channels / 2;
+  const out = new Float32Array(pixels * half);
+  const scale = Math.sqrt(half);
+  for (let p = 0; p < pixels; p++) {
+    for (let c = 0; c < half; c++) {
+      const a = d[p * channels + c]!;
+      const b = d[p * channels + half + c]!;
+      out[p * half + c] = gate === 'simple' ? a * b * scale : a * sigmoid(b);
+    }
+  }
+  return out;
+}
+
+export function sigmoid(v: number): number {
+  return 1 / (1 + Math.exp(-v));
+}
+
+/**
+ * Bilinear resize, align_corners=False, as PyTorch computes it:
+ * src = max((dst + 0.5)·in/out − 0.5, 0), i0 = floor(src), i1 = min(i0 + 1, in − 1).
+ */
+export function bilinearResize(src: Float32Array, ext: Extent, channels: number, outH: number, outW: number): Float32Array {
+  const { batch, height: H, width: W } = ext;
+  const out = new Float32Array(batch * outH * outW * channels);
+  const rows = linearTaps(H, outH);
+  const cols = linearTaps(W, outW);
+  for (let b = 0; b < batch; b++) {
+    for (let y = 0; y < outH; y++) {
+      const ry = rows[y]!;
+      for (let x = 0; x < outW; x++) {
+        const rx = cols[x]!;
+        for (let c = 0; c < channels; c++) {
+          const at = (r: number, q: number) => src[((b * H + r) * W + q) * channels + c]!;
+          out[((b * outH + y) * outW + x) * channels + c] =
+            ry.w0 * (rx.w0 * at(ry.i0, rx.i0) + rx.w1 * at(ry.i0, rx.i1)) +
+            ry.w1 * (rx.w0 * at(ry.i1, rx.i0) + rx.w1 * at(ry.i1, rx.i1));
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The two source taps and weights of each output index of a 1-D half-pixel linear resize. */
+export interface LinearTap {
+  i0: number;
+  i1: number;
+  w0: number;
+  w1: number;
+}
+
+export function linearTaps(inSize: number, outSize: number): LinearTap[] {
+  const scale = inSize / outSize;
+  const taps: LinearTap[] = [];
+  for (let d = 0; d < outSize; d++) {
+    const s = Math.max((d + 0.5) * scale - 0.5, 0);
+    const i0 = Math.floor(s);
+    const i1 = Math.min(i0 + 1, inSize - 1);
+    const w1 = s - i0;
+    taps.push({ i0, i1, w0: 1 - w1, w1 });
+  }
+  return taps;
+}
+
+/**
+ * The fused pyramid conv: U [B, H, W, Ci] → G [B, H, W, S·Ci/2], the gates'
+ * outputs concatenated in gate order. `gateWeights` is [S, K, K, Ci].
+ */
+export function pyramidConvReference(
+  u: Float32Array,
+  gateWeights: Float32Array,
+  ext: Extent,
+  params: PyramidConvParams,
+): Float32Array {
+  const { inner: ci, kernel: k, scales, gate } = params;
+  const { batch, height: H, width: W } = ext;
+  const pixels = batch * H * W;
+  checkShapes(u, gateWeights, ext, params);
+  const half = ci / 2;
+  const outChannels = scales.length * half;
+  const out = new Float32Array(pixels * outChannels);
+  scales.forEach((scale, g) => {
+    const wOffset = g * k * k * ci;
+    let gated: Float32Array;
+    if (scale === 1) {
+      gated = applyGate(depthwiseConv2d(u, ext, ci, gateWeights, k, wOffset), pixels, ci, gate);
+    } else {
+      const ho = scaledSize(H, scale);
+      const wo = scaledSize(W, scale);
+      const low: Extent = { batch, height: ho, width: wo };
+      const pooled = adaptiveAvgPool2d(u, ext, ci, ho, wo);
+      const lowGated = applyGate(depthwiseConv2d(pooled, low, ci, gateWeights, k, wOffset), batch * ho * wo, ci, gate);
+      gated = bilinearResize(lowGated, low, half, H, W);
+    }
+    for (let p = 0; p < pixels; p++) {
+      for (let c = 0; c < half; c++) out[p * outChannels + g * half + c] = gated[p * half + c]!;
+    }
+  });
+  return out;
+}
+
+function checkShapes(u: Float32Array, gateWeights: Float32Array, ext: Extent, params: PyramidConvParams): void {
+  const { inner: ci, kernel: k, scales } = params;
+  const fail = (why: string) => new DeltacError('DELTAC_E_BAD_OPTION', `pyramidConvReference: ${why}`);
+  if (ci % 2 !== 0) throw fail(`Ci=${ci} must be even`);
+  if (k % 2 !== 1) throw fail(`K=${k} must be odd`);
+  if (u.length !== ext.batch * ext.height * ext.width * ci) {
+    throw fail(`U has ${u.length} elements, expected ${ext.batch}·${ext.height}·${ext.width}·${ci}`);
+  }
+  if (gateWeights.length !== scales.length * k * k * ci) {
+    throw fail(`gate weights have ${gateWeights.length} elements, expected ${scales.length}·${k}·${k}·${ci}`);
+  }
+  for (const s of scales) {
+    if (!(s > 0 && s <= 1)) throw fail(`scale ${s} must lie in (0, 1]`);
+    if (s !== 1 && (scaledSize(ext.height, s) < 1 || scaledSize(ext.width, s) < 1)) {
+      throw fail(`scale ${s} pools ${ext.height}×${ext.width} to an empty grid`);
+    }
+  }
+}

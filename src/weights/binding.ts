@@ -1,0 +1,122 @@
+/**
+ * Which checkpoint block belongs to which self-attention layer:
+ *  1. an explicit map (`--map file.json`: {"<layer>": "<checkpoint block>"}),
+ *  2. module paths from node names (suffix match, so wrapper prefixes like `/m/`
+ *     in the model or `unet.` in the checkpoint do not matter),
+ *  3. for layers without names: canonical diffusers block order (down, mid, up)
+ *     against the layers' order in the graph.
+ */
+import fs from 'node:fs';
+import { DeltacError } from '../ir/errors.js';
+import { type Checkpoint, type CheckpointBlock } from './checkpoint.js';
+
+export interface LayerRef {
+  /** Stable layer id: the block path when known, else `layer<index>`. */
+  id: string;
+  blockPath: string | null;
+  modulePath: string | null;
+  /** Position among the self-attention layers in graph order. */
+  index: number;
+}
+
+export type BindingMethod = 'map' | 'name' | 'structure';
+
+export interface Binding {
+  block: CheckpointBlock;
+  method: BindingMethod;
+}
+
+export interface BindingResult {
+  bound: Map<string, Binding>;
+  /** Layers with no weights. */
+  missing: LayerRef[];
+  /** Checkpoint blocks no layer uses. */
+  unusedBlocks: string[];
+}
+
+export function readLayerMap(file: string): Record<string, string> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DeltacError('DELTAC_E_WEIGHT_MAP', `cannot read layer map "${file}": ${(e as Error).message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((v) => typeof v === 'string')) {
+    throw new DeltacError('DELTAC_E_WEIGHT_MAP', `layer map "${file}" must be a JSON object of "layer": "checkpoint block" strings`);
+  }
+  return raw as Record<string, string>;
+}
+
+const components = (p: string) => p.split('.').filter(Boolean);
+
+/** Length of the common component suffix of two paths when one path is a suffix of the other, else 0. */
+function suffixMatch(a: string, b: string): number {
+  const x = components(a);
+  const y = components(b);
+  const n = Math.min(x.length, y.length);
+  for (let i = 1; i <= n; i++) if (x[x.length - i] !== y[y.length - i]) return 0;
+  return n;
+}
+
+export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<string, string>): BindingResult {
+  const bound = new Map<string, Binding>();
+  const used = new Map<CheckpointBlock, string>();
+  const assign = (layer: LayerRef, block: CheckpointBlock, method: BindingMethod) => {
+    const other = used.get(block);
+    if (other !== undefined && other !== layer.id) {
+      throw new DeltacError(
+        'DELTAC_E_WEIGHT_MAP',
+        `checkpoint block "${block.prefix}" would be used by two layers (${other} and ${layer.id}); fix the --map file`,
+      );
+    }
+    used.set(block, layer.id);
+    bound.set(layer.id, { block, method });
+  };
+
+  if (map) {
+    for (const [key, target] of Object.entries(map)) {
+      const layer = layers.find((l) => l.id === key || l.blockPath === key || l.modulePath === key || `layer${l.index}` === key);
+      if (!layer) {
+        throw new DeltacError('DELTAC_E_WEIGHT_MAP', `--map names layer "${key}", which is not a self-attention layer of this model (layers: ${layers.map((l) => l.id).join(', ')})`);
+      }
+      const block = ckpt.blocks.get(target) ?? [...ckpt.blocks.values()].find((b) => b.path === target);
+      if (!block) throw new DeltacError('DELTAC_E_WEIGHT_MAP', `--map assigns "${target}" to ${key}, but the checkpoint has no such block`);
+      assign(layer, block, 'map');
+    }
+  }
+
+  // By name: the longest suffix match; ties are ambiguous.
+  for (const layer of layers) {
+    if (bound.has(layer.id) || !layer.blockPath) continue;
+    let best: CheckpointBlock | null = null;
+    let bestLen = 0;
+    let tie = false;
+    for (const block of ckpt.blocks.values()) {
+      if (used.has(block)) continue;
+      const len = suffixMatch(layer.blockPath, block.prefix);
+      if (len < 2) continue;
+      if (len > bestLen) {
+        best = block;
+        bestLen = len;
+        tie = false;
+      } else if (len === bestLen) tie = true;
+    }
+    if (best && tie) {
+      throw new DeltacError('DELTAC_E_WEIGHT_MAP', `layer ${layer.id} matches several checkpoint blocks equally well; disambiguate with --map`);
+    }
+    if (best) assign(layer, best, 'name');
+  }
+
+  // By structure: layers without names, in graph order, against canonical block order.
+  const unnamed = layers.filter((l) => !bound.has(l.id) && !l.blockPath);
+  if (unnamed.length) {
+    const free = ckpt.canonicalOrder().filter((b) => !used.has(b));
+    if (free.length === unnamed.length) unnamed.forEach((l, i) => assign(l, free[i]!, 'structure'));
+  }
+
+  return {
+    bound,
+    missing: layers.filter((l) => !bound.has(l.id)),
+    unusedBlocks: [...ckpt.blocks.values()].filter((b) => !used.has(b)).map((b) => b.prefix),
+  };
+}
