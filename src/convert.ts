@@ -53,6 +53,9 @@ export interface ConvertOptions {
 
 export interface LayerFlops {
   resolution: number | null;
+  /** H, W of the layer at this resolution. */
+  height: number;
+  width: number;
   attention: number;
   block: number;
 }
@@ -164,7 +167,7 @@ function flopsFor(l: LayerReport, shapesAt: ShapesAt[]): LayerFlops[] | undefine
       l.status === 'converted'
         ? blockCost({ height: sh.h, width: sh.w, channels: sh.c, inner: l.inner!, kernel: l.kernel!, scales: l.scales!, gate: l.gate! }, bytes).flops
         : attention;
-    result.push({ resolution: s.resolution, attention, block });
+    result.push({ resolution: s.resolution, height: sh.h, width: sh.w, attention, block });
   }
   return result;
 }

@@ -1,6 +1,9 @@
 /** Every CLI command, in the order `deltac --help` lists them. */
 import type { Command } from '../main.js';
+import { convertCommand } from './convert.js';
 import { inspectCommand } from './inspect.js';
+import { kernelsCommand } from './kernels.js';
 import { printCommand } from './print.js';
+import { verifyCommand } from './verify.js';
 
-export const COMMANDS: Command[] = [inspectCommand, printCommand];
+export const COMMANDS: Command[] = [convertCommand, verifyCommand, kernelsCommand, inspectCommand, printCommand];

@@ -61,6 +61,7 @@ export function cudaSource(config: PyramidConvConfig): string {
   const plan = kernelPlan(config);
   const t = cudaTiling(plan);
   const { config: c, half, gates, lowGates, entry } = plan;
+  const ns = `deltac_${plan.id}`;
   const elem = c.dtype === 'float16' ? '__half' : 'float';
   const esize = c.dtype === 'float16' ? 2 : 4;
   const gate = c.gate === 'simple' ? 'deltac::kSimpleGate' : 'deltac::kSigmoidGate';
@@ -84,11 +85,13 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`//`);
   out(`// Compile: nvcc -std=c++17 -arch=sm_80 (or sm_90) -c ${plan.id}.cu`);
   out();
-  out(cudaTemplate().replace('#pragma once\n', ''));
+  out(cudaTemplate().replace('#pragma once\n', '#ifndef DELTAC_PYRAMID_CONV_CUH\n#define DELTAC_PYRAMID_CONV_CUH\n') + '#endif  // DELTAC_PYRAMID_CONV_CUH');
   out();
-  out(`namespace {`);
+  out(`// Everything of this configuration lives in its own namespace, so that several`);
+  out(`// generated files can share one translation unit or library.`);
+  out(`namespace ${ns} {`);
   out(`using T = ${elem};`);
-  out(`constexpr int CI = ${c.inner}, HALF = ${half}, K = ${c.kernel}, NGATES = ${S}, OUT_CH = ${S * half};`);
+  out(`constexpr int CI = ${c.inner}, HALF = ${half}, K = ${c.kernel}, OUT_CH = ${S * half};`);
   out(`constexpr float SIMPLE_SCALE = ${floatLiteral(plan.simpleScale)}f;  // sqrt(Ci/2)`);
   out(`using Main = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.main.th}, ${t.main.tw}, ${t.main.r}>;`);
   out(`using Low = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.low.th}, ${t.low.tw}, ${t.low.r}>;`);
@@ -110,7 +113,6 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`constexpr size_t MAIN_SMEM = sizeof(float) * (${off});`);
   out(`constexpr size_t LOW_SMEM = sizeof(float) * (Low::TILE_FLOATS + Low::WEIGHT_FLOATS);`);
   out(`bool main_smem_raised[64], low_smem_raised[64];`);
-  out(`}  // namespace`);
   out();
 
   for (const g of lowGates) {
@@ -233,6 +235,7 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`  err = cudaFreeAsync(workspace, s);`);
   out(`  return rc != 0 ? rc : static_cast<int>(err);`);
   out(`}`);
+  out(`}  // namespace ${ns}`);
   return lines.join('\n') + '\n';
 }
 

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Project, SyntaxKind, VariableDeclarationKind } from 'ts-morph';
+import { Node, Project, SyntaxKind, VariableDeclarationKind } from 'ts-morph';
 import type { WgslKernelInfo } from './webgpu-runtime.js';
 
 export interface HostKernel {
@@ -37,10 +37,9 @@ function runtimeSource(): string {
 export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], modelName = 'model'): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const runtime = project.createSourceFile('webgpu-runtime.ts', runtimeSource());
-  const out = project.createSourceFile('deltac-kernels.ts', '');
 
   const ids = kernels.map((k) => k.info.id);
-  out.addStatements([
+  const header = [
     '/// <reference types="@webgpu/types" />',
     [
       '/**',
@@ -59,10 +58,13 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
       ' * "shader-f16" (request it when creating the device), f32 shaders otherwise.',
       ' */',
     ].join('\n'),
-  ]);
+  ].join('\n');
 
-  // The runtime, minus its reference directive and file comment (given above).
-  for (const st of runtime.getStatements()) out.addStatements(st.getText(true));
+  // The runtime, minus its reference directive and file comment (the header replaces them).
+  const first = runtime.getStatements()[0]!;
+  const docs = Node.isJSDocable(first) ? first.getJsDocs() : [];
+  const body = runtime.getFullText().slice(docs.length ? docs[docs.length - 1]!.getStart() : first.getStart());
+  const out = project.createSourceFile('deltac-kernels.ts', `${header}\n\n${body}`);
 
   out.addTypeAlias({
     name: 'KernelId',

@@ -180,7 +180,7 @@ export class PyramidConvKernel {
   }
 
   /** The uniform `Params` for an extent. */
-  params(e: KernelExtent): Uint32Array {
+  params(e: KernelExtent): Uint32Array<ArrayBuffer> {
     const p = new Uint32Array(this.paramsBytes() / 4);
     const [, tw] = this.info.mainTile;
     const [, ltw] = this.info.lowTile;
@@ -229,7 +229,7 @@ export class PyramidConvKernel {
   }
 
   /** Host data → the module's element type, as bytes for writeBuffer. */
-  encodeData(values: Float32Array): Uint8Array {
+  encodeData(values: Float32Array): Uint8Array<ArrayBuffer> {
     const typed = this.elem === 'f16' ? halfBitsFromFloats(values) : values;
     const bytes = new Uint8Array(align4(typed.byteLength));
     bytes.set(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));

@@ -78,6 +78,15 @@ export class RuleContext {
     return c && c.every((d) => typeof d === 'number') ? (c as number[]) : undefined;
   }
 
+  /** Values of input i when it is a small constant (initializer or Constant node) of any numeric type. */
+  constantValues(i: number): number[] | undefined {
+    const v = this.node.inputs[i];
+    if (!v) return undefined;
+    const t = v.initializer ?? (v.producer?.opType === 'Constant' ? v.producer.getTensor('value') : undefined);
+    if (!t || t.storage.kind !== 'inline' || t.elementCount > MAX_CONTENT_ELEMENTS) return undefined;
+    return t.toNumbers();
+  }
+
   setContents(outputIndex: number, dims: Dim[]): void {
     const v = this.node.outputs[outputIndex];
     if (v) this.env.contents.set(v, dims);

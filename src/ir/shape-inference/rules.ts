@@ -346,8 +346,7 @@ const resizeRule: ShapeRule = (ctx) => {
     axes.forEach((a, i) => (out[normAxis(a, x.length)] = sizes[i]!));
     return [tensor(ctx.dtype(0), out)];
   }
-  const scalesValue = ctx.hasInput(2) ? ctx.node.inputs[2]?.initializer : undefined;
-  const scales = scalesValue && scalesValue.storage.kind === 'inline' ? Array.from(scalesValue.toFloat32()) : undefined;
+  const scales = ctx.hasInput(2) ? ctx.constantValues(2) : undefined;
   if (!scales || scales.length === 0) return [tensor(ctx.dtype(0), x.map(() => null))];
   const targetAxes = axes ? axes.map((a) => normAxis(a, x.length)) : x.map((_, i) => i);
   const out = [...x];

@@ -1,0 +1,132 @@
+/** `deltac convert model.onnx --weights ckpt.safetensors -o out.onnx`: the main job. */
+import path from 'node:path';
+import { type ConversionReport, convert } from '../../convert.js';
+import { DeltacError } from '../../ir/errors.js';
+import { formatDim } from '../../ir/types.js';
+import { loadModel } from '../../onnx/load.js';
+import { type SaveResult, saveModel } from '../../onnx/save.js';
+import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
+import type { Command } from '../main.js';
+import { formatBytes, formatCount, type Io, progressBar, table } from '../output.js';
+import { emitKernelsForCli } from './kernels.js';
+
+export function parseList(text: string | undefined, what: string): number[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (!values.length || values.some((v) => !Number.isFinite(v))) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be a comma-separated list of numbers, got "${text}"`);
+  }
+  return values;
+}
+
+export function defaultOutputPath(input: string): string {
+  const dir = path.dirname(input);
+  const base = path.basename(input).replace(/(\.graph)?\.onnx$/i, '');
+  return path.join(dir, `${base}.delta.onnx`);
+}
+
+export const convertCommand: Command = {
+  name: 'convert',
+  summary: 'replace every self-attention with a ΔConvBlock bound to distilled weights',
+  usage:
+    'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
+    '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
+    '[--reuse-weights] [--emit-kernels DIR] [--force] [--json]',
+  options: {
+    weights: { type: 'string', short: 'w' },
+    output: { type: 'string', short: 'o' },
+    gate: { type: 'string' },
+    scales: { type: 'string' },
+    map: { type: 'string' },
+    'allow-partial': { type: 'boolean' },
+    emit: { type: 'string' },
+    resolution: { type: 'string' },
+    'external-data': { type: 'string' },
+    'reuse-weights': { type: 'boolean' },
+    'emit-kernels': { type: 'string' },
+    force: { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  async run(positionals, values, io) {
+    const input = positionals[0];
+    if (!input) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
+    const weights = values.weights as string | undefined;
+    if (!weights) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing --weights <ckpt.safetensors> (the ΔConvFusion checkpoint)');
+    const gate = values.gate as string | undefined;
+    if (gate !== undefined && !GATE_KINDS.includes(gate as GateKind)) {
+      throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${gate}"`);
+    }
+    const emit = (values.emit as string | undefined) ?? 'standard';
+    if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
+    const ext = (values['external-data'] as string | undefined) ?? 'auto';
+    if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
+    const output = (values.output as string | undefined) ?? defaultOutputPath(input);
+    const started = performance.now();
+    const model = loadModel(input);
+    const report = convert(model, {
+      weights,
+      gate: gate as GateKind | undefined,
+      scales: parseList(values.scales as string | undefined, '--scales'),
+      map: values.map as string | undefined,
+      allowPartial: values['allow-partial'] === true,
+      emit,
+      resolutions: parseList(values.resolution as string | undefined, '--resolution'),
+    });
+    const saved = saveModel(model, output, {
+      externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
+      reuseWeights: values['reuse-weights'] === true,
+      force: values.force === true,
+      onProgress: progressBar(io, 'writing weights'),
+    });
+    const kernelsDir = values['emit-kernels'] as string | undefined;
+    const kernels = kernelsDir ? await emitKernelsForCli(model, kernelsDir) : undefined;
+    const seconds = (performance.now() - started) / 1000;
+    if (values.json) {
+      io.out(JSON.stringify({ input, output: saved, report, kernels, seconds }, null, 2));
+    } else {
+      io.out(renderReport(input, report, saved, seconds));
+      if (kernels) io.out(kernels.summary);
+    }
+    for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
+  },
+};
+
+export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number): string {
+  const resolutions = r.totals.map((t) => t.resolution);
+  const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
+  const rows = r.layers.map((l) => [
+    l.modulePath ?? l.id,
+    l.flops?.[0] ? `${l.flops[0].height}×${l.flops[0].width}` : l.hw?.every((d) => typeof d === 'number') ? l.hw.map(formatDim).join('×') : 'dynamic',
+    l.status === 'converted' ? (l.family === 'dit' ? 'patch embed' : 'proj_in') : `kept: ${l.reason}`,
+    String(l.channels ?? '?'),
+    l.kernel ? String(l.kernel) : '-',
+    l.scales ? l.scales.join(',') : '-',
+    l.gate ?? '-',
+    ...resolutions.map((_, i) => {
+      const f = l.flops?.[i];
+      return f ? `${formatCount(f.attention)}→${formatCount(f.block)}` : '?';
+    }),
+  ]);
+  const lines = [
+    `deltac convert ${input}`,
+    '',
+    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...flopsHeader], rows),
+    '',
+  ];
+  const converted = r.layers.filter((l) => l.status === 'converted').length;
+  const kept = r.layers.length - converted;
+  lines.push(`self-attention   ${converted} converted${kept ? `, ${kept} kept (no weights)` : ''}; cross-attention kept: ${r.crossAttention}`);
+  for (const t of r.totals) {
+    if (!t.attention) continue;
+    lines.push(
+      `FLOPs${t.resolution === null ? '' : ` @${t.resolution}px`}       self-attention ${formatCount(t.attention)} → ${formatCount(t.block)} (${(t.attention / Math.max(t.block, 1)).toFixed(1)}× fewer; MACs×2, batch 1)`,
+    );
+  }
+  const removedBytes = r.removedInitializers.reduce((a, x) => a + x.bytes, 0);
+  lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? 'fused ai.deltac.PyramidConvBlock kept' : 'lowered to standard ONNX'})`);
+  lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
+  lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
+  return lines.join('\n');
+}
+
+export type { Io };

@@ -1,0 +1,194 @@
+/**
+ * `emitKernels`: writes the fused pyramid-conv kernels of a converted model
+ * (SPEC.md §6). For every distinct configuration of its `ai.deltac.PyramidConvBlock`
+ * nodes: `<id>.cu` (CUDA), `<id>.wgsl` and `<id>.f16.wgsl` (WebGPU); for the model:
+ * `deltac_kernels.h` (C prototypes), `deltac-kernels.ts` (WebGPU host module),
+ * `gate-weights.bin` (every layer's gate weights, float32) and `kernels.json`.
+ * Every file is written atomically (temporary file + rename).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DeltacError } from '../ir/errors.js';
+import type { Model } from '../ir/model.js';
+import type { Node } from '../ir/node.js';
+import { isPyramidConvBlock, PyramidInput, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
+import { cudaHeader, cudaSource } from './cuda/cuda-kernel.js';
+import { webgpuHostModule, type HostLayer } from './host/webgpu-host.js';
+import { kernelPlan } from './kernel-plan.js';
+import { wgslKernelInfo, wgslSource } from './wgsl/wgsl-kernel.js';
+
+export interface EmitKernelsOptions {
+  /** Name used in generated comments (default: the model file's stem). */
+  modelName?: string;
+  /** File name of the TypeScript host module (default `deltac-kernels.ts`). */
+  hostModule?: string;
+}
+
+/** One configuration's entry in kernels.json. */
+export interface KernelEntry {
+  id: string;
+  /** C entry point. */
+  entry: string;
+  cuda: string;
+  /** WGSL module with f32 storage (runs everywhere). */
+  wgsl: string;
+  /** WGSL module with f16 storage (needs "shader-f16"). */
+  wgsl_f16: string;
+  /** Ci */
+  channels: number;
+  kernel: number;
+  scales: number[];
+  gate: 'simple' | 'sigmoid';
+  dtype: 'float32' | 'float16';
+}
+
+export interface KernelsManifest {
+  kernels: KernelEntry[];
+  /** module path → configuration id */
+  layers: Record<string, string>;
+  gate_weights: { file: string; dtype: 'float32'; layers: Record<string, { offset: number; length: number }> };
+}
+
+export interface EmitKernelsResult {
+  outDir: string;
+  manifest: KernelsManifest;
+  /** Absolute paths of the files written. */
+  files: string[];
+}
+
+export const MANIFEST_FILE = 'kernels.json';
+export const CUDA_HEADER_FILE = 'deltac_kernels.h';
+export const GATE_WEIGHTS_FILE = 'gate-weights.bin';
+
+/** A converted layer found in the model. */
+export interface PyramidLayer {
+  name: string;
+  node: Node;
+  config: PyramidConvConfig;
+  id: string;
+}
+
+/** Every PyramidConvBlock of the model (subgraphs included), named by module path. */
+export function pyramidLayers(model: Model): PyramidLayer[] {
+  const layers: PyramidLayer[] = [];
+  const seen = new Map<string, number>();
+  for (const node of model.graph.allNodes()) {
+    if (!isPyramidConvBlock(node)) continue;
+    const config = pyramidConvConfig(node);
+    const base = node.getString('module_path', '') || node.name || `pyramid_conv_${layers.length}`;
+    const n = (seen.get(base) ?? 0) + 1;
+    seen.set(base, n);
+    layers.push({ name: n === 1 ? base : `${base}#${n}`, node, config, id: kernelPlan(config).id });
+  }
+  return layers;
+}
+
+export function emitKernels(model: Model, outDir: string, options: EmitKernelsOptions = {}): EmitKernelsResult {
+  const layers = pyramidLayers(model);
+  if (!layers.length) {
+    throw new DeltacError(
+      'DELTAC_E_UNSUPPORTED_MODEL',
+      'the model has no ai.deltac.PyramidConvBlock node: emit kernels for a model converted by `deltac convert` (with --emit fused), or pass --emit-kernels to convert',
+    );
+  }
+  const modelName = options.modelName ?? (model.sourcePath ? path.basename(model.sourcePath, '.onnx') : 'model');
+  const configs = new Map<string, PyramidConvConfig>();
+  for (const l of layers) if (!configs.has(l.id)) configs.set(l.id, l.config);
+
+  const files = new Map<string, string | Uint8Array>();
+  const kernels: KernelEntry[] = [];
+  for (const [id, config] of configs) {
+    const entry: KernelEntry = {
+      id,
+      entry: kernelPlan(config).entry,
+      cuda: `${id}.cu`,
+      wgsl: `${id}.wgsl`,
+      wgsl_f16: `${id}.f16.wgsl`,
+      channels: config.inner,
+      kernel: config.kernel,
+      scales: [...config.scales],
+      gate: config.gate,
+      dtype: config.dtype,
+    };
+    kernels.push(entry);
+    files.set(entry.cuda, cudaSource(config));
+    files.set(entry.wgsl, wgslSource(config, 'f32'));
+    files.set(entry.wgsl_f16, wgslSource(config, 'f16'));
+  }
+  files.set(CUDA_HEADER_FILE, cudaHeader([...configs.values()]));
+
+  // gate weights of every layer, float32, in layer order
+  const weightArrays: Float32Array[] = [];
+  const hostLayers: HostLayer[] = [];
+  let offset = 0;
+  for (const l of layers) {
+    const t = l.node.inputs[PyramidInput.GateWeights]?.initializer;
+    if (!t) {
+      throw new DeltacError(
+        'DELTAC_E_UNSUPPORTED_MODEL',
+        `PyramidConvBlock "${l.name}": its gate weights are not a constant initializer; kernels need the distilled weights in the model`,
+      );
+    }
+    const w = t.toFloat32();
+    const c = l.config;
+    const expected = c.scales.length * c.kernel * c.kernel * c.inner;
+    if (w.length !== expected) {
+      throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `gate weights of ${l.name} are [${t.dims.join(',')}], expected [${c.scales.length},${c.kernel},${c.kernel},${c.inner}]`);
+    }
+    weightArrays.push(w);
+    hostLayers.push({ name: l.name, kernel: l.id, weightOffset: offset, weightLength: w.length });
+    offset += w.length;
+  }
+  const weightBytes = new Uint8Array(offset * 4);
+  const dv = new DataView(weightBytes.buffer);
+  let at = 0;
+  for (const w of weightArrays) for (const v of w) dv.setFloat32(4 * at++, v, true);
+  files.set(GATE_WEIGHTS_FILE, weightBytes);
+
+  files.set(
+    options.hostModule ?? 'deltac-kernels.ts',
+    webgpuHostModule(
+      [...configs.values()].map((config) => ({
+        info: wgslKernelInfo(config),
+        dtype: config.dtype,
+        wgsl: { f32: files.get(`${kernelPlan(config).id}.wgsl`) as string, f16: files.get(`${kernelPlan(config).id}.f16.wgsl`) as string },
+      })),
+      hostLayers,
+      modelName,
+    ),
+  );
+
+  const manifest: KernelsManifest = {
+    kernels,
+    layers: Object.fromEntries(layers.map((l) => [l.name, l.id])),
+    gate_weights: {
+      file: GATE_WEIGHTS_FILE,
+      dtype: 'float32',
+      layers: Object.fromEntries(hostLayers.map((l) => [l.name, { offset: l.weightOffset, length: l.weightLength }])),
+    },
+  };
+  files.set(MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');
+
+  const dir = path.resolve(outDir);
+  return { outDir: dir, manifest, files: writeFilesAtomically(dir, files) };
+}
+
+/** Writes every file to a temporary name first, then renames them all; nothing partial stays on failure. */
+function writeFilesAtomically(dir: string, files: Map<string, string | Uint8Array>): string[] {
+  const temps: [string, string][] = [];
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const tag = `${process.pid}-${Date.now().toString(36)}`;
+    for (const [name, content] of files) {
+      const final = path.join(dir, name);
+      const temp = `${final}.tmp-${tag}`;
+      fs.writeFileSync(temp, content);
+      temps.push([temp, final]);
+    }
+    for (const [temp, final] of temps) fs.renameSync(temp, final);
+    return temps.map(([, final]) => final);
+  } catch (e) {
+    for (const [temp] of temps) fs.rmSync(temp, { force: true });
+    throw new DeltacError('DELTAC_E_WRITE', `could not write kernels to "${dir}": ${(e as Error).message}`, undefined, { cause: e });
+  }
+}
