@@ -429,6 +429,7 @@ class ProtoEncoder {
       throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${name}" has no data (elided in the textual IR); it cannot be saved`);
     }
     const bytes = t.bytes();
+    if (bytes.length === 0) return base; // an empty tensor has no data field (as the loader found it)
     if (s.kind === 'inline' && s.encoding === 'typed') return { ...base, ...rawToTyped(t.dtype, bytes, t.elementCount) };
     return { ...base, rawData: bytes };
   }

@@ -49,13 +49,19 @@ export function readLayerMap(file: string): Record<string, string> {
 
 const components = (p: string) => p.split('.').filter(Boolean);
 
-/** Length of the common component suffix of two paths when one path is a suffix of the other, else 0. */
+/**
+ * Length of the match when one path is the other plus a wrapper prefix (`m.`,
+ * `unet.`, `model.diffusion_model.` …), else 0. A prefix holding module structure
+ * (`down_blocks.0.attentions.0`) is not a wrapper: `transformer_blocks.0` of a DiT
+ * does not match `down_blocks.0.attentions.0.transformer_blocks.0` of a UNet.
+ */
 function suffixMatch(a: string, b: string): number {
   const x = components(a);
   const y = components(b);
   const n = Math.min(x.length, y.length);
   for (let i = 1; i <= n; i++) if (x[x.length - i] !== y[y.length - i]) return 0;
-  return n;
+  const wrapper = (x.length > n ? x : y).slice(0, Math.abs(x.length - y.length));
+  return wrapper.every((c) => !/^\d+$/.test(c)) ? n : 0;
 }
 
 export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<string, string>): BindingResult {

@@ -97,6 +97,7 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`using Low = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.low.th}, ${t.low.tw}, ${t.low.r}>;`);
   for (const g of lowGates) {
     out(`constexpr double SCALE_${g.index} = ${g.scale};`);
+    out(`constexpr int MAXT_${g.index} = ${Math.ceil(1 / g.scale) + 1};  // pooling cells up to MAXT² pixels take the unrolled path`);
     out(`constexpr int LR_${g.index} = ${lowResSpan(t.main.th, g.scale)}, LC_${g.index} = ${lowResSpan(t.main.tw, g.scale)};  // staged low-res window`);
   }
   // shared-memory layout of the fused kernel
@@ -124,7 +125,7 @@ export function cudaSource(config: PyramidConvConfig): string {
     out(`  const int b = blockIdx.z, c0 = blockIdx.y * Low::CA;`);
     out(`  const int y0 = (blockIdx.x / tiles_x) * Low::TH, x0 = (blockIdx.x % tiles_x) * Low::TW;`);
     out(`  deltac::load_weights<Low>(smem + Low::TILE_FLOATS, weights + ${g.index} * K * K * CI, c0);`);
-    out(`  deltac::load_pooled_tile<Low>(smem, u + static_cast<size_t>(b) * H * W * CI, H, W, Ho, Wo, y0, x0, c0);`);
+    out(`  deltac::load_pooled_tile<Low, MAXT_${g.index}>(smem, u + static_cast<size_t>(b) * H * W * CI, H, W, Ho, Wo, y0, x0, c0);`);
     out(`  __syncthreads();`);
     out(`  const auto t = Low::thread();`);
     out(`  float acc[Low::R][Low::V];`);

@@ -129,28 +129,55 @@ class Printer {
   }
 
   graph(g: Graph, indent: string): string {
+    if (this.options.filter && indent === '') return this.region(g);
     const inner = indent + '  ';
     const params = g.inputs.map((v) => `${formatRef(v)}: ${formatTypeText(v.type)}`).join(', ');
     const results = g.outputs.map((v) => `${formatRef(v)}: ${formatTypeText(v.type)}`).join(', ');
     const lines = [`graph @${quoteName(g.name)}(${params}) -> (${results}) {`];
-    for (const v of g.initializers.values()) {
-      lines.push(`${inner}${formatRef(v)}: ${formatTypeText(tensorTypeOf(v.initializer!))} = ${this.tensor(v.initializer!)}`);
-    }
-    for (const n of g.nodes) {
-      if (this.options.filter && indent === '' && !this.matches(n)) continue;
-      lines.push(inner + this.node(n, inner));
-    }
+    for (const v of g.initializers.values()) lines.push(inner + this.initializer(v));
+    for (const n of g.nodes) lines.push(inner + this.node(n, inner));
     lines.push(`${indent}}`);
     return lines.join('\n');
+  }
+
+  /**
+   * The nodes matching the filter as a self-contained graph: values they read from
+   * outside become its inputs, values read outside (or graph outputs) its outputs,
+   * and only the initializers they read are listed. The result parses back.
+   */
+  private region(g: Graph): string {
+    const nodes = g.nodes.filter((n) => this.matches(n));
+    const inside = new Set(nodes);
+    const defined = new Set(nodes.flatMap((n) => n.outputs));
+    const inputs: Value[] = [];
+    const inits: Value[] = [];
+    for (const n of nodes) {
+      for (const v of n.inputs) {
+        if (!v || defined.has(v) || inputs.includes(v) || inits.includes(v)) continue;
+        (v.isInitializer ? inits : inputs).push(v);
+      }
+    }
+    const outputs = [...defined].filter((v) => v.isGraphOutput || v.uses.some((u) => !inside.has(u.node)));
+    const param = (v: Value) => `%${quoteName(v.name)}: ${formatTypeText(v.type)}`;
+    const lines = [`graph @${quoteName(`${g.name}.region`)}(${inputs.map(param).join(', ')}) -> (${outputs.map(param).join(', ')}) {`];
+    for (const v of inits) lines.push('  ' + this.initializer(v));
+    for (const n of nodes) lines.push('  ' + this.node(n, '  ', inputs));
+    lines.push('}');
+    return lines.join('\n');
+  }
+
+  private initializer(v: Value): string {
+    return `${formatRef(v)}: ${formatTypeText(tensorTypeOf(v.initializer!))} = ${this.tensor(v.initializer!)}`;
   }
 
   private matches(n: Node): boolean {
     return this.options.filter!.some((f) => n.name.includes(f) || n.outputs.some((o) => o.name.includes(f)));
   }
 
-  node(n: Node, indent: string): string {
+  node(n: Node, indent: string, regionInputs: Value[] = []): string {
     const results = n.outputs.map((o) => (o.omitted ? '_' : formatRef(o))).join(', ');
-    const args = n.inputs.map((v) => (v ? formatRef(v) : '_')).join(', ');
+    const ref = (v: Value) => (regionInputs.includes(v) ? `%${quoteName(v.name)}` : formatRef(v));
+    const args = n.inputs.map((v) => (v ? ref(v) : '_')).join(', ');
     let line = `${n.outputs.length ? `${results} = ` : ''}${n.qualifiedType}(${args})`;
     if (n.attributes.size) {
       line += ` {${[...n.attributes].map(([k, a]) => `${/^[A-Za-z_]\w*$/.test(k) ? k : JSON.stringify(k)} = ${this.attribute(a, indent)}`).join(', ')}}`;

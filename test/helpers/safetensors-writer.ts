@@ -1,0 +1,84 @@
+/** Writes safetensors files for tests (header JSON + little-endian data, 8-byte aligned header). */
+import fs from 'node:fs';
+import { float32ToBfloat16Bits, float32ToHalfBits } from '../../src/ir/half.js';
+
+export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
+
+export interface TensorSpec {
+  dtype?: SafetensorsDtype;
+  shape: number[];
+  data: Float32Array;
+}
+
+export function encodeFloats(data: Float32Array, dtype: SafetensorsDtype): Buffer {
+  if (dtype === 'F32') return Buffer.from(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+  const out = Buffer.alloc(data.length * 2);
+  for (let i = 0; i < data.length; i++) out.writeUInt16LE(dtype === 'F16' ? float32ToHalfBits(data[i]!) : float32ToBfloat16Bits(data[i]!), i * 2);
+  return out;
+}
+
+export function writeSafetensors(file: string, tensors: Record<string, TensorSpec>, metadata?: Record<string, string>): void {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (const [key, t] of Object.entries(tensors)) {
+    const dtype = t.dtype ?? 'F32';
+    const bytes = encodeFloats(t.data, dtype);
+    header[key] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    chunks.push(bytes);
+    offset += bytes.length;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...chunks]));
+}
+
+/** A deterministic PRNG (mulberry32) for seeded test data. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface DeltaBlockSpec {
+  /** Key prefix of the block, e.g. `down_blocks.0.attentions.0.transformer_blocks.0`. */
+  block: string;
+  channels: number;
+  inner?: number;
+  kernel: number;
+  gates?: number;
+}
+
+/** ΔConvFusion checkpoint tensors (SPEC.md §2) with small seeded random values. */
+export function deltaCheckpointTensors(blocks: DeltaBlockSpec[], seed = 1, dtype: SafetensorsDtype = 'F32'): Record<string, TensorSpec> {
+  const rand = seededRandom(seed);
+  const tensor = (shape: number[], scale: number): TensorSpec => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * scale;
+    return { dtype, shape, data };
+  };
+  const out: Record<string, TensorSpec> = {};
+  for (const b of blocks) {
+    const C = b.channels;
+    const Ci = b.inner ?? C / 2;
+    const S = b.gates ?? 2;
+    const p = `${b.block}.conv1`;
+    out[`${p}.conv_up.weight`] = tensor([Ci, C], 1 / Math.sqrt(C));
+    out[`${p}.conv_up.bias`] = tensor([Ci], 0.1);
+    for (let g = 0; g < S; g++) out[`${p}.gates.${g}.conv_spatial.weight`] = tensor([b.kernel, b.kernel, Ci], 1 / b.kernel);
+    out[`${p}.conv_out.weight`] = tensor([C, (S * Ci) / 2], 1 / Math.sqrt((S * Ci) / 2));
+    out[`${p}.conv_out.bias`] = tensor([C], 0.1);
+    out[`${p}.conv_pool.weight`] = tensor([C, C], 1 / Math.sqrt(C));
+    out[`${p}.conv_pool.bias`] = tensor([C], 0.1);
+  }
+  return out;
+}
