@@ -1,4 +1,5 @@
 /** `deltac convert model.onnx --weights ckpt.safetensors -o out.onnx`: the main job. */
+import fs from 'node:fs';
 import path from 'node:path';
 import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
@@ -72,6 +73,7 @@ export const convertCommand: Command = {
       emit,
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
     });
+    fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
     const saved = saveModel(model, output, {
       externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
       reuseWeights: values['reuse-weights'] === true,
