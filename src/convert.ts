@@ -3,14 +3,10 @@
  * self-attention layers, rewrite, clean up and (by default) lower to standard
  * ONNX. The same steps are available one by one through `createPassManager()`.
  */
-import { attentionCost, blockCost } from './analysis/flops.js';
+import { reportModel, writeProvenance } from './analysis/report.js';
 import type { Diagnostic } from './ir/diagnostics.js';
-import { DataType, byteSizeOf } from './ir/dtype.js';
 import { DeltacError } from './ir/errors.js';
 import type { Model } from './ir/model.js';
-import { runInference } from './ir/shape-inference/infer.js';
-import { findAttention } from './passes/attention/find-attention.js';
-import { MatchContext } from './passes/attention/match.js';
 import { deadCodePass } from './passes/cleanup/dead-code.js';
 import { foldConstantsPass } from './passes/cleanup/fold-constants.js';
 import { type UnusedInitializersData, unusedInitializersPass } from './passes/cleanup/unused-initializers.js';
@@ -21,7 +17,6 @@ import {
 } from './passes/delta-conv/insert-pyramid-conv.js';
 import { lowerPyramidConvPass } from './passes/delta-conv/lower-pyramid-conv.js';
 import type { GateKind } from './passes/delta-conv/op.js';
-import { findSpatialSource } from './passes/delta-conv/spatial-dims.js';
 import { type PassRecord, PassManager } from './passes/pass-manager.js';
 import { readLayerMap } from './weights/binding.js';
 import { Checkpoint } from './weights/checkpoint.js';
@@ -80,7 +75,6 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   }
   const emit = options.emit ?? 'standard';
   const nodesBefore = model.graph.nodes.length;
-  const shapesAt = layerShapes(model, options.resolutions);
   const pm = createPassManager();
   const passes = ['insert-pyramid-conv', 'dce', 'remove-unused-initializers', ...(emit === 'standard' ? ['lower-pyramid-conv'] : []), 'fold-constants', 'dce'];
   const records = pm.run(
@@ -90,13 +84,34 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
     { onPass: options.onPass },
   );
   const insert = records[0]!.result.data as InsertReport;
+  writeProvenance(
+    model,
+    insert.layers
+      .filter((l) => l.status === 'converted')
+      .map((l) => ({
+        modulePath: l.modulePath ?? l.id,
+        family: l.family!,
+        channels: l.channels!,
+        heads: l.heads ?? 1,
+        inner: l.inner!,
+        kernel: l.kernel!,
+        scales: l.scales!,
+        gate: l.gate!,
+        checkpointBlock: l.checkpointBlock,
+        hwValue: l.staticHW ? undefined : l.hwValue,
+        staticHW: l.staticHW,
+      })),
+  );
   const removed = records.filter((r) => r.name === 'remove-unused-initializers').flatMap((r) => (r.result.data as UnusedInitializersData).removed);
-  const layers = insert.layers.map((l) => ({ ...l, flops: flopsFor(l, shapesAt) }));
-  const totals = (shapesAt.length ? shapesAt : [{ resolution: null, shapes: new Map() }]).map((s, i) => ({
-    resolution: s.resolution,
-    attention: layers.reduce((a, l) => a + (l.flops?.[i]?.attention ?? 0), 0),
-    block: layers.reduce((a, l) => a + (l.status === 'converted' ? (l.flops?.[i]?.block ?? 0) : (l.flops?.[i]?.attention ?? 0)), 0),
-  }));
+  // FLOPs per layer, evaluated on the converted model from the recorded provenance.
+  const costs = reportModel(model, { resolutions: options.resolutions });
+  const byPath = new Map(costs.layers.map((l) => [l.modulePath, l]));
+  const layers = insert.layers.map((l) => {
+    const at = byPath.get(l.modulePath ?? l.id)?.at;
+    const flops = at?.map((a) => ({ resolution: a.resolution, height: a.height, width: a.width, attention: a.attention.flops, block: a.block.flops }));
+    return { ...l, flops: flops?.length === costs.totals.length ? flops : undefined };
+  });
+  const totals = costs.totals.map((t) => ({ resolution: t.resolution, attention: t.attentionFlops, block: t.blockFlops }));
   return {
     ...insert,
     layers,
@@ -108,66 +123,4 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
     diagnostics: records.flatMap((r) => r.result.diagnostics),
     totals,
   };
-}
-
-interface ShapesAt {
-  resolution: number | null;
-  /** layer block/module path → (N, C, heads, H, W) */
-  shapes: Map<string, { h: number; w: number; c: number; heads: number }>;
-}
-
-/**
- * Numeric H, W per self-attention layer at each resolution (latent = resolution/8
- * bound to the symbolic height/width of the first 4-D input), or at the model's
- * static sizes when no resolution is given.
- */
-export function layerShapes(model: Model, resolutions?: number[]): ShapesAt[] {
-  const runs: { resolution: number | null; bindings?: Record<string, number> }[] = [];
-  const latent = model.graph.inputs.find((v) => v.type?.kind === 'tensor' && v.type.shape?.length === 4);
-  const shape = latent?.type?.kind === 'tensor' ? latent.type.shape : null;
-  if (resolutions?.length) {
-    for (const r of resolutions) {
-      const bindings: Record<string, number> = {};
-      if (shape && typeof shape[2] === 'string') bindings[shape[2]] = Math.floor(r / 8);
-      if (shape && typeof shape[3] === 'string') bindings[shape[3]] = Math.floor(r / 8);
-      runs.push({ resolution: r, bindings });
-    }
-  } else runs.push({ resolution: null });
-  const out: ShapesAt[] = [];
-  for (const run of runs) {
-    const env = runInference(model, { bindings: run.bindings });
-    const ctx = new MatchContext(env);
-    const shapes = new Map<string, { h: number; w: number; c: number; heads: number }>();
-    const matches = findAttention(model, env).matches;
-    const barriers = new Set(matches.map((m) => m.output));
-    for (const m of matches) {
-      if (m.kind !== 'self') continue;
-      const src = findSpatialSource(m.input, ctx, barriers);
-      const s4 = src ? ctx.shape(src.tensor) : null;
-      const h = s4?.[src!.hAxis];
-      const w = s4?.[src!.wAxis];
-      if (typeof h === 'number' && typeof w === 'number' && m.channels) {
-        shapes.set(m.modulePath ?? m.blockPath ?? '', { h, w, c: m.channels, heads: m.heads ?? 1 });
-      }
-    }
-    out.push({ resolution: run.resolution, shapes });
-  }
-  return out;
-}
-
-function flopsFor(l: LayerReport, shapesAt: ShapesAt[]): LayerFlops[] | undefined {
-  const key = l.modulePath ?? l.blockPath ?? '';
-  const result: LayerFlops[] = [];
-  for (const s of shapesAt) {
-    const sh = s.shapes.get(key);
-    if (!sh) return undefined;
-    const bytes = byteSizeOf(l.dtype === 'f16' ? DataType.FLOAT16 : DataType.FLOAT, 1);
-    const attention = attentionCost({ tokens: sh.h * sh.w, channels: sh.c, heads: sh.heads }, bytes).flops;
-    const block =
-      l.status === 'converted'
-        ? blockCost({ height: sh.h, width: sh.w, channels: sh.c, inner: l.inner!, kernel: l.kernel!, scales: l.scales!, gate: l.gate! }, bytes).flops
-        : attention;
-    result.push({ resolution: s.resolution, height: sh.h, width: sh.w, attention, block });
-  }
-  return result;
 }

@@ -49,7 +49,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.err(`deltac: unknown command "${name}"\n\n${usage()}`);
+    io.err(`deltac: DELTAC_E_BAD_OPTION: unknown command "${name}"\n\n${usage()}`);
     return 1;
   }
   try {

@@ -4,6 +4,7 @@ import { convertCommand } from './convert.js';
 import { inspectCommand } from './inspect.js';
 import { kernelsCommand } from './kernels.js';
 import { printCommand } from './print.js';
+import { reportCommand } from './report.js';
 import { verifyCommand } from './verify.js';
 
-export const COMMANDS: Command[] = [convertCommand, verifyCommand, kernelsCommand, inspectCommand, printCommand];
+export const COMMANDS: Command[] = [convertCommand, verifyCommand, reportCommand, kernelsCommand, inspectCommand, printCommand];

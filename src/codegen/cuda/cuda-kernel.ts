@@ -29,7 +29,7 @@ export interface CudaTiling {
 
 export function cudaTiling(plan: KernelPlan): CudaTiling {
   const ca = largestDivisor(plan.half, [8, 4, 2, 1]);
-  return { ca, p: ca % 2 === 0 ? 2 : 1, main: { th: 16, tw: 16, r: 8 }, low: { th: 8, tw: 16, r: 8 } };
+  return { ca, p: ca % 2 === 0 ? 2 : 1, main: { th: 16, tw: 16, r: 4 }, low: { th: 16, tw: 16, r: 4 } };
 }
 
 const TEMPLATE_URL = new URL('../../../kernels/cuda/pyramid_conv.cuh', import.meta.url);

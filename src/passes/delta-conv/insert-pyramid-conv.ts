@@ -58,6 +58,9 @@ export interface LayerReport {
   gate?: GateKind;
   dtype: string;
   node?: string;
+  /** Name of the int64 [H, W] value the block reads. */
+  hwValue?: string;
+  staticHW?: [number, number];
 }
 
 export interface InsertReport {
@@ -159,7 +162,7 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       const scales = resolveScales(options.scales, geometry, layer.id);
       const tensors = options.checkpoint.read(bound.block);
       const name = `${match.modulePath ?? layer.id}/PyramidConvBlock`;
-      const node = insertBlock(model.graph, match, source, tensors, geometry, {
+      const inserted = insertBlock(model.graph, match, source, tensors, geometry, {
         gate,
         scales,
         dtype,
@@ -182,7 +185,9 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         kernel: geometry.kernel,
         scales,
         gate,
-        node,
+        node: inserted.node,
+        hwValue: inserted.hw,
+        staticHW: source.static ?? undefined,
       });
     });
     if (binding.unusedBlocks.length) {
@@ -226,7 +231,7 @@ function insertBlock(
   t: BlockTensors,
   geo: BlockGeometry,
   s: BlockSettings,
-): string {
+): { node: string; hw: string } {
   const init = (suffix: string, tensor: Tensor, dims?: number[]) => {
     const cast = tensor.castTo(s.dtype);
     if (dims) cast.dims = dims;
@@ -262,5 +267,5 @@ function insertBlock(
     out = g.op('Cast', [out], { name: `${s.name}/cast`, attributes: { to: { type: 'int', value: s.outputDtype } } });
   }
   match.output.replaceAllUsesWith(out);
-  return node.name;
+  return { node: node.name, hw: hw.name };
 }

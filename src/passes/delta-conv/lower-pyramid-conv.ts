@@ -67,17 +67,17 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
   const half = Ci / 2;
   const S = scales.length;
   const gateW = weight(PyramidInput.GateWeights).toFloat32();
-  const upT = transpose2d(weight(PyramidInput.UpWeight), dtype);
   const outT = transpose2d(weight(PyramidInput.OutWeight), dtype);
   const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype);
   const stat = staticHW(hw);
 
-  // conv_up on tokens, then to NCHW.
-  let u = b.op('MatMul', [x, b.tensor(upT, 'conv_up.weight_t')], {}, 'conv_up/MatMul');
-  u = b.op('Add', [u, node.inputs[PyramidInput.UpBias]!], {}, 'conv_up/Add');
-  const shape4 = stat ? b.int64([-1, stat[0], stat[1], Ci]) : b.op('Concat', [b.int64([-1]), hw, b.int64([Ci])], { axis: 0 }, 'nhwc_shape');
-  const u4 = b.op('Reshape', [u, shape4], {}, 'to_nhwc');
-  const uc = b.op('Transpose', [u4], { perm: [0, 3, 1, 2] }, 'to_nchw');
+  // conv_up straight into channels-first: Uᵀ = Wup · xᵀ  ([Ci, C] × [B, C, N] → [B, Ci, N]).
+  // onnxruntime fuses the Transpose into the GEMM (FusedMatMul, transB), so no copy is made.
+  const xt = b.op('Transpose', [x], { perm: [0, 2, 1] }, 'conv_up/tokens_t');
+  let ut = b.op('MatMul', [node.inputs[PyramidInput.UpWeight]!, xt], {}, 'conv_up/MatMul');
+  ut = b.op('Add', [ut, b.tensor(reshapeTensor(weight(PyramidInput.UpBias), [Ci, 1]), 'conv_up.bias_col')], {}, 'conv_up/Add');
+  const shape4 = stat ? b.int64([0, Ci, stat[0], stat[1]]) : b.op('Concat', [b.int64([0, Ci]), hw], { axis: 0 }, 'nchw_shape');
+  const uc = b.op('Reshape', [ut, shape4], {}, 'to_nchw');
 
   const gates: Value[] = [];
   for (let gi = 0; gi < S; gi++) {
@@ -108,19 +108,43 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
     gates.push(gv);
   }
   const cat = S === 1 ? gates[0]! : b.op('Concat', gates, { axis: 1 }, 'concat');
-  const nhwc = b.op('Transpose', [cat], { perm: [0, 2, 3, 1] }, 'to_channels_last');
-  let y = b.op('MatMul', [nhwc, b.tensor(outT, 'conv_out.weight_t')], {}, 'conv_out/MatMul');
-  y = b.op('Add', [y, node.inputs[PyramidInput.OutBias]!], {}, 'conv_out/Add');
-  // Back to [B, N, C] with x's own run-time shape, so N stays as symbolic as it was.
-  y = b.op('Reshape', [y, b.op('Shape', [x], {}, 'tokens_shape')], {}, 'to_tokens');
-  const mean = opset >= 18
-    ? b.op('ReduceMean', [x, b.int64([1])], { keepdims: 1 }, 'conv_pool/ReduceMean')
-    : b.op('ReduceMean', [x], { axes: [1], keepdims: 1 }, 'conv_pool/ReduceMean');
+  // conv_out back to tokens: Y = Gᵀ · Woutᵀ  ([B, N, S·Ci/2] × [S·Ci/2, C]); the Transpose fuses into the GEMM.
+  const g3 = b.op('Reshape', [cat, b.int64([0, S * half, -1])], {}, 'gates_flat');
+  const y = b.op('MatMul', [b.op('Transpose', [g3], { perm: [0, 2, 1] }, 'gates_t'), b.tensor(outT, 'conv_out.weight_t')], {}, 'conv_out/MatMul');
+  // conv_pool on the token mean, as a GEMV (ReduceMean over N is slow on CPU): mean = (1/N)·1ᵀx.
+  // Both biases (conv_out's and conv_pool's) are added once, to the [B, 1, C] pooled term.
+  const mean = tokenMean(b, x, stat, dtype);
   let pool = b.op('MatMul', [mean, b.tensor(poolT, 'conv_pool.weight_t')], {}, 'conv_pool/MatMul');
-  pool = b.op('Add', [pool, node.inputs[PyramidInput.PoolBias]!], {}, 'conv_pool/Add');
+  pool = b.op('Add', [pool, b.tensor(addTensors(weight(PyramidInput.PoolBias), weight(PyramidInput.OutBias), dtype), 'conv_pool_out.bias')], {}, 'conv_pool/Add');
   const out = b.op('Add', [y, pool], {}, 'out');
   node.outputs[0]!.replaceAllUsesWith(out);
+  const consumed = node.inputs.filter((v): v is Value => v !== null && v.isInitializer);
   g.removeNode(node);
+  // The block's own weights were re-laid out above; drop the originals nobody reads now.
+  for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+}
+
+/** mean over tokens, [B, N, C] → [B, 1, C], as (1/N)·1ᵀ·x (a GEMV). */
+function tokenMean(b: GraphBuilder, x: Value, stat: [number, number] | null, dtype: DataType): Value {
+  if (stat) {
+    const n = stat[0] * stat[1];
+    return b.op('MatMul', [b.float(new Float32Array(n).fill(1 / n), [1, n], dtype, 'mean_row'), x], {}, 'conv_pool/mean');
+  }
+  const n = b.op('Gather', [b.op('Shape', [x], {}, 'conv_pool/shape'), b.int64([1])], { axis: 0 }, 'conv_pool/n');
+  const ones = b.op('ConstantOfShape', [b.op('Concat', [b.int64([1]), n], { axis: 0 }, 'conv_pool/ones_shape')], { value: { type: 'tensor', value: Tensor.fromFloat32([1], [1], dtype) } }, 'conv_pool/ones');
+  const sum = b.op('MatMul', [ones, x], {}, 'conv_pool/sum');
+  return b.op('Div', [sum, b.op('Cast', [n], { to: dtype }, 'conv_pool/n_f')], {}, 'conv_pool/mean');
+}
+
+function reshapeTensor(t: Tensor, dims: number[]): Tensor {
+  const copy = new Tensor(t.dtype, dims, t.storage);
+  return copy;
+}
+
+function addTensors(a: Tensor, b: Tensor, dtype: DataType): Tensor {
+  const x = a.toFloat32();
+  const y = b.toFloat32();
+  return Tensor.fromFloat32(x.map((v, i) => v + y[i]!), [...a.dims], dtype);
 }
 
 function transpose2d(t: Tensor, dtype: DataType): Tensor {

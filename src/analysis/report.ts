@@ -1,0 +1,211 @@
+/**
+ * `deltac report`: per self-attention layer and in total, FLOPs and activation
+ * memory of attention vs the ΔConvBlock at given resolutions (counting convention
+ * in flops.ts). For an original model the ΔConvBlock geometry comes from a
+ * checkpoint when one is given, else from the paper's defaults (Ci = C/2, K = 9
+ * for UNets and 13 for DiTs, scales 1 and ½, the family's gate). For a converted
+ * model the geometry is read from the provenance deltac stores in the model's
+ * metadata (`deltac.layers`).
+ */
+import { byteSizeOf, DataType } from '../ir/dtype.js';
+import type { Model } from '../ir/model.js';
+import { runInference } from '../ir/shape-inference/infer.js';
+import { findAttention } from '../passes/attention/find-attention.js';
+import { MatchContext } from '../passes/attention/match.js';
+import { DEFAULT_GATE } from '../passes/delta-conv/insert-pyramid-conv.js';
+import type { GateKind } from '../passes/delta-conv/op.js';
+import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatial-dims.js';
+import type { Checkpoint } from '../weights/checkpoint.js';
+import { attentionCost, blockCost } from './flops.js';
+
+/** Metadata key under which `convert` records what it replaced. */
+export const PROVENANCE_KEY = 'deltac.layers';
+
+export interface LayerGeometry {
+  modulePath: string;
+  family: ModelFamily;
+  channels: number;
+  heads: number;
+  inner: number;
+  kernel: number;
+  scales: number[];
+  gate: GateKind;
+  /** Where the geometry came from. */
+  source: 'checkpoint' | 'defaults' | 'model';
+  checkpointBlock?: string;
+}
+
+export interface LayerAtResolution {
+  resolution: number | null;
+  height: number;
+  width: number;
+  attention: { flops: number; activationBytes: number };
+  block: { flops: number; activationBytes: number };
+}
+
+export interface ReportLayer extends LayerGeometry {
+  at: LayerAtResolution[];
+}
+
+export interface ModelReport {
+  converted: boolean;
+  layers: ReportLayer[];
+  totals: { resolution: number | null; attentionFlops: number; blockFlops: number; attentionPeakBytes: number; blockPeakBytes: number }[];
+  notes: string[];
+}
+
+export const DEFAULT_KERNEL: Record<ModelFamily, number> = { unet: 9, dit: 13 };
+
+/** Bindings of the first 4-D input's symbolic H, W for an image resolution (latent = resolution / 8). */
+export function resolutionBindings(model: Model, resolution: number): Record<string, number> {
+  const latent = model.graph.inputs.find((v) => v.type?.kind === 'tensor' && v.type.shape?.length === 4);
+  const shape = latent?.type?.kind === 'tensor' ? latent.type.shape : null;
+  const out: Record<string, number> = {};
+  if (shape && typeof shape[2] === 'string') out[shape[2]] = Math.floor(resolution / 8);
+  if (shape && typeof shape[3] === 'string') out[shape[3]] = Math.floor(resolution / 8);
+  return out;
+}
+
+interface LayerSite {
+  modulePath: string;
+  family: ModelFamily;
+  channels: number;
+  heads: number;
+  dims: Map<number | null, [number, number]>;
+}
+
+/** Self-attention layers of an unconverted model with their H, W at each resolution. */
+function attentionSites(model: Model, resolutions: (number | null)[]): LayerSite[] {
+  const sites = new Map<string, LayerSite>();
+  for (const res of resolutions) {
+    const env = runInference(model, { bindings: res === null ? undefined : resolutionBindings(model, res) });
+    const ctx = new MatchContext(env);
+    const found = findAttention(model, env);
+    const barriers = new Set(found.matches.map((m) => m.output));
+    found.matches.forEach((m, i) => {
+      if (m.kind !== 'self' || !m.channels) return;
+      const key = m.modulePath ?? `layer${i}`;
+      const src = findSpatialSource(m.input, ctx, barriers);
+      const s4 = src ? ctx.shape(src.tensor) : null;
+      const h = src && s4 ? s4[src.hAxis] : null;
+      const w = src && s4 ? s4[src.wAxis] : null;
+      const site = sites.get(key) ?? { modulePath: key, family: src?.family ?? 'unet', channels: m.channels, heads: m.heads ?? 1, dims: new Map() };
+      if (typeof h === 'number' && typeof w === 'number') site.dims.set(res, [h, w]);
+      sites.set(key, site);
+    });
+  }
+  return [...sites.values()];
+}
+
+export interface ReportOptions {
+  resolutions?: number[];
+  checkpoint?: Checkpoint;
+  /** Bytes per activation element (default: 4, or 2 for fp16 models). */
+  bytesPerElement?: number;
+}
+
+export function reportModel(model: Model, options: ReportOptions = {}): ModelReport {
+  const resolutions: (number | null)[] = options.resolutions?.length ? options.resolutions : [null];
+  const bytes = options.bytesPerElement ?? byteSizeOf(modelDtype(model), 1);
+  const notes: string[] = [];
+  const provenance = readProvenance(model);
+  let geometries: { geo: LayerGeometry; dims: Map<number | null, [number, number]> }[];
+  if (provenance) {
+    // A converted model: the geometry was recorded at conversion; H, W come from the
+    // [H, W] value each block reads (evaluated at each resolution) or its static size.
+    const envs = new Map(resolutions.map((res) => [res, runInference(model, { bindings: res === null ? undefined : resolutionBindings(model, res) })]));
+    geometries = provenance.map((l) => {
+      const dims = new Map<number | null, [number, number]>();
+      const hwValue = l.hwValue ? model.graph.lookup(l.hwValue) : undefined;
+      for (const res of resolutions) {
+        const c = hwValue ? envs.get(res)!.contents.get(hwValue) : undefined;
+        if (c && typeof c[0] === 'number' && typeof c[1] === 'number') dims.set(res, [c[0], c[1]]);
+        else if (l.staticHW) dims.set(res, l.staticHW);
+      }
+      return { geo: { ...l, source: 'model' as const }, dims };
+    });
+  } else {
+    const sites = attentionSites(model, resolutions);
+    geometries = sites.map((s) => {
+      const block = options.checkpoint ? findBlock(options.checkpoint, s.modulePath) : undefined;
+      if (block) {
+        const g = options.checkpoint!.geometry(block, s.modulePath);
+        return {
+          geo: { modulePath: s.modulePath, family: s.family, channels: s.channels, heads: s.heads, inner: g.inner, kernel: g.kernel, scales: Array.from({ length: g.gates }, (_, i) => 1 / 2 ** i), gate: DEFAULT_GATE[s.family], source: 'checkpoint', checkpointBlock: block.prefix },
+          dims: s.dims,
+        };
+      }
+      return {
+        geo: { modulePath: s.modulePath, family: s.family, channels: s.channels, heads: s.heads, inner: s.channels / 2, kernel: DEFAULT_KERNEL[s.family], scales: [1, 0.5], gate: DEFAULT_GATE[s.family], source: 'defaults' },
+        dims: s.dims,
+      };
+    });
+    if (geometries.some((g) => g.geo.source === 'defaults')) {
+      notes.push('ΔConvBlock geometry assumed (Ci = C/2, K = 9 UNet / 13 DiT, scales 1,½); pass --weights for the checkpoint\'s');
+    }
+  }
+  const layers: ReportLayer[] = geometries.map(({ geo, dims }) => ({
+    ...geo,
+    at: resolutions.flatMap((res) => {
+      const hw = dims.get(res);
+      if (!hw) return [];
+      const [h, w] = hw;
+      return [
+        {
+          resolution: res,
+          height: h,
+          width: w,
+          attention: attentionCost({ tokens: h * w, channels: geo.channels, heads: geo.heads }, bytes),
+          block: blockCost({ height: h, width: w, channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales: geo.scales, gate: geo.gate }, bytes),
+        },
+      ];
+    }),
+  }));
+  if (layers.some((l) => l.at.length < resolutions.length)) {
+    notes.push(resolutions[0] === null ? 'some layers have symbolic H×W: pass --resolution to evaluate them' : 'H×W of some layers could not be evaluated at every resolution');
+  }
+  const totals = resolutions.map((res) => {
+    const at = layers.map((l) => l.at.find((a) => a.resolution === res)).filter((a): a is LayerAtResolution => !!a);
+    return {
+      resolution: res,
+      attentionFlops: at.reduce((s, a) => s + a.attention.flops, 0),
+      blockFlops: at.reduce((s, a) => s + a.block.flops, 0),
+      attentionPeakBytes: Math.max(0, ...at.map((a) => a.attention.activationBytes)),
+      blockPeakBytes: Math.max(0, ...at.map((a) => a.block.activationBytes)),
+    };
+  });
+  return { converted: provenance !== null, layers, totals, notes };
+}
+
+function findBlock(ckpt: Checkpoint, modulePath: string) {
+  const blockPath = modulePath.replace(/\.[^.]*attn\d*$/, '');
+  return [...ckpt.blocks.values()].find((b) => b.path === blockPath || b.prefix.endsWith(`.${blockPath}`) || b.prefix === blockPath);
+}
+
+function modelDtype(model: Model): DataType {
+  const x = model.graph.inputs.find((v) => v.type?.kind === 'tensor' && v.type.shape?.length === 4);
+  return x?.type?.kind === 'tensor' && x.type.dtype === DataType.FLOAT16 ? DataType.FLOAT16 : DataType.FLOAT;
+}
+
+export interface ProvenanceLayer extends Omit<LayerGeometry, 'source'> {
+  /** Name of the int64 [H, W] value the block reads (run-time sizes). */
+  hwValue?: string;
+  /** H, W when static. */
+  staticHW?: [number, number];
+}
+
+export function readProvenance(model: Model): ProvenanceLayer[] | null {
+  const raw = model.metadataProps.find(([k]) => k === PROVENANCE_KEY)?.[1];
+  if (!raw) return null;
+  try {
+    const parsed = JSON.parse(raw) as ProvenanceLayer[];
+    return Array.isArray(parsed) ? parsed : null;
+  } catch {
+    return null;
+  }
+}
+
+export function writeProvenance(model: Model, layers: ProvenanceLayer[]): void {
+  model.metadataProps = model.metadataProps.filter(([k]) => k !== PROVENANCE_KEY);
+  model.metadataProps.push([PROVENANCE_KEY, JSON.stringify(layers)]);
+}
