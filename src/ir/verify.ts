@@ -9,6 +9,7 @@ import { byteSizeOf, dtypeName } from './dtype.js';
 import { DeltacError } from './errors.js';
 import type { Graph } from './graph.js';
 import type { Model } from './model.js';
+import type { Node } from './node.js';
 import { inferShapes } from './shape-inference/infer.js';
 import type { Value } from './value.js';
 
@@ -40,8 +41,9 @@ function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): voi
     seen.set(v.name, v);
   };
   for (const v of g.inputs) define(v);
+  const inputs = new Set(g.inputs);
   for (const v of g.initializers.values()) {
-    if (!g.inputs.includes(v)) define(v);
+    if (!inputs.has(v)) define(v);
     const t = v.initializer!;
     if (t.storage.kind === 'inline' && t.storage.bytes.length !== byteSizeOf(t.dtype, t.elementCount)) {
       out.push(
@@ -54,13 +56,30 @@ function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): voi
     }
   }
   const position = new Map(g.nodes.map((n, i) => [n, i]));
+  // (node, slot) pairs of long use lists, indexed on first need: a value read by 10^5
+  // slots would otherwise make this check quadratic.
+  const useIndex = new Map<Value, Map<Node, Set<number>>>();
+  const hasUse = (v: Value, node: Node, slot: number): boolean => {
+    if (v.uses.length <= 16) return v.uses.some((u) => u.node === node && u.index === slot);
+    let index = useIndex.get(v);
+    if (!index) {
+      index = new Map();
+      for (const u of v.uses) {
+        let slots = index.get(u.node);
+        if (!slots) index.set(u.node, (slots = new Set()));
+        slots.add(u.index);
+      }
+      useIndex.set(v, index);
+    }
+    return index.get(node)?.has(slot) ?? false;
+  };
   let misordered = false;
   for (const [i, node] of g.nodes.entries()) {
     if (node.removed) out.push(error('DELTAC_E_DANGLING_VALUE', `removed node "${node.name}" is still listed`, node.name));
     node.inputs.forEach((v, slot) => {
       if (!v) return;
       const label = `${node.opType} node "${node.name || node.outputs[0]?.name}"`;
-      if (!v.uses.some((u) => u.node === node && u.index === slot)) {
+      if (!hasUse(v, node, slot)) {
         out.push(error('DELTAC_E_DANGLING_VALUE', `${label} reads "${v.name}" but the use list misses it`, node.name));
       }
       if (g.lookup(v.name) !== v) {

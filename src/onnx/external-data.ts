@@ -28,10 +28,13 @@ export function resolveExternalLocation(baseDir: string, location: string, tenso
   const base = realpathOrSelf(baseDir);
   const full = path.resolve(base, location);
   if (!isWithin(base, full)) throw bad('points outside the model folder');
-  if (fs.existsSync(full)) {
-    const real = fs.realpathSync(full);
-    if (!isWithin(base, real)) throw bad(`is a symlink that resolves to "${real}", outside the model folder`);
+  let real: string | undefined;
+  try {
+    real = fs.realpathSync(full);
+  } catch {
+    // Missing (or a dangling link): reported when its data is needed.
   }
+  if (real !== undefined && !isWithin(base, real)) throw bad(`is a symlink that resolves to "${real}", outside the model folder`);
   return full;
 }
 
@@ -65,36 +68,50 @@ export class FileByteSource implements ByteSource {
 
   size(): number {
     if (this.cachedSize === undefined) {
+      let st: fs.Stats;
       try {
-        this.cachedSize = fs.statSync(this.path).size;
+        st = fs.statSync(this.path);
       } catch {
         throw new DeltacError(
           'DELTAC_E_EXTERNAL_MISSING',
           `external data file "${this.description}" does not exist (looked for ${this.path}); copy it next to the model`,
         );
       }
+      // A directory, FIFO or device would fail (or block) on read: only plain files hold data.
+      if (!st.isFile()) {
+        throw new DeltacError(
+          'DELTAC_E_FILE_READ',
+          `external data "${this.description}" (${this.path}) is not a regular file; point "location" at the data file`,
+        );
+      }
+      this.cachedSize = st.size;
     }
     return this.cachedSize;
   }
 
   read(offset: number, length: number): Uint8Array {
-    if (offset + length > this.size()) {
+    if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0) || offset + length > this.size()) {
       throw new DeltacError(
         'DELTAC_E_EXTERNAL_RANGE',
         `external data range [${offset}, ${offset + length}) is past the end of "${this.description}" (${this.size()} bytes)`,
       );
     }
     const out = Buffer.allocUnsafe(length);
-    const fd = fs.openSync(this.path, 'r');
     try {
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${this.description}"`);
-        done += n;
+      const fd = fs.openSync(this.path, 'r');
+      try {
+        let done = 0;
+        while (done < length) {
+          const n = fs.readSync(fd, out, done, length - done, offset + done);
+          if (n === 0) throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${this.description}" (did the file change?)`);
+          done += n;
+        }
+      } finally {
+        fs.closeSync(fd);
       }
-    } finally {
-      fs.closeSync(fd);
+    } catch (e) {
+      if (e instanceof DeltacError) throw e;
+      throw new DeltacError('DELTAC_E_FILE_READ', `cannot read external data "${this.description}": ${(e as Error).message}`);
     }
     return out;
   }

@@ -163,7 +163,13 @@ class LoadContext {
     // Define every node output first: files are not always topologically sorted.
     const nodes: [Node, P][] = [];
     for (const np of gp.node ?? []) {
-      const node = new Node(g, np.opType ?? '', np.domain ?? '', np.name ?? '');
+      if (!np.opType) {
+        throw new DeltacError(
+          'DELTAC_E_NOT_ONNX',
+          `node "${np.name ?? ''}" (outputs ${JSON.stringify(np.output ?? [])}) has no op_type; the file is not a valid ONNX model — re-export it`,
+        );
+      }
+      const node = new Node(g, np.opType, np.domain ?? '', np.name ?? '');
       node.overload = np.overload ?? '';
       node.docString = np.docString ?? '';
       node.metadataProps = entries(np.metadataProps);
@@ -180,7 +186,7 @@ class LoadContext {
       nodes.push([node, np]);
     }
     for (const [node, np] of nodes) {
-      for (const a of np.attribute ?? []) node.attributes.set(a.name ?? '', this.attribute(a, g));
+      for (const a of np.attribute ?? []) node.attributes.set(a.name ?? '', this.attribute(a, g, node));
       (np.input ?? []).forEach((name: string, i: number) => {
         if (name === '') {
           node.setInput(i, null);
@@ -222,9 +228,16 @@ class LoadContext {
     }
   }
 
-  attribute(a: P, g: Graph): Attribute {
+  attribute(a: P, g: Graph, node: Node): Attribute {
     const type = a.type ?? 0;
     if (a.refAttrName) return { type: 'opaque', proto: a };
+    const missing = (what: string) =>
+      new DeltacError(
+        'DELTAC_E_NOT_ONNX',
+        `attribute "${a.name ?? ''}" of ${node.opType} node "${node.name}" has type ${what.toUpperCase()} but holds no ${what}; the file is not a valid ONNX model — re-export it`,
+      );
+    if (type === 4 && !a.t) throw missing('tensor');
+    if (type === 5 && !a.g) throw missing('graph');
     switch (type) {
       case 1:
         return { type: 'float', value: a.f ?? 0 };
@@ -268,9 +281,15 @@ class LoadContext {
       throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${name}" has invalid dims [${dims.join(', ')}]`);
     }
     const count = dims.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(count)) {
+      throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${name}" has dims [${dims.join(', ')}] whose element count overflows`);
+    }
     const expected = byteSizeOf(dtype, count);
     let storage: TensorStorage;
     if (t.dataLocation === 1) {
+      if (dtype === DataType.STRING) {
+        throw new DeltacError('DELTAC_E_TENSOR_DATA', `string tensor "${name}" cannot be stored as external data (ONNX does not allow it)`);
+      }
       storage = this.external(t, name, expected);
     } else if (dtype === DataType.STRING) {
       storage = { kind: 'strings', values: [...(t.stringData ?? [])] };
@@ -360,8 +379,10 @@ function utf8(b: Uint8Array | undefined): string {
 /** Typed-field data (float_data, int32_data …) → little-endian raw bytes. */
 function typedToRaw(t: P, dtype: DataType, count: number): TensorStorage | undefined {
   const n = count;
-  const bytes = new Uint8Array(byteSizeOf(dtype, n));
-  const dv = new DataView(bytes.buffer);
+  // Allocated only once a typed field's length matches the shape: dims alone must not
+  // make the loader allocate (a 20-byte tensor can declare dims [2^40]).
+  let bytes = new Uint8Array(0);
+  let dv = new DataView(bytes.buffer);
   const need = (arr: unknown[] | undefined, perElement = 1): unknown[] | undefined => {
     if (!arr || arr.length === 0) return undefined;
     if (arr.length !== Math.ceil(n * perElement)) {
@@ -370,6 +391,8 @@ function typedToRaw(t: P, dtype: DataType, count: number): TensorStorage | undef
         `tensor "${t.name}" has ${arr.length} values in its typed field for ${n} elements`,
       );
     }
+    bytes = new Uint8Array(byteSizeOf(dtype, n));
+    dv = new DataView(bytes.buffer);
     return arr;
   };
   switch (dtype) {

@@ -254,7 +254,6 @@ function writeExternalData(
       position += t.byteLength;
       onProgress?.(position, total);
     }
-    fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }

@@ -35,6 +35,7 @@ export function parseNpy(buf: Uint8Array, label = 'array'): NpyArray {
   const bad = (why: string) => new DeltacError('DELTAC_E_NPY', `"${label}" is not a valid .npy file: ${why}`);
   if (buf.length < 10 || buf[0] !== 0x93 || String.fromCharCode(...buf.subarray(1, 6)) !== 'NUMPY') throw bad('bad magic');
   const major = buf[6]!;
+  if (major < 1 || major > 3) throw bad(`unsupported format version ${major}`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = major === 1 ? dv.getUint16(8, true) : dv.getUint32(8, true);
   const start = major === 1 ? 10 : 12;
@@ -52,7 +53,9 @@ export function parseNpy(buf: Uint8Array, label = 'array'): NpyArray {
     .map((s) => s.trim())
     .filter(Boolean)
     .map(Number);
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`invalid shape (${shapeText})`);
   const count = shape.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(count)) throw bad(`shape (${shapeText}) is too large`);
   const offset = start + headerLen;
   const size = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype];
   if (buf.length - offset < count * size) throw bad(`holds ${buf.length - offset} data bytes, shape needs ${count * size}`);

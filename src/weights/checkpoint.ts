@@ -112,6 +112,7 @@ export class Checkpoint {
     const up = need(block.upWeight, 'conv_up.weight');
     if (up.shape.length !== 2) throw shapeError(layer, up.key, up.shape, '[Ci, C]');
     const [inner, channels] = up.shape as [number, number];
+    if (inner === 0 || channels === 0) throw shapeError(layer, up.key, up.shape, '[Ci, C] with non-zero Ci and C');
     if (block.gates.length === 0) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `layer ${layer}: the checkpoint has no "${key('gates.0.conv_spatial.weight')}"`);
     const g0 = block.gates[0]!;
     const kernel = g0.shape[0]!;

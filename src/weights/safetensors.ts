@@ -58,8 +58,13 @@ export class SafetensorsFile {
       new DeltacError('DELTAC_E_SAFETENSORS', `"${file}" is not a valid safetensors file: ${why}`, { file });
     let fd: number;
     try {
+      // Not a plain file (a directory, or a FIFO that would block the open): refuse before opening.
+      if (!fs.statSync(file).isFile()) {
+        throw new DeltacError('DELTAC_E_FILE_READ', `weights file "${file}" is not a regular file; pass the .safetensors file itself`);
+      }
       fd = fs.openSync(file, 'r');
-    } catch {
+    } catch (e) {
+      if (e instanceof DeltacError) throw e;
       throw new DeltacError('DELTAC_E_FILE_NOT_FOUND', `weights file "${file}" does not exist or cannot be opened`);
     }
     try {
@@ -86,8 +91,9 @@ export class SafetensorsFile {
       let metadata: Record<string, string> = {};
       for (const [key, raw] of Object.entries(header as Record<string, unknown>)) {
         if (key === '__metadata__') {
-          if (raw && typeof raw === 'object' && !Array.isArray(raw)) metadata = raw as Record<string, string>;
-          else throw bad('__metadata__ is not an object');
+          if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad('__metadata__ is not an object');
+          if (!Object.values(raw).every((v) => typeof v === 'string')) throw bad('__metadata__ has values that are not strings');
+          metadata = raw as Record<string, string>;
           continue;
         }
         entries.push(parseEntry(key, raw, dataStart, dataSize, bad));
@@ -100,6 +106,9 @@ export class SafetensorsFile {
         if (cur.begin < prev.end) throw bad(`the data of "${cur.key}" overlaps the data of "${prev.key}"`);
       }
       return new SafetensorsFile(file, entries, metadata);
+    } catch (e) {
+      if (e instanceof DeltacError) throw e;
+      throw new DeltacError('DELTAC_E_FILE_READ', `cannot read weights file "${file}": ${(e as Error).message}`);
     } finally {
       fs.closeSync(fd);
     }
@@ -118,16 +127,21 @@ export class SafetensorsFile {
     const e = this.entries.get(key);
     if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
     const bytes = Buffer.alloc(e.end - e.begin);
-    const fd = fs.openSync(this.path, 'r');
     try {
-      let done = 0;
-      while (done < bytes.length) {
-        const got = fs.readSync(fd, bytes, done, bytes.length - done, e.begin + done);
-        if (got === 0) throw new DeltacError('DELTAC_E_SAFETENSORS', `"${this.path}" ended while reading "${key}" (truncated?)`);
-        done += got;
+      const fd = fs.openSync(this.path, 'r');
+      try {
+        let done = 0;
+        while (done < bytes.length) {
+          const got = fs.readSync(fd, bytes, done, bytes.length - done, e.begin + done);
+          if (got === 0) throw new DeltacError('DELTAC_E_SAFETENSORS', `"${this.path}" ended while reading "${key}" (truncated?)`);
+          done += got;
+        }
+      } finally {
+        fs.closeSync(fd);
       }
-    } finally {
-      fs.closeSync(fd);
+    } catch (err) {
+      if (err instanceof DeltacError) throw err;
+      throw new DeltacError('DELTAC_E_FILE_READ', `cannot read "${key}" from "${this.path}": ${(err as Error).message}`);
     }
     return new Tensor(e.dtype, [...e.shape], { kind: 'inline', bytes, encoding: 'raw' }, key);
   }

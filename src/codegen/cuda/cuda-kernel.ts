@@ -2,19 +2,19 @@
  * CUDA code generation: one self-contained translation unit per configuration
  * (SPEC.md §6). The building blocks live in kernels/cuda/pyramid_conv.cuh and are
  * pasted in; this file writes the configuration's constants, kernels and C entry
- * points:
+ * points. A call runs
  *
- *   1. for each gate with scale s < 1, `lowres_g<i>`: pools U to floor(H·s)×floor(W·s)
- *      straight into shared memory (tile + halo), convolves, gates, and writes the
- *      low-res gated map (fp32, Ho·Wo·Ci/2 per image) to a workspace;
- *   2. `fused`: loads the U tile + halo once, convolves and gates every full-res gate
- *      from shared memory, bilinearly upsamples each low-res map from a staged
- *      window, and writes every channel of G exactly once.
+ *   1. `conv`: one grid whose CTAs are full-resolution tiles (every s = 1 gate:
+ *      depthwise conv + gate from the shared U tile + halo, written straight into G)
+ *      or low-resolution tiles of an s < 1 gate (U adaptive-average-pooled into a
+ *      shared tile + halo, conv, gate, written as an fp32 map of Ho·Wo·Ci/2 per image
+ *      to a workspace) — both kinds run concurrently;
+ *   2. `upsample_g<i>` per s < 1 gate: bilinear upsampling of its map into G.
  * No full-resolution intermediate ever reaches global memory.
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { floatLiteral, kernelPlan, largestDivisor, lowResSpan, type KernelPlan } from '../kernel-plan.js';
+import { floatLiteral, kernelPlan, largestDivisor, type KernelPlan } from '../kernel-plan.js';
 import type { PyramidConvConfig } from '../../passes/delta-conv/op.js';
 
 /** Tile shapes of the two kernels (outputs per CTA; R outputs per thread along a row). */
@@ -23,13 +23,17 @@ export interface CudaTiling {
   ca: number;
   /** Channels per lane per half: 2 (float4 lanes) or 1. */
   p: number;
-  main: { th: number; tw: number; r: number };
-  low: { th: number; tw: number; r: number };
+  /** Output tile of a conv CTA (full-res or low-res) and outputs per thread along a row. */
+  th: number;
+  tw: number;
+  r: number;
+  /** Channels per thread of the upsample kernels. */
+  uv: number;
 }
 
 export function cudaTiling(plan: KernelPlan): CudaTiling {
   const ca = largestDivisor(plan.half, [8, 4, 2, 1]);
-  return { ca, p: ca % 2 === 0 ? 2 : 1, main: { th: 16, tw: 16, r: 4 }, low: { th: 16, tw: 16, r: 4 } };
+  return { ca, p: ca % 2 === 0 ? 2 : 1, th: 16, tw: 16, r: 4, uv: largestDivisor(plan.half, [4, 2, 1]) };
 }
 
 const TEMPLATE_URL = new URL('../../../kernels/cuda/pyramid_conv.cuh', import.meta.url);
@@ -93,87 +97,74 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`using T = ${elem};`);
   out(`constexpr int CI = ${c.inner}, HALF = ${half}, K = ${c.kernel}, OUT_CH = ${S * half};`);
   out(`constexpr float SIMPLE_SCALE = ${floatLiteral(plan.simpleScale)}f;  // sqrt(Ci/2)`);
-  out(`using Main = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.main.th}, ${t.main.tw}, ${t.main.r}>;`);
-  out(`using Low = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.low.th}, ${t.low.tw}, ${t.low.r}>;`);
+  out(`using G = deltac::TileGeom<K, CI, ${t.ca}, ${t.p}, ${t.th}, ${t.tw}, ${t.r}>;`);
+  out(`constexpr int UV = ${t.uv};  // channels per thread of the upsample kernels`);
   for (const g of lowGates) {
     out(`constexpr double SCALE_${g.index} = ${g.scale};`);
     out(`constexpr int MAXT_${g.index} = ${Math.ceil(1 / g.scale) + 1};  // pooling cells up to MAXT² pixels take the unrolled path`);
-    out(`constexpr int LR_${g.index} = ${lowResSpan(t.main.th, g.scale)}, LC_${g.index} = ${lowResSpan(t.main.tw, g.scale)};  // staged low-res window`);
   }
-  // shared-memory layout of the fused kernel
-  let off = fullGates.length ? 'Main::TILE_FLOATS' : '0';
-  out(`constexpr int MAIN_TILE = 0;`);
-  for (const g of fullGates) {
-    out(`constexpr int MAIN_W_${g.index} = ${off};`);
-    off = `MAIN_W_${g.index} + Main::WEIGHT_FLOATS`;
-  }
-  for (const g of lowGates) {
-    out(`constexpr int MAIN_LO_${g.index} = ${off};`);
-    off = `MAIN_LO_${g.index} + LR_${g.index} * LC_${g.index} * Main::CA`;
-  }
-  out(`constexpr size_t MAIN_SMEM = sizeof(float) * (${off});`);
-  out(`constexpr size_t LOW_SMEM = sizeof(float) * (Low::TILE_FLOATS + Low::WEIGHT_FLOATS);`);
-  out(`bool main_smem_raised[64], low_smem_raised[64];`);
+  // shared memory: a full-res CTA holds the U tile and every full gate's weights; a low-res CTA the pooled tile and one gate's
+  out(`constexpr size_t FULL_SMEM = sizeof(float) * (G::TILE_FLOATS + ${fullGates.length} * G::WEIGHT_FLOATS);`);
+  out(`constexpr size_t LOW_SMEM = sizeof(float) * (G::TILE_FLOATS + G::WEIGHT_FLOATS);`);
+  out(`constexpr size_t SMEM = ${fullGates.length && lowGates.length ? 'FULL_SMEM > LOW_SMEM ? FULL_SMEM : LOW_SMEM' : fullGates.length ? 'FULL_SMEM' : 'LOW_SMEM'};`);
+  out(`bool smem_raised[64];`);
   out();
 
-  for (const g of lowGates) {
-    out(`// Gate ${g.index} (scale ${g.scale}): pool → depthwise conv → gate, at Ho×Wo; writes fp32 [B, Ho, Wo, HALF].`);
-    out(`__global__ void __launch_bounds__(Low::THREADS) ${entry}_lowres_g${g.index}(`);
-    out(`    const T* __restrict__ u, const T* __restrict__ weights, float* __restrict__ low, int H, int W, int Ho, int Wo, int tiles_x) {`);
-    out(`  extern __shared__ float4 smem4[];`);
-    out(`  float* smem = reinterpret_cast<float*>(smem4);`);
-    out(`  const int b = blockIdx.z, c0 = blockIdx.y * Low::CA;`);
-    out(`  const int y0 = (blockIdx.x / tiles_x) * Low::TH, x0 = (blockIdx.x % tiles_x) * Low::TW;`);
-    out(`  deltac::load_weights<Low>(smem + Low::TILE_FLOATS, weights + ${g.index} * K * K * CI, c0);`);
-    out(`  deltac::load_pooled_tile<Low, MAXT_${g.index}>(smem, u + static_cast<size_t>(b) * H * W * CI, H, W, Ho, Wo, y0, x0, c0);`);
-    out(`  __syncthreads();`);
-    out(`  const auto t = Low::thread();`);
-    out(`  float acc[Low::R][Low::V];`);
-    out(`  deltac::conv_strip<Low>(smem, smem + Low::TILE_FLOATS, t, acc);`);
-    out(`  deltac::store_gated<Low, ${gate}>(low + static_cast<size_t>(b) * Ho * Wo * HALF, Ho, Wo, HALF, c0 + t.lane * Low::P,`);
-    out(`                                       y0 + t.row, x0 + t.col0, acc, SIMPLE_SCALE);`);
-    out(`}`);
-    out();
-  }
-
-  const lowParams = lowGates.map((g) => `const float* __restrict__ low_${g.index}, int ho_${g.index}, int wo_${g.index}`).join(', ');
-  out(`// Everything at full resolution: conv + gate of the s = 1 gates from the shared U tile,`);
-  out(`// bilinear upsampling of the low-res maps, one write of each G channel.`);
-  out(`__global__ void __launch_bounds__(Main::THREADS) ${entry}_fused(`);
-  out(`    const T* __restrict__ u, const T* __restrict__ weights, T* __restrict__ out, int H, int W, int tiles_x${lowParams ? `,\n    ${lowParams}` : ''}) {`);
+  const lowParams = lowGates.map((g) => `float* __restrict__ low_${g.index}, int ho_${g.index}, int wo_${g.index}, int tiles_x_${g.index}, int tiles_${g.index}`).join(',\n    ');
+  out(`// One grid for the convolutions of every gate. blockIdx.x < full_tiles: a full-res tile`);
+  out(`// (s = 1 gates, written into G); then the low-res tiles of each s < 1 gate in gate order.`);
+  out(`__global__ void __launch_bounds__(G::THREADS) ${entry}_conv(`);
+  out(`    const T* __restrict__ u, const T* __restrict__ weights, T* __restrict__ out, int H, int W, int tiles_x, int full_tiles${lowParams ? `,\n    ${lowParams}` : ''}) {`);
   out(`  extern __shared__ float4 smem4[];`);
   out(`  float* smem = reinterpret_cast<float*>(smem4);`);
-  out(`  const int b = blockIdx.z, c0 = blockIdx.y * Main::CA;`);
-  out(`  const int y0 = (blockIdx.x / tiles_x) * Main::TH, x0 = (blockIdx.x % tiles_x) * Main::TW;`);
-  out(`  T* g_out = out + static_cast<size_t>(b) * H * W * OUT_CH;`);
-  out(`  const auto t = Main::thread();`);
-  for (const g of fullGates) out(`  deltac::load_weights<Main>(smem + MAIN_W_${g.index}, weights + ${g.index} * K * K * CI, c0);`);
-  if (fullGates.length) out(`  deltac::load_tile<Main>(smem + MAIN_TILE, u + static_cast<size_t>(b) * H * W * CI, H, W, y0, x0, c0);`);
+  out(`  const int b = blockIdx.z, c0 = blockIdx.y * G::CA;`);
+  out(`  const auto t = G::thread();`);
+  out(`  int tile = blockIdx.x;`);
+  out(`  const T* image = u + static_cast<size_t>(b) * H * W * CI;`);
+  if (fullGates.length) {
+    out(`  if (tile < full_tiles) {`);
+    out(`    const int y0 = (tile / tiles_x) * G::TH, x0 = (tile % tiles_x) * G::TW;`);
+    fullGates.forEach((g, j) => out(`    deltac::load_weights<G>(smem + G::TILE_FLOATS + ${j} * G::WEIGHT_FLOATS, weights + ${g.index} * K * K * CI, c0);`));
+    out(`    deltac::load_tile<G>(smem, image, H, W, y0, x0, c0);`);
+    out(`    __syncthreads();`);
+    out(`    T* g_out = out + static_cast<size_t>(b) * H * W * OUT_CH;`);
+    fullGates.forEach((g, j) => {
+      out(`    {  // gate ${g.index}: s = 1`);
+      out(`      float acc[G::R][G::V];`);
+      out(`      deltac::conv_strip<G>(smem, smem + G::TILE_FLOATS + ${j} * G::WEIGHT_FLOATS, t, acc);`);
+      out(`      deltac::store_gated<G, ${gate}>(g_out, H, W, OUT_CH, ${g.index * half} + c0 + t.lane * G::P, y0 + t.row, x0 + t.col0, acc,`);
+      out(`                                     SIMPLE_SCALE);`);
+      out(`    }`);
+    });
+    out(`    return;`);
+    out(`  }`);
+  }
+  out(`  tile -= full_tiles;`);
   for (const g of lowGates) {
     const i = g.index;
-    out(`  const int lr0_${i} = deltac::first_low_index(y0, ho_${i}, static_cast<float>(ho_${i}) / static_cast<float>(H));`);
-    out(`  const int lc0_${i} = deltac::first_low_index(x0, wo_${i}, static_cast<float>(wo_${i}) / static_cast<float>(W));`);
-    out(`  deltac::stage_low<Main, LR_${i}, LC_${i}>(smem + MAIN_LO_${i}, low_${i} + static_cast<size_t>(b) * ho_${i} * wo_${i} * HALF,`);
-    out(`                                     ho_${i}, wo_${i}, lr0_${i}, lc0_${i}, c0);`);
-  }
-  out(`  __syncthreads();`);
-  for (const g of gates) {
-    const ch = `${g.index * half} + c0 + t.lane * Main::P`;
-    if (g.full) {
-      out(`  {  // gate ${g.index}: s = 1`);
-      out(`    float acc[Main::R][Main::V];`);
-      out(`    deltac::conv_strip<Main>(smem + MAIN_TILE, smem + MAIN_W_${g.index}, t, acc);`);
-      out(`    deltac::store_gated<Main, ${gate}>(g_out, H, W, OUT_CH, ${ch}, y0 + t.row, x0 + t.col0, acc, SIMPLE_SCALE);`);
-      out(`  }`);
-    } else {
-      const i = g.index;
-      out(`  // gate ${i}: s = ${g.scale}, bilinear from the staged low-res window`);
-      out(`  deltac::store_upsampled<Main, LR_${i}, LC_${i}>(g_out, smem + MAIN_LO_${i}, H, W, ho_${i}, wo_${i}, OUT_CH, ${ch},`);
-      out(`                                             lr0_${i}, lc0_${i}, t, y0 + t.row, x0 + t.col0);`);
-    }
+    out(`  if (tile < tiles_${i}) {  // gate ${i}: s = ${g.scale}, pooled to ho_${i} × wo_${i}`);
+    out(`    const int y0 = (tile / tiles_x_${i}) * G::TH, x0 = (tile % tiles_x_${i}) * G::TW;`);
+    out(`    deltac::load_weights<G>(smem + G::TILE_FLOATS, weights + ${i} * K * K * CI, c0);`);
+    out(`    deltac::load_pooled_tile<G, MAXT_${i}>(smem, image, H, W, ho_${i}, wo_${i}, y0, x0, c0);`);
+    out(`    __syncthreads();`);
+    out(`    float acc[G::R][G::V];`);
+    out(`    deltac::conv_strip<G>(smem, smem + G::TILE_FLOATS, t, acc);`);
+    out(`    deltac::store_gated<G, ${gate}>(low_${i} + static_cast<size_t>(b) * ho_${i} * wo_${i} * HALF, ho_${i}, wo_${i}, HALF,`);
+    out(`                                   c0 + t.lane * G::P, y0 + t.row, x0 + t.col0, acc, SIMPLE_SCALE);`);
+    out(`    return;`);
+    out(`  }`);
+    out(`  tile -= tiles_${i};`);
   }
   out(`}`);
   out();
+  for (const g of lowGates) {
+    out(`// Gate ${g.index}: bilinear upsampling of its low-res map into G channels ${g.index * half}..${(g.index + 1) * half - 1}.`);
+    out(`__global__ void __launch_bounds__(256) ${entry}_upsample_g${g.index}(const float* __restrict__ low, T* __restrict__ out, int batch, int H, int W,`);
+    out(`                                                     int ho, int wo) {`);
+    out(`  deltac::upsample_into<HALF, OUT_CH, UV>(out, low, batch, H, W, ho, wo, ${g.index * half});`);
+    out(`}`);
+    out();
+  }
 
   // ---- entry points ----
   out(`extern "C" size_t ${entry}_workspace_size(int batch, int height, int width) {`);
@@ -189,35 +180,38 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`                           int width, void* stream) {`);
   out(`  if (batch <= 0 || height <= 0 || width <= 0 || batch > 65535) return cudaErrorInvalidValue;`);
   out(`  if (!u || !weights || !out) return cudaErrorInvalidValue;`);
-  out(`  if (!deltac::aligned(u, Main::P * sizeof(T)) || !deltac::aligned(out, Main::P * sizeof(T))) return cudaErrorMisalignedAddress;`);
+  out(`  if (!deltac::aligned(u, G::P * sizeof(T)) || !deltac::aligned(out, (UV > G::P ? UV : G::P) * sizeof(T))) return cudaErrorMisalignedAddress;`);
   out(`  cudaStream_t s = static_cast<cudaStream_t>(stream);`);
   out(`  const T* uu = static_cast<const T*>(u);`);
-  out(`  const T* ww = static_cast<const T*>(weights);`);
-  out(`  cudaError_t err = cudaSuccess;`);
+  out(`  T* gg = static_cast<T*>(out);`);
   if (lowGates.length) {
-    out(`  if (!workspace) return cudaErrorInvalidValue;`);
+    out(`  if (!workspace || !deltac::aligned(workspace, 16)) return cudaErrorInvalidValue;`);
     out(`  float* next = static_cast<float*>(workspace);`);
   }
+  out(`  const int tiles_x = (width + G::TW - 1) / G::TW;`);
+  out(`  const int full_tiles = ${fullGates.length ? 'tiles_x * ((height + G::TH - 1) / G::TH)' : '0'};`);
+  out(`  int tiles = full_tiles;`);
   for (const g of lowGates) {
     const i = g.index;
     out(`  const int ho_${i} = deltac::scaled_size(height, SCALE_${i}), wo_${i} = deltac::scaled_size(width, SCALE_${i});`);
     out(`  if (ho_${i} < 1 || wo_${i} < 1) return cudaErrorInvalidValue;  // the pooled grid would be empty`);
     out(`  float* low_${i} = next;`);
     out(`  next += static_cast<size_t>(batch) * ho_${i} * wo_${i} * HALF;`);
+    out(`  const int tiles_x_${i} = (wo_${i} + G::TW - 1) / G::TW, tiles_${i} = tiles_x_${i} * ((ho_${i} + G::TH - 1) / G::TH);`);
+    out(`  tiles += tiles_${i};`);
+  }
+  out(`  cudaError_t err = deltac::allow_shared_memory(${entry}_conv, SMEM, smem_raised);`);
+  out(`  if (err != cudaSuccess) return err;`);
+  const lowArgs = lowGates.map((g) => `, low_${g.index}, ho_${g.index}, wo_${g.index}, tiles_x_${g.index}, tiles_${g.index}`).join('');
+  out(`  ${entry}_conv<<<dim3(tiles, HALF / G::CA, batch), G::THREADS, SMEM, s>>>(uu, static_cast<const T*>(weights), gg, height, width,`);
+  out(`      tiles_x, full_tiles${lowArgs});`);
+  for (const g of lowGates) {
+    const i = g.index;
     out(`  {`);
-    out(`    const int tiles_x = (wo_${i} + Low::TW - 1) / Low::TW, tiles_y = (ho_${i} + Low::TH - 1) / Low::TH;`);
-    out(`    err = deltac::allow_shared_memory(${entry}_lowres_g${i}, LOW_SMEM, low_smem_raised);`);
-    out(`    if (err != cudaSuccess) return err;`);
-    out(`    ${entry}_lowres_g${i}<<<dim3(tiles_x * tiles_y, HALF / Low::CA, batch), Low::THREADS, LOW_SMEM, s>>>(`);
-    out(`        uu, ww, low_${i}, height, width, ho_${i}, wo_${i}, tiles_x);`);
+    out(`    const long long threads = static_cast<long long>(batch) * height * width * (HALF / UV);`);
+    out(`    ${entry}_upsample_g${i}<<<static_cast<unsigned>((threads + 255) / 256), 256, 0, s>>>(low_${i}, gg, batch, height, width, ho_${i}, wo_${i});`);
     out(`  }`);
   }
-  out(`  const int tiles_x = (width + Main::TW - 1) / Main::TW, tiles_y = (height + Main::TH - 1) / Main::TH;`);
-  out(`  err = deltac::allow_shared_memory(${entry}_fused, MAIN_SMEM, main_smem_raised);`);
-  out(`  if (err != cudaSuccess) return err;`);
-  const lowArgs = lowGates.map((g) => `, low_${g.index}, ho_${g.index}, wo_${g.index}`).join('');
-  out(`  ${entry}_fused<<<dim3(tiles_x * tiles_y, HALF / Main::CA, batch), Main::THREADS, MAIN_SMEM, s>>>(`);
-  out(`      uu, ww, static_cast<T*>(out), height, width, tiles_x${lowArgs});`);
   out(`  return static_cast<int>(cudaGetLastError());`);
   out(`}`);
   out();

@@ -17,7 +17,7 @@ import type { Node } from '../node.js';
 import { type Dim, type ValueType, formatType } from '../types.js';
 import type { Value } from '../value.js';
 import { RULES } from './rules.js';
-import { bindDim, sameDim } from './symbolic.js';
+import { MAX_DIM_EXPRESSION, bindDim, capDim, sameDim } from './symbolic.js';
 
 export interface InferOptions {
   /** Report conflicts between declared and inferred types (DELTAC_E_TYPE_CONFLICT). */
@@ -89,7 +89,8 @@ export class RuleContext {
 
   setContents(outputIndex: number, dims: Dim[]): void {
     const v = this.node.outputs[outputIndex];
-    if (v) this.env.contents.set(v, dims);
+    // Contents are for shape arithmetic: bounded, so that chains of Concat cannot grow them without limit.
+    if (v && dims.length <= MAX_CONTENT_ELEMENTS) this.env.contents.set(v, dims.map(capDim));
   }
 }
 
@@ -146,7 +147,7 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions): void {
           );
         }
       }
-      const chosen = declared ? refine(declared, inferred) : inferred;
+      const chosen = capType(declared ? refine(declared, inferred) : inferred);
       if (chosen) env.types.set(v, chosen);
       if (options.apply && chosen && v.typeSource !== 'declared') v.type = chosen;
     });
@@ -155,6 +156,12 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions): void {
 
 function ruleKey(node: Node): string {
   return node.domain && node.domain !== 'ai.onnx' ? `${node.domain}.${node.opType}` : node.opType;
+}
+
+/** The type with over-long dim expressions replaced by unknown dims (see MAX_DIM_EXPRESSION). */
+function capType(t: ValueType | null): ValueType | null {
+  if (!t || t.kind !== 'tensor' || !t.shape || !t.shape.some((d) => typeof d === 'string' && d.length > MAX_DIM_EXPRESSION)) return t;
+  return { ...t, shape: t.shape.map(capDim) };
 }
 
 /** Declared type, with unknown dims filled in from inference. */

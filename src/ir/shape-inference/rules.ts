@@ -11,6 +11,9 @@ const tensor = (dtype: DataType, shape: Dim[] | null): ValueType => ({ kind: 'te
 
 const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 
+/** Ranks above this are not materialized from a (declared) shape-tensor length. */
+const MAX_RANK = 64;
+
 /** Numpy-style broadcast of several shapes. */
 export function broadcast(shapes: (Dim[] | null)[]): Dim[] | null {
   if (shapes.some((s) => s === null)) return null;
@@ -134,7 +137,7 @@ const reshapeRule: ShapeRule = (ctx) => {
   const x = ctx.shape(0);
   if (!target) {
     const r = ctx.shape(1);
-    const rank = r && typeof r[0] === 'number' ? r[0] : undefined;
+    const rank = r && typeof r[0] === 'number' && Number.isSafeInteger(r[0]) && r[0] >= 0 && r[0] <= MAX_RANK ? r[0] : undefined;
     return [tensor(ctx.dtype(0), rank !== undefined ? Array(rank).fill(null) : null)];
   }
   const allowzero = ctx.node.getInt('allowzero', 0) === 1;
@@ -194,7 +197,8 @@ const sliceRule: ShapeRule = (ctx) => {
       out[a] = Math.max(0, Math.ceil((e - s) / step));
       if (c && a === 0 && x.length === 1) {
         const vals: Dim[] = [];
-        for (let i = s; i < e; i += step) vals.push(c[i]!);
+        // Bounded by the known contents, not by the (possibly declared, possibly huge) dim.
+        for (let i = s; i < Math.min(e, c.length); i += step) vals.push(c[i]!);
         ctx.setContents(0, vals);
       }
     } else {

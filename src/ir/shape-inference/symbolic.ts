@@ -13,6 +13,18 @@ interface Monomial {
 
 const ATOM = /^[A-Za-z_][\w.:]*$|^\(.*\)$/;
 
+/**
+ * Longest dim expression kept; longer ones become unknown (null). Real exports stay
+ * far below (SD1.5's deepest level is ~110 characters); without a bound, a hostile
+ * chain of Concat/Add nodes doubles an expression at every node.
+ */
+export const MAX_DIM_EXPRESSION = 1024;
+
+/** `d`, or null when it is an expression longer than MAX_DIM_EXPRESSION. */
+export function capDim(d: Dim): Dim {
+  return typeof d === 'string' && d.length > MAX_DIM_EXPRESSION ? null : d;
+}
+
 function toMonomial(d: number | string): Monomial {
   if (typeof d === 'number') return { coef: d, factors: [] };
   const parts = splitTopLevel(d, '*');
@@ -65,7 +77,7 @@ export function mulDim(a: Dim, b: Dim): Dim {
   if (a === 0 || b === 0) return 0;
   const ma = toMonomial(a);
   const mb = toMonomial(b);
-  return fromMonomial({ coef: ma.coef * mb.coef, factors: [...ma.factors, ...mb.factors].sort() });
+  return capDim(fromMonomial({ coef: ma.coef * mb.coef, factors: [...ma.factors, ...mb.factors].sort() }));
 }
 
 /** Exact division (the result times b equals a), or null when it cannot be shown. */
@@ -89,7 +101,7 @@ export function addDim(a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') return a + b;
   if (b === 0) return a;
   if (a === 0) return b;
-  return `${atom(a)}+${atom(b)}`;
+  return capDim(`${atom(a)}+${atom(b)}`);
 }
 
 export function subDim(a: Dim, b: Dim): Dim {
@@ -97,7 +109,7 @@ export function subDim(a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (b === 0) return a;
   if (a === b) return 0;
-  return `${atom(a)}-${atom(b)}`;
+  return capDim(`${atom(a)}-${atom(b)}`);
 }
 
 /** Floor division (integer Div in ONNX truncates; shapes are non-negative so floor = trunc). */
@@ -106,13 +118,14 @@ export function floorDivDim(a: Dim, b: Dim): Dim {
   if (typeof a === 'number' && typeof b === 'number') return b === 0 ? null : Math.trunc(a / b);
   const exact = divDimExact(a, b);
   if (exact !== null) return exact;
-  return `floor(${atom(a)}/${atom(b)})`;
+  return capDim(`floor(${atom(a)}/${atom(b)})`);
 }
 
 /** A dimension with symbols replaced by numbers, evaluated when fully bound. */
 export function bindDim(d: Dim, bindings: Record<string, number>): Dim {
   if (typeof d !== 'string') return d;
   if (d in bindings) return bindings[d]!;
+  if (d.length > MAX_DIM_EXPRESSION) return d; // the evaluator recurses on parentheses
   const value = evaluate(d, bindings);
   return value === undefined ? d : value;
 }

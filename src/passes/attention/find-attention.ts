@@ -87,11 +87,39 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
         modulePath: paths.module,
         nodes: [...projNodes, ...core.nodes, ...tail.nodes],
         weights,
+        ...(tail.absorbedBias ? { absorbedBias: tail.absorbedBias } : {}),
       });
       break;
     }
   }
-  return { matches, unmatched, env };
+  return { matches: mergeSharedModules(matches), unmatched, env };
+}
+
+/**
+ * Cores that end in the same `to_out` are one module (IP-Adapter's attn2 adds a
+ * second core over the image tokens): one match, cross-attention when any core
+ * reads K/V from another tensor than its query source.
+ */
+function mergeSharedModules(matches: AttentionMatch[]): AttentionMatch[] {
+  const byOutput = new Map<Value, AttentionMatch>();
+  const out: AttentionMatch[] = [];
+  for (const m of matches) {
+    const first = byOutput.get(m.output);
+    if (!first) {
+      byOutput.set(m.output, m);
+      out.push(m);
+      continue;
+    }
+    if (m.kind === 'cross' && first.kind === 'self') {
+      first.kind = 'cross';
+      first.kvSource = m.kvSource;
+    }
+    for (const n of m.nodes) if (!first.nodes.includes(n)) first.nodes.push(n);
+    for (const w of m.weights) if (!first.weights.includes(w)) first.weights.push(w);
+    first.blockPath ??= m.blockPath;
+    first.modulePath ??= m.modulePath;
+  }
+  return out;
 }
 
 function outputChannels(weight: Value, node: Node): number | null {
@@ -100,17 +128,21 @@ function outputChannels(weight: Value, node: Node): number | null {
   return node.opType === 'Gemm' && node.getInt('transB', 0) ? dims[0]! : dims[1]!;
 }
 
-/** Heads from the Reshape that splits q into [B, N, heads, head_dim]. */
+/**
+ * Heads from the Reshape that splits q into [B, N, heads, head_dim], walking
+ * back over layout ops and scaling — and over the [B·heads, N, head_dim] Reshape
+ * of exports that fold the heads into the batch (torch 1.x AttnProcessor).
+ */
 function headsFromReshape(q: Value | null, ctx: MatchContext): number | undefined {
   let cur = q;
-  for (let i = 0; cur && i < 6; i++) {
+  for (let i = 0; cur && i < 8; i++) {
     const p = cur.producer;
     if (!p) return undefined;
     if (p.opType === 'Reshape') {
       const c = ctx.contents(p.inputs[1]);
       if (c && c.length === 4 && typeof c[2] === 'number' && c[2] > 0) return c[2];
-      return undefined;
-    }
+      if (!c || c.length !== 3) return undefined;
+    } else if (p.opType === 'MatMul' || p.opType === 'Gemm') return undefined;
     cur = p.inputs[0] ?? null;
   }
   return undefined;

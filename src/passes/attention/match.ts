@@ -66,6 +66,12 @@ export interface AttentionMatch {
   nodes: Node[];
   /** Projection weights (reported as removed once dead). */
   weights: Value[];
+  /**
+   * to_out's bias when an optimizer fused it into the node that reads the module
+   * (com.microsoft SkipLayerNormalization input 4): it belongs to the module, so a
+   * rewrite that replaces the module must detach it.
+   */
+  absorbedBias?: { node: Node; index: number };
 }
 
 export class MatchContext {
@@ -161,9 +167,42 @@ export interface OutputProjection {
   /** The module's final value (after bias / rescale). */
   output: Value;
   nodes: Node[];
+  /** to_out's bias, fused by an optimizer into the next node (see AttentionMatch.absorbedBias). */
+  absorbedBias?: { node: Node; index: number };
 }
 
-/** Walks forward from the core's output through head merging to `to_out` (+bias, +rescale). */
+/** Normalisations onnxruntime fuses with the residual add and a preceding bias (input 4). */
+const SKIP_NORMS = new Set(['SkipLayerNormalization', 'SkipSimplifiedLayerNormalization']);
+
+/**
+ * True when `v` is the result of an attention core (possibly merged, cast and
+ * scaled): a MatMul whose left operand is softmax probabilities, or a fused
+ * attention op. Used to recognise several cores summed before one `to_out`
+ * (IP-Adapter adds a second core on the image tokens to attn2's).
+ */
+export function isAttentionBranch(v: Value | null, ctx: MatchContext): boolean {
+  let cur = v;
+  for (let depth = 0; cur && depth < 10; depth++) {
+    const p: Node | null = cur.producer;
+    if (!p) return false;
+    if (/^(Attention|MultiHeadAttention|GroupQueryAttention)$/.test(p.opType)) return true;
+    if (p.opType === 'MatMul') {
+      let probs = p.inputs[0]?.producer ?? null;
+      while (probs && ['Cast', 'Dropout', 'Identity'].includes(probs.opType)) probs = probs.inputs[0]?.producer ?? null;
+      return probs?.opType === 'Softmax';
+    }
+    if (TRANSPARENT.has(p.opType)) cur = p.inputs[0] ?? null;
+    else if ((p.opType === 'Mul' || p.opType === 'Div') && ctx.isScalar(p.inputs[1]) && weightOf(p.inputs[1] ?? null)) cur = p.inputs[0] ?? null;
+    else if (p.opType === 'Mul' && ctx.isScalar(p.inputs[0]) && weightOf(p.inputs[0] ?? null)) cur = p.inputs[1] ?? null;
+    else return false;
+  }
+  return false;
+}
+
+/**
+ * Walks forward from the core's output through head merging (and a scalar scale
+ * or the sum with another attention core) to `to_out` (+bias, +rescale).
+ */
 export function traceOutputProjection(core: Value, ctx: MatchContext): OutputProjection | null {
   const nodes: Node[] = [];
   let cur = core;
@@ -192,9 +231,23 @@ export function traceOutputProjection(core: Value, ctx: MatchContext): OutputPro
         nodes.push(n);
         out = n.outputs[0]!;
       }
-      return { node: u, weight: w, output: out, nodes };
+      let absorbedBias: OutputProjection['absorbedBias'];
+      const reader = dataUsers(out);
+      if (!sawBias && out === u.outputs[0] && reader.length === 1 && SKIP_NORMS.has(reader[0]!.opType)) {
+        const sln = reader[0]!;
+        const slot = sln.inputs.indexOf(out);
+        if ((slot === 0 || slot === 1) && weightOf(sln.inputs[4] ?? null)) absorbedBias = { node: sln, index: 4 };
+      }
+      return { node: u, weight: w, output: out, nodes, ...(absorbedBias ? { absorbedBias } : {}) };
     }
     if (TRANSPARENT.has(u.opType) && u.inputs[0] === cur) {
+      nodes.push(u);
+      cur = u.outputs[0]!;
+      continue;
+    }
+    const other = u.inputs[0] === cur ? u.inputs[1] : u.inputs[0];
+    const scalarScale = (u.opType === 'Mul' || (u.opType === 'Div' && u.inputs[0] === cur)) && ctx.isScalar(other) && weightOf(other ?? null);
+    if (scalarScale || (u.opType === 'Add' && isAttentionBranch(other ?? null, ctx))) {
       nodes.push(u);
       cur = u.outputs[0]!;
       continue;
@@ -213,9 +266,12 @@ const ATTN_MODULE = /^attn\d*$|^attention$|^self_attn$/;
 function scopeOf(node: Node): string[] | null {
   const scopes = node.meta('pkg.torch.onnx.name_scopes');
   if (scopes) {
+    // A Python list repr of cumulative module paths, root ('') first; the last item
+    // is the node's own name (`linear_3`, `scaled_dot_product_attention`), not a module.
     const items = [...scopes.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
-    const longest = items.reduce((a, b) => (b.length > a.length ? b : a), '');
-    if (longest) return splitModulePath(longest);
+    const modules = items.length > 1 ? items.slice(0, -1) : items;
+    const innermost = modules[modules.length - 1];
+    if (innermost) return splitModulePath(innermost);
   }
   if (node.name.includes('/')) {
     const parts = node.name.split('/').filter(Boolean);

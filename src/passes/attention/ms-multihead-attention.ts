@@ -1,7 +1,9 @@
 /**
  * onnxruntime's `com.microsoft.MultiHeadAttention` (transformer optimizer output):
- * query/key/value from separate projections (bias as input 3), or a packed
- * QKV tensor in `query` with key and value omitted.
+ * query/key/value from separate projections (bias as input 3), a packed QKV
+ * tensor [B, N, heads, 3, d] in `query` with key and value omitted (self-attention,
+ * enable_packed_qkv), or a packed KV tensor [B, L, heads, 2, d] in `key` with
+ * value omitted (cross-attention, enable_packed_kv).
  */
 import type { AttentionCore, AttentionPattern } from './match.js';
 
@@ -15,6 +17,7 @@ export const msMultiHeadAttention: AttentionPattern = {
     const heads = node.getInt('num_heads');
     // Packed QKV: key/value omitted; all three come from the query tensor.
     if (!k && !v) return { q, k: q, v: q, output: node.outputs[0]!, nodes: [node], heads };
+    if (k && !v) return { q, k, v: k, output: node.outputs[0]!, nodes: [node], heads };
     if (!k || !v) return null;
     return { q, k, v, output: node.outputs[0]!, nodes: [node], heads };
   },

@@ -11,23 +11,26 @@ import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
 import { type AttentionCore, type AttentionPattern, type MatchContext, dataUsers } from './match.js';
 
-/** Walks back from the softmax input over casts, scalar scaling and a mask add to the QKᵀ MatMul. */
-function scoresMatMul(v: Value | null, ctx: MatchContext, nodes: Node[]): Node | null {
-  let cur = v;
-  for (let i = 0; cur && i < 6; i++) {
-    const p: Node | null = cur.producer;
-    if (!p) return null;
-    if (p.opType === 'MatMul') return p;
-    nodes.push(p);
-    if (p.opType === 'Cast' || p.opType === 'Identity') cur = p.inputs[0] ?? null;
-    else if ((p.opType === 'Mul' || p.opType === 'Div') && ctx.isScalar(p.inputs[1])) cur = p.inputs[0] ?? null;
-    else if (p.opType === 'Mul' && ctx.isScalar(p.inputs[0])) cur = p.inputs[1] ?? null;
-    else if (p.opType === 'Add') {
-      // attention mask: the scores side is the one produced by a MatMul/Mul/Div chain
-      const [a, b] = p.inputs;
-      cur = a?.producer && ['MatMul', 'Mul', 'Div', 'Cast'].includes(a.producer.opType) ? a : (b ?? null);
-    } else return null;
-  }
+/**
+ * Walks back from the softmax input over casts, scalar scaling and additive masks
+ * to the QKᵀ MatMul (a MatMul of two computed tensors). An Add's operands are
+ * tried in turn: exporters and optimizers put the mask on either side, and it may
+ * itself be computed with Mul/Sub/Cast.
+ */
+function scoresMatMul(v: Value | null, ctx: MatchContext, nodes: Node[], depth = 0): Node | null {
+  const p: Node | null = v?.producer ?? null;
+  if (!p || depth > 8) return null;
+  if (p.opType === 'MatMul') return p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant') ? p : null;
+  const via = (next: Value | null | undefined): Node | null => {
+    const seen: Node[] = [];
+    const mm = scoresMatMul(next ?? null, ctx, seen, depth + 1);
+    if (mm) nodes.push(p, ...seen);
+    return mm;
+  };
+  if (p.opType === 'Cast' || p.opType === 'Identity') return via(p.inputs[0]);
+  if ((p.opType === 'Mul' || p.opType === 'Div') && ctx.isScalar(p.inputs[1])) return via(p.inputs[0]);
+  if (p.opType === 'Mul' && ctx.isScalar(p.inputs[0])) return via(p.inputs[1]);
+  if (p.opType === 'Add') return via(p.inputs[0]) ?? via(p.inputs[1]);
   return null;
 }
 

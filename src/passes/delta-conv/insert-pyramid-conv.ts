@@ -267,5 +267,11 @@ function insertBlock(
     out = g.op('Cast', [out], { name: `${s.name}/cast`, attributes: { to: { type: 'int', value: s.outputDtype } } });
   }
   match.output.replaceAllUsesWith(out);
+  // to_out's bias that an optimizer moved into the next node is part of the replaced module.
+  const fused = match.absorbedBias;
+  if (fused) {
+    fused.node.setInput(fused.index, null);
+    while (fused.node.inputs.length && fused.node.inputs[fused.node.inputs.length - 1] === null) fused.node.inputs.pop();
+  }
   return { node: node.name, hw: hw.name };
 }

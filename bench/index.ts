@@ -1,0 +1,68 @@
+/**
+ * `npm run bench`: deltac's benchmarks, each a ratio against a baseline measured in
+ * the same run. Sections: layers (attention vs ΔConvBlock per layer, onnxruntime
+ * CPU), unet (whole UNet step, original vs converted), convert (full SD1.5
+ * conversion vs cp of its weights, peak RSS). `npm run bench -- layers unet` runs a
+ * subset; `--quick` skips the full-size SD1.5 UNet timings. Results go to
+ * bench/results/<section>.json.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { table } from '../src/cli/output.js';
+import { benchConvertFull } from './convert-full.js';
+import { benchLayers } from './layers.js';
+import { benchUnets } from './unet.js';
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const sections = args.filter((a) => !a.startsWith('--'));
+const want = (s: string) => sections.length === 0 || sections.includes(s);
+const machine = { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, date: new Date().toISOString() };
+
+function save(name: string, data: unknown): void {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  fs.writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify({ machine, results: data }, null, 2) + '\n');
+}
+
+const yes = (b: boolean | undefined) => (b === undefined ? '' : b ? 'yes' : 'NO');
+
+if (want('layers')) {
+  console.log('\n== one self-attention layer vs its ΔConvBlock (onnxruntime-node CPU, 2 threads, batch 1, median of 7) ==');
+  const r = await benchLayers();
+  console.log(
+    table(
+      ['shape', 'attention ms', 'ΔConvBlock ms', 'speed-up', 'FLOP ratio', 'target', 'met'],
+      r.map((x) => [x.shape, x.attentionMs.toFixed(1), x.deltaMs.toFixed(1), `${x.speedup.toFixed(1)}×`, `${x.flopRatio.toFixed(1)}×`, `≥ ${x.target}×`, yes(x.met)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  );
+  save('layers', r);
+}
+
+if (want('unet')) {
+  console.log('\n== one UNet step, converted vs original (onnxruntime-node CPU, batch 1) ==');
+  const r = await benchUnets({ full: !quick });
+  console.log(
+    table(
+      ['model', 'resolution', 'original ms', 'converted ms', 'converted/original', 'target', 'met'],
+      r.map((x) => [x.model, `${x.resolution}×${x.resolution}`, x.originalMs.toFixed(0), x.convertedMs.toFixed(0), `${x.ratio.toFixed(2)}×`, x.target ? `≤ ${x.target}×` : '', yes(x.met)]),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  );
+  save('unet', r);
+}
+
+if (want('convert')) {
+  console.log('\n== converting the full SD1.5 UNet (3.44 GB external weights) vs cp of its weight files ==');
+  const r = await benchConvertFull();
+  console.log(
+    table(
+      ['weights', 'cp s', 'deltac convert s', 'ratio', 'peak RSS', 'deterministic', 'target', 'met'],
+      [[`${(r.weightBytes / 2 ** 30).toFixed(2)} GiB`, r.cpSeconds.toFixed(2), r.convertSeconds.toFixed(2), `${r.ratio.toFixed(2)}×`, `${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`, yes(r.deterministic), '≤ 1.5×, ≤ 1 GiB', yes(r.met)]],
+    ),
+  );
+  save('convert', r);
+}

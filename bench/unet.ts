@@ -1,0 +1,80 @@
+/**
+ * Whole-denoiser latency in onnxruntime-node (CPU): the original UNet against the
+ * deltac-converted one, one step at 512×512 and 768×768 (latents 64² and 96²),
+ * batch 1, runs alternating in one process.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { convert } from '../src/convert.js';
+import { loadModel } from '../src/onnx/load.js';
+import { saveModel } from '../src/onnx/save.js';
+import type { Feeds } from '../src/runtime/onnxruntime.js';
+import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
+import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
+import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { seededFeed, timePair } from './timing.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MODELS = process.env.DELTAC_MODELS ?? path.resolve(ROOT, '../shared/models');
+
+export interface UnetResult {
+  model: string;
+  resolution: number;
+  originalMs: number;
+  convertedMs: number;
+  /** converted / original latency (lower is better). */
+  ratio: number;
+  target?: number;
+  met?: boolean;
+}
+
+function feeds(resolution: number, textChannels: number, seq: number): Feeds {
+  const l = resolution / 8;
+  return {
+    sample: { dtype: 'float32', shape: [1, 4, l, l], data: seededFeed([1, 4, l, l], 3) },
+    timestep: { dtype: 'float32', shape: [1], data: Float32Array.of(500) },
+    encoder_hidden_states: { dtype: 'float32', shape: [1, seq, textChannels], data: seededFeed([1, seq, textChannels], 4).map((x) => x * 0.5) },
+  };
+}
+
+export async function benchUnets(options: { full?: boolean; runs?: number } = {}): Promise<UnetResult[]> {
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-unet-'));
+  const results: UnetResult[] = [];
+  try {
+    // SD1.5-mini (shared fixture, real distilled weights)
+    const miniDir = path.join(MODELS, 'sd15-mini');
+    const mini = loadModel(path.join(miniDir, 'model.onnx'));
+    convert(mini, { weights: path.join(miniDir, 'delta.safetensors') });
+    const miniOut = path.join(work, 'sd15-mini.delta.onnx');
+    saveModel(mini, miniOut);
+    for (const res of [512, 768]) {
+      const t = await timePair(path.join(miniDir, 'model.onnx'), miniOut, feeds(res, 48, 7), options.runs ?? 5, 1);
+      results.push({ model: 'sd15-mini', resolution: res, originalMs: t.baselineMs, convertedMs: t.candidateMs, ratio: t.candidateMs / t.baselineMs });
+    }
+    if (options.full !== false) {
+      const dir = await ensureSd15FullWeights();
+      const ckpt = path.join(ROOT, 'bench/cache/sd15-full-delta.safetensors');
+      if (!fs.existsSync(ckpt)) writeSafetensors(ckpt, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 11));
+      const full = loadModel(path.join(dir, 'model.graph.onnx'));
+      convert(full, { weights: ckpt });
+      // Written next to the original, referencing its weight files (no 3.4 GB copy).
+      const fullOut = path.join(dir, 'bench-converted.onnx');
+      saveModel(full, fullOut, { reuseWeights: true, force: true });
+      try {
+        for (const [res, target] of [[512, 0.8], [768, 0.6]] as const) {
+          const t = await timePair(path.join(dir, 'model.graph.onnx'), fullOut, feeds(res, 768, 77), options.runs ?? 2, 1);
+          const ratio = t.candidateMs / t.baselineMs;
+          results.push({ model: 'sd15-full', resolution: res, originalMs: t.baselineMs, convertedMs: t.candidateMs, ratio, target, met: ratio <= target });
+        }
+      } finally {
+        fs.rmSync(fullOut, { force: true });
+        fs.rmSync(`${fullOut}.data`, { force: true });
+      }
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return results;
+}
