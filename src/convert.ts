@@ -44,6 +44,8 @@ export interface ConvertOptions {
   /** Image resolutions (pixels, e.g. 512) at which to count FLOPs; the model's static sizes are used when omitted. */
   resolutions?: number[];
   onPass?: (record: PassRecord) => void;
+  /** Called with the model while it holds ai.deltac.PyramidConvBlock nodes (before lowering). */
+  onFused?: (model: Model) => void;
 }
 
 export interface LayerFlops {
@@ -76,13 +78,16 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   const emit = options.emit ?? 'standard';
   const nodesBefore = model.graph.nodes.length;
   const pm = createPassManager();
-  const passes = ['insert-pyramid-conv', 'dce', 'remove-unused-initializers', ...(emit === 'standard' ? ['lower-pyramid-conv'] : []), 'fold-constants', 'dce'];
+  const settings = { onPass: options.onPass };
   const records = pm.run(
     model,
-    passes,
+    ['insert-pyramid-conv', 'dce', 'remove-unused-initializers'],
     { 'insert-pyramid-conv': { checkpoint, gate: options.gate, scales: options.scales, map, allowPartial: options.allowPartial } },
-    { onPass: options.onPass },
+    settings,
   );
+  // The fused form exists only here when lowering follows: kernels are generated from it.
+  options.onFused?.(model);
+  records.push(...pm.run(model, [...(emit === 'standard' ? ['lower-pyramid-conv'] : []), 'fold-constants', 'dce'], {}, settings));
   const insert = records[0]!.result.data as InsertReport;
   writeProvenance(
     model,

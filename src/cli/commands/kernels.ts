@@ -12,8 +12,8 @@ export interface KernelsSummary {
   summary: string;
 }
 
-export async function emitKernelsForCli(model: Model, dir: string): Promise<KernelsSummary> {
-  const result = await emitKernels(model, dir);
+export function emitKernelsForCli(model: Model, dir: string): KernelsSummary {
+  const result = emitKernels(model, dir);
   const n = result.manifest.kernels.length;
   if (n === 0) {
     throw new DeltacError('DELTAC_E_BAD_OPTION', 'the model has no ai.deltac.PyramidConvBlock nodes: convert it with --emit fused (or use convert --emit-kernels)');
@@ -31,12 +31,12 @@ export const kernelsCommand: Command = {
   summary: 'write CUDA and WGSL pyramid-conv kernels for an already converted model (--emit fused)',
   usage: 'deltac kernels <converted.onnx> -o <dir> [--json]',
   options: { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } },
-  async run(positionals, values, io) {
+  run(positionals, values, io) {
     const file = positionals[0];
     const dir = values.output as string | undefined;
     if (!file || !dir) throw new DeltacError('DELTAC_E_BAD_OPTION', `Usage: ${this.usage}`);
     const model = loadModel(file, { missingExternalData: 'warn' });
-    const result = await emitKernelsForCli(model, dir);
+    const result = emitKernelsForCli(model, dir);
     io.out(values.json ? JSON.stringify(result, null, 2) : result.summary);
   },
 };

@@ -83,7 +83,7 @@ export function cudaSource(config: PyramidConvConfig): string {
   out(`//   int ${entry}(const void* u, const void* weights, void* out,`);
   out(`//       int batch, int height, int width, void* stream);`);
   out(`//     Returns 0 (cudaSuccess) or a cudaError_t. Low-res maps come from a private`);
-  out(`//     stream-ordered memory pool. u/out must be ${t.p * esize}-byte aligned.`);
+  out(`//     stream-ordered memory pool. u must be ${t.p * esize}-byte, out ${Math.max(t.p, t.uv) * esize}-byte aligned.`);
   out(`//   size_t ${entry}_workspace_size(int batch, int height, int width);`);
   out(`//   int ${entry}_ws(..., void* workspace, ...);  // same, caller-provided workspace`);
   out(`//`);
