@@ -9,7 +9,7 @@ import { type SaveResult, saveModel } from '../../onnx/save.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, progressBar, table } from '../output.js';
-import { emitKernelsForCli, type KernelsSummary } from './kernels.js';
+import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 
 export function parseList(text: string | undefined, what: string): number[] | undefined {
   if (text === undefined) return undefined;
@@ -48,7 +48,7 @@ export const convertCommand: Command = {
     force: { type: 'boolean' },
     json: { type: 'boolean' },
   },
-  run(positionals, values, io) {
+  async run(positionals, values, io) {
     const input = positionals[0];
     if (!input) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const weights = values.weights as string | undefined;
@@ -65,9 +65,10 @@ export const convertCommand: Command = {
     const started = performance.now();
     const model = loadModel(input);
     const kernelsDir = values['emit-kernels'] as string | undefined;
+    const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
     let kernels: KernelsSummary | undefined;
     const report = convert(model, {
-      onFused: kernelsDir ? (fused) => (kernels = emitKernelsForCli(fused, kernelsDir)) : undefined,
+      onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
       weights,
       gate: gate as GateKind | undefined,
       scales: parseList(values.scales as string | undefined, '--scales'),
