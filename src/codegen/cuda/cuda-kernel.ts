@@ -31,9 +31,11 @@ export interface CudaTiling {
   uv: number;
 }
 
-export function cudaTiling(plan: KernelPlan): CudaTiling {
+export function cudaTiling(plan: KernelPlan, override: Partial<Pick<CudaTiling, 'th' | 'tw' | 'r'>> = {}): CudaTiling {
   const ca = largestDivisor(plan.half, [8, 4, 2, 1]);
-  return { ca, p: ca % 2 === 0 ? 2 : 1, th: 16, tw: 16, r: 4, uv: largestDivisor(plan.half, [4, 2, 1]) };
+  const tiling = { ca, p: ca % 2 === 0 ? 2 : 1, th: 16, tw: 16, r: 4, uv: largestDivisor(plan.half, [4, 2, 1]), ...override };
+  if (tiling.tw % tiling.r !== 0) throw new Error(`CUDA tiling: R=${tiling.r} must divide TW=${tiling.tw}`);
+  return tiling;
 }
 
 const TEMPLATE_URL = new URL('../../../kernels/cuda/pyramid_conv.cuh', import.meta.url);
@@ -60,10 +62,10 @@ export function describe(c: PyramidConvConfig): string {
   return `Ci=${c.inner} (C=${c.channels}), K=${c.kernel}, scales [${c.scales.join(', ')}], gate ${c.gate}, ${c.dtype}`;
 }
 
-/** The `.cu` file of one configuration. */
-export function cudaSource(config: PyramidConvConfig): string {
+/** The `.cu` file of one configuration (`tiling` overrides the default tile shape, for tuning). */
+export function cudaSource(config: PyramidConvConfig, tiling: Partial<Pick<CudaTiling, 'th' | 'tw' | 'r'>> = {}): string {
   const plan = kernelPlan(config);
-  const t = cudaTiling(plan);
+  const t = cudaTiling(plan, tiling);
   const { config: c, half, gates, lowGates, entry } = plan;
   const ns = `deltac_${plan.id}`;
   const elem = c.dtype === 'float16' ? '__half' : 'float';

@@ -1,6 +1,9 @@
 /**
  * WGSL code generation: one compute-shader module per configuration and element
- * type, with the same algorithm as the CUDA kernels (SPEC.md §6):
+ * type, computing the same fused pyramid conv as the CUDA kernels (SPEC.md §6) with
+ * the same tiles and halos (WGSL has no dynamic shared memory or templates, so the
+ * low-res maps are upsampled inside `fused` from a staged window instead of by a
+ * separate grid):
  *
  *   `lowres_g<i>` (one per gate with scale < 1): workgroup tile of the adaptive-
  *     average-pooled U (+ halo K/2) in `var<workgroup>`, depthwise conv, gate, written

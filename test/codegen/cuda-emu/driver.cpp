@@ -1,0 +1,35 @@
+// Runs one generated entry point on the CPU emulation:
+//   driver <u.bin> <w.bin> <out.bin> <batch> <height> <width> <out_elements>
+// (element files in the configuration's dtype, raw little-endian). Included after
+// the generated .cu, which defines DELTAC_ENTRY.
+#include <cstdio>
+#include <vector>
+
+// The entry point is defined inside its configuration namespace; C linkage makes it this function.
+extern "C" int DELTAC_ENTRY(const void*, const void*, void*, int, int, int, void*);
+
+static std::vector<char> read_file(const char* path) {
+  std::vector<char> v;
+  if (FILE* f = std::fopen(path, "rb")) {
+    std::fseek(f, 0, SEEK_END);
+    v.resize(static_cast<size_t>(std::ftell(f)));
+    std::fseek(f, 0, SEEK_SET);
+    if (std::fread(v.data(), 1, v.size(), f) != v.size()) v.clear();
+    std::fclose(f);
+  }
+  return v;
+}
+
+int main(int argc, char** argv) {
+  if (argc != 9) return 2;
+  std::vector<char> u = read_file(argv[1]), w = read_file(argv[2]);
+  const size_t out_bytes = std::strtoull(argv[7], nullptr, 10) * std::strtoull(argv[8], nullptr, 10);
+  std::vector<char> out(out_bytes + 16);
+  const int rc = DELTAC_ENTRY(u.data(), w.data(), out.data(), std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), nullptr);
+  if (rc != 0) { std::fprintf(stderr, "entry returned %d\n", rc); return 1; }
+  FILE* f = std::fopen(argv[3], "wb");
+  std::fwrite(out.data(), 1, out_bytes, f);
+  std::fclose(f);
+  std::printf("launches %d\n", deltac_emu::launches);
+  return 0;
+}
