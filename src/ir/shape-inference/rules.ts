@@ -415,6 +415,8 @@ const msMultiHeadAttention: ShapeRule = (ctx) => {
   const q = ctx.shape(0);
   const v = ctx.shape(2);
   if (!q) return [tensor(ctx.dtype(0), null)];
+  // packed QKV: query is [B, N, heads, 3, head_size]
+  if (q.length === 5) return [tensor(ctx.dtype(0), [q[0]!, q[1]!, mulDim(q[2]!, q[4]!)])];
   return [tensor(ctx.dtype(0), [q[0]!, q[1]!, v && v.length === 3 ? v[2]! : q[2]!])];
 };
 

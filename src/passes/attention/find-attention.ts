@@ -98,7 +98,8 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
 /**
  * Cores that end in the same `to_out` are one module (IP-Adapter's attn2 adds a
  * second core over the image tokens): one match, cross-attention when any core
- * reads K/V from another tensor than its query source.
+ * reads K/V from another tensor than its query source (or reads another query
+ * source), so that only modules with exactly one input are ever replaced.
  */
 function mergeSharedModules(matches: AttentionMatch[]): AttentionMatch[] {
   const byOutput = new Map<Value, AttentionMatch>();
@@ -110,9 +111,10 @@ function mergeSharedModules(matches: AttentionMatch[]): AttentionMatch[] {
       out.push(m);
       continue;
     }
-    if (m.kind === 'cross' && first.kind === 'self') {
+    // A module is self-attention only if every core attends over the module's one input.
+    if ((m.kind === 'cross' || m.input !== first.input) && first.kind === 'self') {
       first.kind = 'cross';
-      first.kvSource = m.kvSource;
+      first.kvSource = m.kind === 'cross' ? m.kvSource : m.input;
     }
     for (const n of m.nodes) if (!first.nodes.includes(n)) first.nodes.push(n);
     for (const w of m.weights) if (!first.weights.includes(w)) first.weights.push(w);

@@ -1,0 +1,241 @@
+/**
+ * Binding ΔConvFusion checkpoints to layers and casting their weights, on the
+ * synthetic exports: key prefixes, models without names (structural fallback in
+ * canonical diffusers order), explicit layer maps, missing layers with and
+ * without --allow-partial, and F32/F16/BF16 checkpoints into fp32 and fp16 models.
+ *
+ * "Same conversion" is checked on the converted models' initializers: equal
+ * bytes under equal names mean the same weights went to the same layers.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ConversionReport, type ConvertOptions, convert } from '../../src/convert.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { DeltacError } from '../../src/ir/errors.js';
+import type { Model } from '../../src/ir/model.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { findAttention } from '../../src/passes/attention/find-attention.js';
+import { Checkpoint } from '../../src/weights/checkpoint.js';
+import { countCores } from '../fixtures/exports/harness.js';
+import { type BuiltExport, type CheckpointOptions, type ExportOptions, buildExport, deltaCheckpoint, makeFeeds } from '../fixtures/exports/index.js';
+import { type RunOutput, relativeError, runModel, stripNames } from '../fixtures/exports/runtime.js';
+import { makeTempDir } from '../helpers/paths.js';
+import { type SafetensorsDtype, type TensorSpec, writeSafetensors } from '../helpers/safetensors-writer.js';
+
+const tmp = makeTempDir('deltac-binding-');
+afterAll(tmp.cleanup);
+let files = 0;
+
+function writeCheckpoint(tensors: Record<string, TensorSpec>): string {
+  const file = path.join(tmp.dir, `ckpt-${files++}.safetensors`);
+  writeSafetensors(file, tensors);
+  return file;
+}
+
+function checkpointFor(o: ExportOptions, c: CheckpointOptions = {}): string {
+  return writeCheckpoint(deltaCheckpoint(buildExport(o), c));
+}
+
+function converted(o: ExportOptions, weights: string, extra: Partial<ConvertOptions> = {}, strip = false): { built: BuiltExport; report: ConversionReport } {
+  const built = buildExport(o);
+  if (strip) stripNames(built.model);
+  return { built, report: convert(built.model, { weights: Checkpoint.open(weights), ...extra }) };
+}
+
+/** name → sha256 of every initializer. */
+function initializers(model: Model): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [name, v] of model.graph.initializers) out.set(name, `${v.initializer!.dtype}:${createHash('sha256').update(v.initializer!.bytes()).digest('hex')}`);
+  return out;
+}
+
+function errorCode(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof DeltacError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+/** The checkpoint's values rounded to `dtype` (still stored as F32 unless the spec says otherwise). */
+function roundedTo(tensors: Record<string, TensorSpec>, dtype: DataType): Record<string, TensorSpec> {
+  return Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, { ...t, data: Tensor.fromFloat32(t.data, t.shape, dtype).toFloat32() }]));
+}
+
+const withDtype = (tensors: Record<string, TensorSpec>, dtype: SafetensorsDtype) => Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k, { ...t, dtype }]));
+
+const SD15: ExportOptions = { layout: 'sd15', style: 'ts-sdpa' };
+const DIT: ExportOptions = { layout: 'dit', style: 'ts-sdpa' };
+
+describe('checkpoint key prefixes', () => {
+  const plain = checkpointFor(SD15);
+  const reference = initializers(converted(SD15, plain).built.model);
+
+  it.each(['unet.', 'model.diffusion_model.', 'denoiser.', 'pipe.unet.'])('binds a checkpoint whose keys start with "%s" by name, to the same layers', (prefix) => {
+    const { built, report } = converted(SD15, checkpointFor(SD15, { prefix }));
+    expect(report.layers.map((l) => [l.binding, l.checkpointBlock])).toEqual(built.selfBlocks.map((b) => ['name', `${prefix}${b.path}`]));
+    expect(initializers(built.model)).toEqual(reference);
+  });
+});
+
+describe('models without names: structural fallback', () => {
+  let named: RunOutput[];
+  const weights = checkpointFor(SD15);
+  beforeAll(async () => {
+    const { built } = converted(SD15, weights);
+    named = await runModel(built.model, makeFeeds(built));
+  });
+
+  it('finds the same modules with no paths when node names, metadata and value names are gone', () => {
+    const built = buildExport(SD15);
+    stripNames(built.model);
+    expect(built.model.graph.nodes.every((n) => n.name === '' && n.metadataProps.length === 0)).toBe(true);
+    const found = findAttention(built.model);
+    expect(found.matches.filter((m) => m.kind === 'self').map((m) => [m.blockPath, m.modulePath, m.channels])).toEqual(built.selfBlocks.map((b) => [null, null, b.channels]));
+    expect(found.matches.filter((m) => m.kind === 'cross')).toHaveLength(built.crossCount);
+  });
+
+  it.each(['ts-sdpa', 'ms-attention'] as const)('binds the %s export in canonical diffusers order (down, mid, up) and computes what the named conversion computes', async (style) => {
+    const { built, report } = converted({ layout: 'sd15', style }, weights, {}, true);
+    expect(report.layers.map((l) => [l.id, l.binding, l.checkpointBlock])).toEqual(built.selfBlocks.map((b, i) => [`layer${i}`, 'structure', b.path]));
+    expect(relativeError(await runModel(built.model, makeFeeds(built)), named)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('does not guess when the checkpoint has a different number of blocks', () => {
+    const partial = checkpointFor(SD15, { omit: ['mid_block.attentions.0.transformer_blocks.0'] });
+    expect(errorCode(() => converted(SD15, partial, {}, true))).toBe('DELTAC_E_WEIGHTS_UNUSED');
+  });
+});
+
+describe('explicit layer maps (--map)', () => {
+  const weights = checkpointFor(DIT);
+  const swap = { 'transformer_blocks.0': 'transformer_blocks.1', 'transformer_blocks.1': 'transformer_blocks.0' };
+  /** The conversion with a checkpoint whose two blocks trade places. */
+  const swappedReference = (() => {
+    const tensors = deltaCheckpoint(buildExport(DIT));
+    const renamed = Object.fromEntries(Object.entries(tensors).map(([k, t]) => [k.replace(/^transformer_blocks\.(\d)/, (_, i) => `transformer_blocks.${1 - Number(i)}`), t]));
+    return initializers(converted(DIT, writeCheckpoint(renamed)).built.model);
+  })();
+
+  it('reassigns blocks: each layer gets the block the map names', () => {
+    const { built, report } = converted(DIT, weights, { map: swap });
+    expect(report.layers.map((l) => [l.id, l.binding, l.checkpointBlock])).toEqual([
+      ['transformer_blocks.0', 'map', 'transformer_blocks.1'],
+      ['transformer_blocks.1', 'map', 'transformer_blocks.0'],
+    ]);
+    const got = initializers(built.model);
+    expect(got).toEqual(swappedReference);
+    expect(got).not.toEqual(initializers(converted(DIT, weights).built.model));
+  });
+
+  it('reads the map from a JSON file', () => {
+    const file = path.join(tmp.dir, 'map.json');
+    fs.writeFileSync(file, JSON.stringify(swap));
+    expect(initializers(converted(DIT, weights, { map: file }).built.model)).toEqual(swappedReference);
+  });
+
+  it('addresses layers of a model without names by index', () => {
+    const { built, report } = converted(DIT, weights, { map: { layer0: 'transformer_blocks.1', layer1: 'transformer_blocks.0' } }, true);
+    expect(report.layers.map((l) => [l.binding, l.checkpointBlock])).toEqual([
+      ['map', 'transformer_blocks.1'],
+      ['map', 'transformer_blocks.0'],
+    ]);
+    // the same weights as the named swap (initializer names differ: the layers have no paths)
+    expect([...initializers(built.model).values()].sort()).toEqual([...swappedReference.values()].sort());
+  });
+
+  it('rejects a map that names a layer the model does not have, or a block the checkpoint does not have', () => {
+    expect(errorCode(() => converted(DIT, weights, { map: { 'transformer_blocks.7': 'transformer_blocks.0' } }))).toBe('DELTAC_E_WEIGHT_MAP');
+    expect(errorCode(() => converted(DIT, weights, { map: { 'transformer_blocks.0': 'transformer_blocks.9' } }))).toBe('DELTAC_E_WEIGHT_MAP');
+    // one block for two layers
+    expect(errorCode(() => converted(DIT, weights, { map: { 'transformer_blocks.0': 'transformer_blocks.1', 'transformer_blocks.1': 'transformer_blocks.1' } }))).toBe('DELTAC_E_WEIGHT_MAP');
+    // a map entry that takes another layer's block leaves that layer without weights
+    expect(errorCode(() => converted(DIT, weights, { map: { 'transformer_blocks.0': 'transformer_blocks.1' } }))).toBe('DELTAC_E_WEIGHT_MISSING');
+  });
+});
+
+describe('a checkpoint missing one layer', () => {
+  const mid = 'mid_block.attentions.0.transformer_blocks.0';
+  const partial = checkpointFor(SD15, { omit: [mid] });
+
+  it('fails with DELTAC_E_WEIGHT_MISSING naming the layer', () => {
+    let message = '';
+    try {
+      converted(SD15, partial);
+    } catch (e) {
+      expect((e as DeltacError).code).toBe('DELTAC_E_WEIGHT_MISSING');
+      message = (e as Error).message;
+    }
+    expect(message).toContain(mid);
+    expect(message).toContain('--allow-partial');
+  });
+
+  it('with allowPartial keeps that layer\'s attention, reports it, and converts the rest the same way in every export style', async () => {
+    const outputs: RunOutput[][] = [];
+    for (const style of ['ts-sdpa', 'ms-attention'] as const) {
+      const { built, report } = converted({ layout: 'sd15', style }, partial, { allowPartial: true });
+      const kept = report.layers.filter((l) => l.status === 'kept');
+      expect(kept.map((l) => [l.blockPath, l.reason])).toEqual([[mid, expect.stringMatching(/no weights/)]]);
+      expect(report.layers.filter((l) => l.status === 'converted')).toHaveLength(built.selfBlocks.length - 1);
+      expect(report.diagnostics.filter((d) => d.code === 'DELTAC_W_PARTIAL').map((d) => d.where)).toContain(mid);
+      expect(countCores(built.model)).toBe(built.crossCount + 1);
+      expect(findAttention(built.model).matches.filter((m) => m.kind === 'self').map((m) => m.blockPath)).toEqual([mid]);
+      outputs.push(await runModel(built.model, makeFeeds(built)));
+    }
+    // the kept attention (in ms-attention with its to_out bias still in the SkipLayerNormalization) computes the same
+    expect(relativeError(outputs[1]!, outputs[0]!)).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('checkpoint dtypes are cast to the model\'s dtype', () => {
+  const base = deltaCheckpoint(buildExport(DIT));
+  const added = (model: Model, before: Set<string>) => [...model.graph.initializers.values()].filter((v) => !before.has(v.name));
+  const convertedWith = (o: ExportOptions, tensors: Record<string, TensorSpec>) => {
+    const built = buildExport(o);
+    const before = new Set(built.model.graph.initializers.keys());
+    convert(built.model, { weights: Checkpoint.open(writeCheckpoint(tensors)) });
+    return { built, fresh: added(built.model, before) };
+  };
+
+  it.each([
+    ['F16', DataType.FLOAT16],
+    ['BF16', DataType.BFLOAT16],
+  ] as const)('an %s checkpoint into an fp32 model gives exactly the F32 conversion of the same values', (dtype, dt) => {
+    const values = roundedTo(base, dt);
+    const a = convertedWith(DIT, withDtype(values, dtype));
+    const b = convertedWith(DIT, values);
+    expect(initializers(a.built.model)).toEqual(initializers(b.built.model));
+    const floats = a.fresh.filter((v) => [DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16].includes(v.initializer!.dtype));
+    expect(floats.length).toBeGreaterThan(0);
+    expect(floats.every((v) => v.initializer!.dtype === DataType.FLOAT)).toBe(true);
+  });
+
+  it('an F32 checkpoint into an fp16 model gives fp16 weights, exactly the F16 checkpoint\'s', () => {
+    const f16: ExportOptions = { ...DIT, dtype: 'f16' };
+    const a = convertedWith(f16, base);
+    const b = convertedWith(f16, withDtype(base, 'F16'));
+    expect(initializers(a.built.model)).toEqual(initializers(b.built.model));
+    const floats = a.fresh.filter((v) => [DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16].includes(v.initializer!.dtype));
+    expect(floats.length).toBeGreaterThan(0);
+    expect(floats.every((v) => v.initializer!.dtype === DataType.FLOAT16)).toBe(true);
+  });
+
+  it('BF16 and F16 checkpoints compute close to the F32 checkpoint in onnxruntime (fp32 and fp16 models)', async () => {
+    for (const o of [DIT, { ...DIT, dtype: 'f16' } as ExportOptions]) {
+      const ref = convertedWith(o, base).built;
+      const feeds = makeFeeds(ref);
+      const expected = await runModel(ref.model, feeds);
+      for (const dtype of ['F16', 'BF16'] as const) {
+        const got = await runModel(convertedWith(o, withDtype(base, dtype)).built.model, feeds);
+        const err = relativeError(got, expected);
+        expect(err).toBeLessThanOrEqual(dtype === 'BF16' ? 2e-2 : 3e-3);
+        // F32 → F16 is the fp16 model's own rounding; everywhere else the cast changes the values
+        if (!(o.dtype === 'f16' && dtype === 'F16')) expect(err).toBeGreaterThan(0);
+      }
+    }
+  });
+});
