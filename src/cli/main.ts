@@ -35,6 +35,16 @@ function usage(): string {
   return lines.join('\n');
 }
 
+/**
+ * Messages quote names from the input files: escape control characters (newlines,
+ * terminal escapes) and bidi overrides so that a hostile file cannot forge output lines.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const debug = argv.includes('--debug');
   const args = argv.filter((a) => a !== '--debug');
@@ -67,11 +77,11 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return code ?? 0;
   } catch (e) {
     if (isDeltacError(e)) {
-      io.err(`deltac ${name}: ${e.code}: ${e.message}`);
+      io.err(`deltac ${name}: ${e.code}: ${oneLine(e.message)}`);
       if (debug) io.err(e.stack ?? '');
       return 1;
     }
-    io.err(`deltac ${name}: internal error: ${(e as Error)?.message ?? String(e)}`);
+    io.err(`deltac ${name}: internal error: ${oneLine((e as Error)?.message ?? String(e))}`);
     io.err(debug ? ((e as Error)?.stack ?? '') : 'Run again with --debug for a stack trace, and report it as a bug.');
     return 2;
   }

@@ -8,8 +8,8 @@
 export const ERROR_CODES = {
   // input files
   DELTAC_E_FILE_NOT_FOUND: 'a file named on the command line or by the model does not exist',
-  DELTAC_E_FILE_READ: 'a file could not be read (permissions, I/O error, a directory where a file was expected)',
-  DELTAC_E_NOT_ONNX: 'the file is not an ONNX model (not a protobuf ModelProto, or truncated)',
+  DELTAC_E_FILE_READ: 'a file could not be read (permissions, I/O error, a directory or pipe where a file was expected)',
+  DELTAC_E_NOT_ONNX: 'the file is not an ONNX model (not a protobuf ModelProto, truncated, nested too deep, or breaking the schema: a node without op_type, an attribute without its value)',
   DELTAC_E_MODEL_TOO_LARGE: 'the protobuf part of the model exceeds 2 GB; weights must be stored as external data',
   DELTAC_E_IR_VERSION: 'the model declares an IR version deltac does not support',
   DELTAC_E_OPSET: 'the model imports an opset version deltac does not support',
@@ -39,7 +39,7 @@ export const ERROR_CODES = {
   DELTAC_E_UNSUPPORTED_MODEL: 'the model contains a construct the conversion cannot handle',
   DELTAC_E_BAD_OPTION: 'a command-line option or API argument is invalid',
   // output
-  DELTAC_E_OUTPUT_EXISTS: 'the output would overwrite the input model or its data files (use --force for other existing files)',
+  DELTAC_E_OUTPUT_EXISTS: 'the output would overwrite the input model or its data files (--force allows it, except for a data file that --reuse-weights still reads)',
   DELTAC_E_WRITE: 'the output could not be written (nothing partial is left behind)',
   // verification / runtime
   DELTAC_E_RUNTIME: 'onnxruntime failed to load or run a model',

@@ -372,8 +372,10 @@ function parseIntStrict(s: string, tensor: string, key: string): number {
 }
 
 const decoder = new TextDecoder('utf-8');
-function utf8(b: Uint8Array | undefined): string {
-  return b ? decoder.decode(b) : '';
+/** A bytes field as text; an absent field decodes as protobufjs' default (an empty plain array). */
+function utf8(b: Uint8Array | number[] | undefined): string {
+  if (!b || b.length === 0) return '';
+  return decoder.decode(b instanceof Uint8Array ? b : Uint8Array.from(b));
 }
 
 /** Typed-field data (float_data, int32_data …) → little-endian raw bytes. */

@@ -72,14 +72,18 @@ interface PlannedTensor {
 export function saveModel(model: Model, file: string, options: SaveOptions = {}): SaveResult {
   const outPath = path.resolve(file);
   const outDir = path.dirname(outPath);
-  if (!fs.existsSync(outDir)) {
-    throw new DeltacError('DELTAC_E_WRITE', `output folder "${outDir}" does not exist`);
+  if (!isDirectory(outDir)) {
+    throw new DeltacError('DELTAC_E_WRITE', `output folder "${outDir}" does not exist (or is not a folder)`);
   }
   const dataName = options.externalDataName ?? `${path.basename(outPath)}.data`;
   if (dataName.includes('/') || dataName.includes('\\') || dataName === '..' || dataName === '.') {
     throw new DeltacError('DELTAC_E_BAD_OPTION', `external data name "${dataName}" must be a plain file name`);
   }
   const dataPath = path.join(outDir, dataName);
+  // Caught now rather than at the final rename, which would leave the data file behind.
+  for (const p of [outPath, dataPath]) {
+    if (isDirectory(p)) throw new DeltacError('DELTAC_E_WRITE', `cannot write "${p}": it is a folder; give a file name with -o`);
+  }
   protectInputs(model, [outPath, dataPath], options.force === true);
 
   const tensors = collectTensors(model);
@@ -120,11 +124,23 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
     }
   }
   const externalBytes = offset;
+  if (externalBytes > 0 && options.reuseWeights) {
+    // Even with --force: the new data file would replace one that reused tensors still point into.
+    for (const p of plan.values()) {
+      if (p.mode === 'reuse' && p.tensor.storage.kind === 'external' && p.tensor.storage.source instanceof FileByteSource && sameFile(p.tensor.storage.source.path, dataPath)) {
+        throw new DeltacError(
+          'DELTAC_E_OUTPUT_EXISTS',
+          `refusing to write "${dataPath}": with --reuse-weights the output still reads tensors from that file; choose another output name`,
+        );
+      }
+    }
+  }
 
   const tmpTag = `.tmp-${process.pid}-${Date.now().toString(36)}`;
   const tmpModel = outPath + tmpTag;
   const tmpData = dataPath + tmpTag;
   const written: string[] = [];
+  let renamedData = false;
   try {
     if (external && externalBytes > 0) {
       written.push(tmpData);
@@ -137,7 +153,10 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
     }
     written.push(tmpModel);
     writeFileDurable(tmpModel, bytes);
-    if (written.includes(tmpData)) fs.renameSync(tmpData, dataPath);
+    if (written.includes(tmpData)) {
+      fs.renameSync(tmpData, dataPath);
+      renamedData = true;
+    }
     fs.renameSync(tmpModel, outPath);
     const counts = { externalTensors: 0, inlineTensors: 0, reusedTensors: 0 };
     for (const p of plan.values()) counts[`${p.mode === 'reuse' ? 'reused' : p.mode}Tensors` as keyof typeof counts]++;
@@ -150,6 +169,7 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
     };
   } catch (e) {
     for (const f of written) fs.rmSync(f, { force: true });
+    if (renamedData) fs.rmSync(dataPath, { force: true }); // a data file without its model is useless
     if (e instanceof DeltacError) throw e;
     throw new DeltacError('DELTAC_E_WRITE', `could not write "${outPath}": ${(e as Error).message}`, undefined, { cause: e });
   }
@@ -214,8 +234,29 @@ function collectTensors(model: Model): Tensor[] {
   return out;
 }
 
+function isDirectory(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Same file: equal paths, or (through symlinks and hard links) the same inode. */
+function sameFile(a: string, b: string): boolean {
+  if (path.resolve(a) === path.resolve(b)) return true;
+  try {
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false;
+  }
+}
+
+// Temp files are created exclusively ('wx'): never through a symlink or over a file planted at that name.
 function writeFileDurable(file: string, bytes: Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
+  const fd = fs.openSync(file, 'wx');
   try {
     let done = 0;
     while (done < bytes.length) done += fs.writeSync(fd, bytes, done, bytes.length - done);
@@ -232,7 +273,7 @@ function writeExternalData(
   total: number,
   onProgress?: (done: number, total: number) => void,
 ): void {
-  const fd = fs.openSync(file, 'w');
+  const fd = fs.openSync(file, 'wx');
   const chunk = Buffer.allocUnsafe(COPY_CHUNK);
   try {
     let position = 0;

@@ -154,7 +154,7 @@ function parseEntry(
   dataSize: number,
   bad: (why: string) => DeltacError,
 ): SafetensorsEntry {
-  if (!raw || typeof raw !== 'object') throw bad(`entry "${key}" is not an object`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw bad(`entry "${key}" is not an object`);
   const { dtype, shape, data_offsets: offsets } = raw as Record<string, unknown>;
   if (typeof dtype !== 'string' || !DTYPES[dtype]) throw bad(`tensor "${key}" has unknown dtype ${JSON.stringify(dtype)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {

@@ -1,6 +1,6 @@
 /** Textual-IR AST → IR model. */
 import type { Attribute } from '../attribute.js';
-import { DataType, dtypeFromName } from '../dtype.js';
+import { DataType, dtypeFromName, dtypeName } from '../dtype.js';
 import { DeltacError } from '../errors.js';
 import { Graph } from '../graph.js';
 import { Model } from '../model.js';
@@ -228,7 +228,11 @@ function encodeElements(dtype: DataType, values: string[]): Uint8Array {
   if (size === undefined) throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `cannot write element literals of type ${dtype}`);
   const bytes = new Uint8Array(n * size);
   const dv = new DataView(bytes.buffer);
+  const isFloat = dtype === DataType.FLOAT || dtype === DataType.DOUBLE || dtype === DataType.FLOAT16 || dtype === DataType.BFLOAT16;
   values.forEach((s, i) => {
+    if (!isFloat && !/^-?\d+$/.test(s)) {
+      throw new DeltacError('DELTAC_E_TEXT_SYNTAX', `element ${i} of a ${dtypeName(dtype)} tensor literal is "${s}", not an integer`);
+    }
     const o = i * size;
     switch (dtype) {
       case DataType.FLOAT:

@@ -1,0 +1,57 @@
+/**
+ * The error codes: ERROR_CODES is the single list, every code thrown in src/ is in
+ * it, docs/errors.md documents exactly these codes, and the CLI prints any
+ * message as one line.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { oneLine } from '../../src/cli/main.js';
+import { ERROR_CODES } from '../../src/ir/errors.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+
+function sourceFiles(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? sourceFiles(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+describe('error codes', () => {
+  const codes = Object.keys(ERROR_CODES);
+
+  it('are DELTAC_E_ names with a one-line description each', () => {
+    expect(codes.length).toBeGreaterThan(20);
+    for (const [code, description] of Object.entries(ERROR_CODES)) {
+      expect(code).toMatch(/^DELTAC_E_[A-Z][A-Z0-9_]*$/);
+      expect(description.length, code).toBeGreaterThan(10);
+      expect(description).not.toMatch(/\n/);
+    }
+  });
+
+  it('every DELTAC_E_ code written in src/ is listed in ERROR_CODES', () => {
+    const used = new Set<string>();
+    for (const file of sourceFiles(path.join(REPO_ROOT, 'src'))) {
+      for (const m of fs.readFileSync(file, 'utf8').matchAll(/\bDELTAC_E_[A-Z0-9_]+/g)) used.add(m[0]);
+    }
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((c) => !codes.includes(c))).toEqual([]);
+  });
+
+  it('docs/errors.md has one table row per code, and no others', () => {
+    const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs/errors.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| `(DELTAC_E_[A-Z0-9_]+)` \|([^|]+)\|([^|]+)\|$/gm)];
+    expect(rows.map((r) => r[1]).sort()).toEqual([...codes].sort());
+    for (const r of rows) {
+      expect(r[2]!.trim().length, `${r[1]}: when`).toBeGreaterThan(10);
+      expect(r[3]!.trim().length, `${r[1]}: what to do`).toBeGreaterThan(5);
+    }
+  });
+});
+
+describe('CLI messages stay on one line', () => {
+  it('escapes newlines, terminal escapes and bidi overrides; keeps other text', () => {
+    expect(oneLine('reads "a\nb\tc\u001b[31m\u202eé"')).toBe('reads "a\\nb\\tc\\u001b[31m\\u202eé"');
+    expect(oneLine('plain: "x" → [1, 2]')).toBe('plain: "x" → [1, 2]');
+  });
+});
