@@ -42,7 +42,8 @@ export async function benchLayers(runs = 7, shapes = LAYER_SHAPES): Promise<Laye
       if (report.layers[0]?.status !== 'converted') throw new Error('the benchmark layer was not converted');
       const deltaFile = path.join(dir, 'delta.onnx');
       saveModel(model, deltaFile);
-      const feeds = { sample: { dtype: 'float32' as const, shape: [1, s.channels, s.height, s.width], data: seededFeed([1, s.channels, s.height, s.width]) } };
+      const shape = [1, s.height, s.width, s.channels];
+      const feeds = { sample: { dtype: 'float32' as const, shape, data: seededFeed(shape) } };
       const t = await timePair(attnFile, deltaFile, feeds, runs);
       const l = report.layers[0]!;
       const flopRatio =

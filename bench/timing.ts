@@ -1,5 +1,6 @@
 /** Timing helpers shared by the benchmarks: interleaved runs, medians, ratios. */
 import { OrtModel, type Feeds } from '../src/runtime/onnxruntime.js';
+import { seededRandom } from '../test/helpers/random.js';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -16,27 +17,33 @@ export interface PairTiming {
 }
 
 /**
- * Times two onnxruntime models on the same feeds, alternating runs (so that
- * background load hits both alike), after `warmup` runs each; medians of `runs`.
+ * Times two onnxruntime models on the same feeds in one process: blocks of runs
+ * A, B, A, B (each block after a warm-up), so both see the same machine
+ * state; medians over all timed runs. Blocks rather than strictly alternating
+ * runs keep one model's caches and thread wake-ups from taxing the other.
  */
-export async function timePair(baseline: string, candidate: string, feeds: Feeds, runs = 7, warmup = 2): Promise<PairTiming> {
+export async function timePair(baseline: string, candidate: string, feeds: Feeds, runs = 7): Promise<PairTiming> {
   const a = await OrtModel.load(baseline);
   const b = await OrtModel.load(candidate);
+  const ta: number[] = [];
+  const tb: number[] = [];
+  // onnxruntime needs several runs to settle (arena growth, layout caches): warm up for
+  // at least one run and one second before each block.
+  const block = async (m: OrtModel, into: number[], n: number) => {
+    const start = performance.now();
+    for (let i = 0; i < 1 || performance.now() - start < 1000; i++) await m.run(feeds);
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await m.run(feeds);
+      into.push(performance.now() - t0);
+    }
+  };
   try {
-    for (let i = 0; i < warmup; i++) {
-      await a.run(feeds);
-      await b.run(feeds);
-    }
-    const ta: number[] = [];
-    const tb: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      let t0 = performance.now();
-      await a.run(feeds);
-      ta.push(performance.now() - t0);
-      t0 = performance.now();
-      await b.run(feeds);
-      tb.push(performance.now() - t0);
-    }
+    const first = Math.ceil(runs / 2);
+    await block(a, ta, first);
+    await block(b, tb, first);
+    await block(a, ta, runs - first);
+    await block(b, tb, runs - first);
     const baselineMs = median(ta);
     const candidateMs = median(tb);
     return { baselineMs, candidateMs, speedup: baselineMs / candidateMs, runs };
@@ -46,13 +53,8 @@ export async function timePair(baseline: string, candidate: string, feeds: Feeds
   }
 }
 
+/** Uniform values in [-1, 1) from a seed. */
 export function seededFeed(shape: number[], seed = 1): Float32Array {
-  const n = shape.reduce((x, y) => x * y, 1);
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
+  const rand = seededRandom(seed);
+  return Float32Array.from({ length: shape.reduce((x, y) => x * y, 1) }, () => rand() * 2 - 1);
 }

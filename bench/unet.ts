@@ -50,7 +50,7 @@ export async function benchUnets(options: { full?: boolean; runs?: number } = {}
     const miniOut = path.join(work, 'sd15-mini.delta.onnx');
     saveModel(mini, miniOut);
     for (const res of [512, 768]) {
-      const t = await timePair(path.join(miniDir, 'model.onnx'), miniOut, feeds(res, 48, 7), options.runs ?? 5, 1);
+      const t = await timePair(path.join(miniDir, 'model.onnx'), miniOut, feeds(res, 48, 7), options.runs ?? 5);
       results.push({ model: 'sd15-mini', resolution: res, originalMs: t.baselineMs, convertedMs: t.candidateMs, ratio: t.candidateMs / t.baselineMs });
     }
     if (options.full !== false) {
@@ -64,7 +64,7 @@ export async function benchUnets(options: { full?: boolean; runs?: number } = {}
       saveModel(full, fullOut, { reuseWeights: true, force: true });
       try {
         for (const [res, target] of [[512, 0.8], [768, 0.6]] as const) {
-          const t = await timePair(path.join(dir, 'model.graph.onnx'), fullOut, feeds(res, 768, 77), options.runs ?? 2, 1);
+          const t = await timePair(path.join(dir, 'model.graph.onnx'), fullOut, feeds(res, 768, 77), options.runs ?? 2);
           const ratio = t.candidateMs / t.baselineMs;
           results.push({ model: 'sd15-full', resolution: res, originalMs: t.baselineMs, convertedMs: t.candidateMs, ratio, target, met: ratio <= target });
         }

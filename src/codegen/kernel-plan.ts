@@ -6,6 +6,9 @@
 import { DeltacError } from '../ir/errors.js';
 import { configId, type PyramidConvConfig } from '../passes/delta-conv/op.js';
 
+/** More gates than any published ΔConvFusion checkpoint uses (2); bounds the generated code. */
+export const MAX_GATES = 16;
+
 export interface GatePlan {
   /** Index in gate order (slot of its weights and of its output channels). */
   index: number;
@@ -36,6 +39,7 @@ export function kernelPlan(config: PyramidConvConfig): KernelPlan {
   if (!Number.isInteger(config.kernel) || config.kernel < 1 || config.kernel % 2 !== 1) throw bad(`K=${config.kernel} must be odd`);
   if (config.kernel > 31) throw bad(`K=${config.kernel} is larger than the kernels support (31)`);
   if (!config.scales.length) throw bad('it has no gates');
+  if (config.scales.length > MAX_GATES) throw bad(`it has ${config.scales.length} gates; the kernels support at most ${MAX_GATES}`);
   let low = 0;
   const gates = config.scales.map((scale, index): GatePlan => {
     if (!(scale > 0 && scale <= 1)) throw bad(`gate ${index} has scale ${scale}; scales must lie in (0, 1]`);

@@ -23,14 +23,12 @@ export const ERROR_CODES = {
   DELTAC_E_UNDEFINED_VALUE: 'a node uses a value that nothing defines',
   DELTAC_E_DANGLING_VALUE: 'a value is still used after its producer was removed',
   DELTAC_E_TYPE_CONFLICT: 'a value carries two different types or shapes',
-  DELTAC_E_SHAPE_INFERENCE: 'shapes are inconsistent for an operator',
   // textual IR
   DELTAC_E_TEXT_SYNTAX: 'the textual IR does not parse',
   // weights
   DELTAC_E_SAFETENSORS: 'the safetensors file is malformed (header size, JSON, offsets, dtype)',
   DELTAC_E_WEIGHT_MISSING: 'the checkpoint has no weights for a matched layer',
   DELTAC_E_WEIGHT_SHAPE: 'a checkpoint tensor has the wrong shape for the layer it is bound to',
-  DELTAC_E_WEIGHT_DTYPE: 'a checkpoint tensor has a dtype deltac cannot convert',
   DELTAC_E_WEIGHT_MAP: 'the --map file is malformed or names layers/keys that do not exist',
   DELTAC_E_WEIGHTS_UNUSED: 'the checkpoint matches none of the model\'s layers (weights for another model?)',
   // conversion
@@ -45,7 +43,6 @@ export const ERROR_CODES = {
   DELTAC_E_RUNTIME: 'onnxruntime failed to load or run a model',
   DELTAC_E_VERIFY_MISMATCH: 'the converted model does not match the reference within tolerance',
   DELTAC_E_NPY: 'a .npy file is malformed or has an unsupported dtype',
-  DELTAC_E_WEBGPU: 'no usable WebGPU adapter/device, or a shader failed to compile',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

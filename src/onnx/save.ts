@@ -6,6 +6,7 @@
  * are never overwritten unless `force` is set.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Attribute } from '../ir/attribute.js';
 import { DataType, byteSizeOf } from '../ir/dtype.js';
@@ -62,6 +63,8 @@ export interface SaveResult {
 const ALIGN_BIG = 4096;
 const ALIGN_SMALL = 64;
 const COPY_CHUNK = 8 * 2 ** 20;
+/** Pieces in flight when saving asynchronously (libuv's pool has 4 threads). */
+const COPY_WORKERS = 4;
 
 interface PlannedTensor {
   tensor: Tensor;
@@ -70,6 +73,52 @@ interface PlannedTensor {
 }
 
 export function saveModel(model: Model, file: string, options: SaveOptions = {}): SaveResult {
+  const job = planSave(model, file, options);
+  try {
+    if (job.dataItems.length) {
+      job.written.push(job.tmpData);
+      writeExternalData(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
+    }
+    return commitSave(job, model);
+  } catch (e) {
+    return failSave(job, e);
+  }
+}
+
+/**
+ * `saveModel` with the external-data copy overlapped on libuv's thread pool
+ * (several reads and writes in flight): what `deltac convert` uses for large models.
+ */
+export async function saveModelAsync(model: Model, file: string, options: SaveOptions = {}): Promise<SaveResult> {
+  const job = planSave(model, file, options);
+  try {
+    if (job.dataItems.length) {
+      job.written.push(job.tmpData);
+      await writeExternalDataAsync(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
+    }
+    return commitSave(job, model);
+  } catch (e) {
+    return failSave(job, e);
+  }
+}
+
+/** Where everything goes, decided before anything is written. */
+interface SaveJob {
+  outPath: string;
+  dataPath: string;
+  dataName: string;
+  plan: Map<Tensor, PlannedTensor>;
+  /** Tensors to write to the external-data file, in file order. */
+  dataItems: PlannedTensor[];
+  externalBytes: number;
+  tmpModel: string;
+  tmpData: string;
+  /** Temp files created so far (removed on failure). */
+  written: string[];
+  renamedData: boolean;
+}
+
+function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
   const outPath = path.resolve(file);
   const outDir = path.dirname(outPath);
   if (!isDirectory(outDir)) {
@@ -137,42 +186,50 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
   }
 
   const tmpTag = `.tmp-${process.pid}-${Date.now().toString(36)}`;
-  const tmpModel = outPath + tmpTag;
-  const tmpData = dataPath + tmpTag;
-  const written: string[] = [];
-  let renamedData = false;
-  try {
-    if (external && externalBytes > 0) {
-      written.push(tmpData);
-      writeExternalData(tmpData, [...plan.values()].filter((p) => p.mode === 'external'), externalBytes, options.onProgress);
-    }
-    const encoder = new ProtoEncoder(plan, dataName);
-    const bytes = ModelProtoType.encode(encoder.model(model)).finish();
-    if (bytes.length > PROTOBUF_LIMIT) {
-      throw new DeltacError('DELTAC_E_MODEL_TOO_LARGE', `the serialized model is ${bytes.length} bytes (over 2 GB); save with external data`);
-    }
-    written.push(tmpModel);
-    writeFileDurable(tmpModel, bytes);
-    if (written.includes(tmpData)) {
-      fs.renameSync(tmpData, dataPath);
-      renamedData = true;
-    }
-    fs.renameSync(tmpModel, outPath);
-    const counts = { externalTensors: 0, inlineTensors: 0, reusedTensors: 0 };
-    for (const p of plan.values()) counts[`${p.mode === 'reuse' ? 'reused' : p.mode}Tensors` as keyof typeof counts]++;
-    return {
-      modelPath: outPath,
-      modelBytes: bytes.length,
-      externalDataPath: externalBytes > 0 ? dataPath : undefined,
-      externalDataBytes: externalBytes,
-      ...counts,
-    };
-  } catch (e) {
-    for (const f of written) fs.rmSync(f, { force: true });
-    if (renamedData) fs.rmSync(dataPath, { force: true }); // a data file without its model is useless
-    if (e instanceof DeltacError) throw e;
-    throw new DeltacError('DELTAC_E_WRITE', `could not write "${outPath}": ${(e as Error).message}`, undefined, { cause: e });
+  return {
+    outPath,
+    dataPath,
+    dataName,
+    plan,
+    dataItems: external && externalBytes > 0 ? [...plan.values()].filter((p) => p.mode === 'external') : [],
+    externalBytes,
+    tmpModel: outPath + tmpTag,
+    tmpData: dataPath + tmpTag,
+    written: [],
+    renamedData: false,
+  };
+}
+
+/** Writes the model protobuf and renames the temp files into place (data first). */
+function commitSave(job: SaveJob, model: Model): SaveResult {
+  const bytes = ModelProtoType.encode(new ProtoEncoder(job.plan, job.dataName).model(model)).finish();
+  if (bytes.length > PROTOBUF_LIMIT) {
+    throw new DeltacError('DELTAC_E_MODEL_TOO_LARGE', `the serialized model is ${bytes.length} bytes (over 2 GB); save with external data`);
   }
+  job.written.push(job.tmpModel);
+  writeFileDurable(job.tmpModel, bytes);
+  if (job.written.includes(job.tmpData)) {
+    fs.renameSync(job.tmpData, job.dataPath);
+    job.renamedData = true;
+  }
+  fs.renameSync(job.tmpModel, job.outPath);
+  const counts = { externalTensors: 0, inlineTensors: 0, reusedTensors: 0 };
+  for (const p of job.plan.values()) counts[`${p.mode === 'reuse' ? 'reused' : p.mode}Tensors` as keyof typeof counts]++;
+  return {
+    modelPath: job.outPath,
+    modelBytes: bytes.length,
+    externalDataPath: job.externalBytes > 0 ? job.dataPath : undefined,
+    externalDataBytes: job.externalBytes,
+    ...counts,
+  };
+}
+
+/** Removes everything a failed save wrote, and rethrows as a DeltacError. */
+function failSave(job: SaveJob, e: unknown): never {
+  for (const f of job.written) fs.rmSync(f, { force: true });
+  if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
+  if (e instanceof DeltacError) throw e;
+  throw new DeltacError('DELTAC_E_WRITE', `could not write "${job.outPath}": ${(e as Error).message}`, undefined, { cause: e });
 }
 
 /** Serializes a model to bytes with all tensor data inline (small models, tests). */
@@ -266,70 +323,105 @@ function writeFileDurable(file: string, bytes: Uint8Array): void {
   }
 }
 
-/** Streams tensor bytes into the external file: file-to-file copies in bounded chunks. */
-function writeExternalData(
-  file: string,
-  items: PlannedTensor[],
-  total: number,
-  onProgress?: (done: number, total: number) => void,
-): void {
-  const fd = fs.openSync(file, 'wx');
-  const chunk = Buffer.allocUnsafe(COPY_CHUNK);
-  try {
-    let position = 0;
-    const zeros = Buffer.alloc(ALIGN_BIG);
-    for (const item of items) {
-      if (item.offset > position) {
-        fs.writeSync(fd, zeros, 0, item.offset - position, position);
-        position = item.offset;
+/**
+ * One piece of the external-data file: `length` bytes at `dst`, copied from a
+ * range of an external file or taken from bytes in memory. Tensors are split into
+ * pieces of at most COPY_CHUNK bytes, so memory stays bounded whatever their size.
+ * Alignment gaps are left as holes (they read as zeros).
+ */
+type CopyPiece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array });
+
+function* copyPieces(items: PlannedTensor[]): Generator<CopyPiece> {
+  for (const item of items) {
+    const s = item.tensor.storage;
+    if (s.kind === 'external' && s.source instanceof FileByteSource) {
+      if (s.offset + s.length > s.source.size()) {
+        throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${s.source.description}"`);
       }
-      const t = item.tensor;
-      const s = t.storage;
-      if (s.kind === 'external') {
-        copyRange(s.source, s.offset, s.length, fd, position, chunk);
-      } else {
-        const b = t.bytes();
-        let done = 0;
-        while (done < b.length) done += fs.writeSync(fd, b, done, b.length - done, position + done);
+      for (let done = 0; done < s.length; done += COPY_CHUNK) {
+        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, s.length - done), file: s.source, offset: s.offset + done };
       }
-      position += t.byteLength;
-      onProgress?.(position, total);
+    } else {
+      const bytes = item.tensor.bytes();
+      for (let done = 0; done < bytes.length; done += COPY_CHUNK) {
+        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, bytes.length - done), bytes: bytes.subarray(done, done + COPY_CHUNK) };
+      }
     }
+  }
+}
+
+function shortRead(piece: { file: FileByteSource }): DeltacError {
+  return new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${piece.file.description}" (did it shrink while saving?)`);
+}
+
+/** Streams tensor bytes into the external file (file-to-file, bounded memory). */
+function writeExternalData(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): void {
+  const fd = fs.openSync(file, 'wx');
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  let source = null as { path: string; fd: number } | null;
+  let written = 0;
+  try {
+    for (const piece of copyPieces(items)) {
+      let data: Uint8Array;
+      if ('file' in piece) {
+        if (source?.path !== piece.file.path) {
+          if (source) fs.closeSync(source.fd);
+          source = { path: piece.file.path, fd: fs.openSync(piece.file.path, 'r') };
+        }
+        let got = 0;
+        while (got < piece.length) {
+          const n = fs.readSync(source.fd, buffer, got, piece.length - got, piece.offset + got);
+          if (n === 0) throw shortRead(piece);
+          got += n;
+        }
+        data = buffer.subarray(0, piece.length);
+      } else data = piece.bytes;
+      for (let w = 0; w < data.length; ) w += fs.writeSync(fd, data, w, data.length - w, piece.dst + w);
+      written += piece.length;
+      onProgress?.(written, total);
+    }
+    fs.ftruncateSync(fd, total);
   } finally {
+    if (source) fs.closeSync(source.fd);
     fs.closeSync(fd);
   }
 }
 
-function copyRange(
-  source: { read(offset: number, length: number): Uint8Array; size(): number },
-  offset: number,
-  length: number,
-  outFd: number,
-  outPos: number,
-  chunk: Buffer,
-): void {
-  if (source instanceof FileByteSource) {
-    if (offset + length > source.size()) {
-      throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${source.description}"`);
+/** The same with several pieces in flight on libuv's thread pool, so reads and writes overlap. */
+async function writeExternalDataAsync(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): Promise<void> {
+  const out = await fsp.open(file, 'wx');
+  const pieces = copyPieces(items);
+  let written = 0;
+  const worker = async () => {
+    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+    for (let next = pieces.next(); !next.done; next = pieces.next()) {
+      const piece = next.value;
+      let data: Uint8Array;
+      if ('file' in piece) {
+        const src = await fsp.open(piece.file.path, 'r');
+        try {
+          let got = 0;
+          while (got < piece.length) {
+            const { bytesRead } = await src.read(buffer, got, piece.length - got, piece.offset + got);
+            if (bytesRead === 0) throw shortRead(piece);
+            got += bytesRead;
+          }
+        } finally {
+          await src.close();
+        }
+        data = buffer.subarray(0, piece.length);
+      } else data = piece.bytes;
+      for (let w = 0; w < data.length; ) w += (await out.write(data, w, data.length - w, piece.dst + w)).bytesWritten;
+      written += piece.length;
+      onProgress?.(written, total);
     }
-    const inFd = fs.openSync(source.path, 'r');
-    try {
-      let done = 0;
-      while (done < length) {
-        const n = fs.readSync(inFd, chunk, 0, Math.min(chunk.length, length - done), offset + done);
-        if (n === 0) throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${source.description}"`);
-        let w = 0;
-        while (w < n) w += fs.writeSync(outFd, chunk, w, n - w, outPos + done + w);
-        done += n;
-      }
-    } finally {
-      fs.closeSync(inFd);
-    }
-    return;
+  };
+  try {
+    await Promise.all(Array.from({ length: COPY_WORKERS }, worker));
+    await out.truncate(total);
+  } finally {
+    await out.close();
   }
-  const b = source.read(offset, length);
-  let done = 0;
-  while (done < b.length) done += fs.writeSync(outFd, b, done, b.length - done, outPos + done);
 }
 
 /** Builds protobufjs message objects from the IR. */

@@ -61,6 +61,22 @@ describe('emitKernels', () => {
     }
   });
 
+  it('refuses more gates than the kernels support, before generating any code', () => {
+    const model = pyramidModel(fixtureLayers('pixart-mini').slice(0, 1));
+    const node = model.graph.nodes.find((n) => n.domain === 'ai.deltac')!;
+    node.attributes.set('scales', { type: 'floats', value: Array.from({ length: 17 }, () => 1) });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emit-'));
+    let code = '';
+    try {
+      emitKernels(model, dir);
+    } catch (e) {
+      code = (e as { code: string }).code;
+      expect((e as Error).message).toMatch(/17 gates; the kernels support at most 16/);
+    }
+    expect(code).toBe('DELTAC_E_UNSUPPORTED_MODEL');
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
   it('generates a host module that type-checks under strict TypeScript (DOM + WebGPU types)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-host-'));
     emitKernels(pyramidModel([...fixtureLayers('pixart-mini'), ...fixtureLayers('sd15-mini').slice(6, 8)]), dir);

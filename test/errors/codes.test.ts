@@ -1,6 +1,6 @@
 /**
  * The error codes: ERROR_CODES is the single list, every code thrown in src/ is in
- * it, docs/errors.md documents exactly these codes, and the CLI prints any
+ * it, the README's Errors section documents exactly these codes, and the CLI prints any
  * message as one line.
  */
 import fs from 'node:fs';
@@ -38,8 +38,9 @@ describe('error codes', () => {
     expect([...used].filter((c) => !codes.includes(c))).toEqual([]);
   });
 
-  it('docs/errors.md has one table row per code, and no others', () => {
-    const doc = fs.readFileSync(path.join(REPO_ROOT, 'docs/errors.md'), 'utf8');
+  it("README's Errors section has one table row per code, and no others", () => {
+    const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+    const doc = readme.slice(readme.indexOf('## Errors'), readme.indexOf('\n## ', readme.indexOf('## Errors') + 1));
     const rows = [...doc.matchAll(/^\| `(DELTAC_E_[A-Z0-9_]+)` \|([^|]+)\|([^|]+)\|$/gm)];
     expect(rows.map((r) => r[1]).sort()).toEqual([...codes].sort());
     for (const r of rows) {

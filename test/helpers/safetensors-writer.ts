@@ -1,6 +1,7 @@
 /** Writes safetensors files for tests (header JSON + little-endian data, 8-byte aligned header). */
 import fs from 'node:fs';
 import { float32ToBfloat16Bits, float32ToHalfBits } from '../../src/ir/half.js';
+import { seededRandom } from './random.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16';
 
@@ -36,17 +37,7 @@ export function writeSafetensors(file: string, tensors: Record<string, TensorSpe
   fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...chunks]));
 }
 
-/** A deterministic PRNG (mulberry32) for seeded test data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from './random.js';
 
 export interface DeltaBlockSpec {
   /** Key prefix of the block, e.g. `down_blocks.0.attentions.0.transformer_blocks.0`. */

@@ -23,17 +23,9 @@ import { scaledSize } from '../../src/reference/pyramid-conv.js';
 
 export const SHARED = path.resolve(import.meta.dirname, '../../../shared');
 
-/** Deterministic uniform random numbers (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../helpers/random.js';
+
+export { rng };
 
 export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const r = rng(seed);

@@ -5,7 +5,7 @@ import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
 import { loadModel } from '../../onnx/load.js';
-import { type SaveResult, saveModel } from '../../onnx/save.js';
+import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, progressBar, table } from '../output.js';
@@ -20,6 +20,16 @@ export function parseList(text: string | undefined, what: string): number[] | un
   return values;
 }
 
+/** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
+function ensureOutputFolder(output: string): void {
+  const dir = path.dirname(path.resolve(output));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw new DeltacError('DELTAC_E_WRITE', `cannot create the output folder "${dir}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 export function defaultOutputPath(input: string): string {
   const dir = path.dirname(input);
   const base = path.basename(input).replace(/(\.graph)?\.onnx$/i, '');
@@ -32,7 +42,9 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--force] [--json]',
+    '[--reuse-weights] [--emit-kernels DIR] [--force] [--json]\n' +
+    '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
+    '  overwritten unless --force is given; other existing files at the output path are replaced.',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -77,8 +89,8 @@ export const convertCommand: Command = {
       emit,
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
     });
-    fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true });
-    const saved = saveModel(model, output, {
+    ensureOutputFolder(output);
+    const saved = await saveModelAsync(model, output, {
       externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
       reuseWeights: values['reuse-weights'] === true,
       force: values.force === true,

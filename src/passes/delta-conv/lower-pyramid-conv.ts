@@ -107,16 +107,25 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
     if (s !== 1) gv = upsample(b, gv, hw, stat, label);
     gates.push(gv);
   }
-  const cat = S === 1 ? gates[0]! : b.op('Concat', gates, { axis: 1 }, 'concat');
-  // conv_out back to tokens: Y = Gᵀ · Woutᵀ  ([B, N, S·Ci/2] × [S·Ci/2, C]); the Transpose fuses into the GEMM.
-  const g3 = b.op('Reshape', [cat, b.int64([0, S * half, -1])], {}, 'gates_flat');
-  const y = b.op('MatMul', [b.op('Transpose', [g3], { perm: [0, 2, 1] }, 'gates_t'), b.tensor(outT, 'conv_out.weight_t')], {}, 'conv_out/MatMul');
   // conv_pool on the token mean, as a GEMV (ReduceMean over N is slow on CPU): mean = (1/N)·1ᵀx.
-  // Both biases (conv_out's and conv_pool's) are added once, to the [B, 1, C] pooled term.
+  // Both biases (conv_out's and conv_pool's) join the [B, 1, C] pooled term.
   const mean = tokenMean(b, x, stat, dtype);
   let pool = b.op('MatMul', [mean, b.tensor(poolT, 'conv_pool.weight_t')], {}, 'conv_pool/MatMul');
   pool = b.op('Add', [pool, b.tensor(addTensors(weight(PyramidInput.PoolBias), weight(PyramidInput.OutBias), dtype), 'conv_pool_out.bias')], {}, 'conv_pool/Add');
-  const out = b.op('Add', [y, pool], {}, 'out');
+  // conv_out and the pooled term in one GEMM: a channel of ones joins the gates, and the
+  // pooled term joins Woutᵀ as its last row, per batch:
+  //   out = [G | 1]ᵀ · [Woutᵀ ; P]   ([B, N, S·Ci/2 + 1] × [B, S·Ci/2 + 1, C] → [B, N, C]).
+  // The Transpose fuses into the GEMM, so Y + P never exists as a separate pass over memory.
+  const batch = b.op('Slice', [b.op('Shape', [x], {}, 'tokens_shape'), b.int64([0]), b.int64([1])], {}, 'batch');
+  const onesShape = b.op('Concat', [batch, b.int64([1]), stat ? b.int64(stat) : hw], { axis: 0 }, 'ones_shape');
+  const ones = b.op('Expand', [b.float([1], [1, 1, 1, 1], dtype, 'one'), onesShape], {}, 'ones');
+  const cat = b.op('Concat', [...gates, ones], { axis: 1 }, 'concat');
+  const k = S * half + 1;
+  const g3 = b.op('Reshape', [cat, b.int64([0, k, -1])], {}, 'gates_flat');
+  const wShape = b.op('Concat', [batch, b.int64([S * half, outT.dims[1]!])], { axis: 0 }, 'conv_out/weight_shape');
+  const w = b.op('Expand', [b.tensor(reshapeTensor(outT, [1, ...outT.dims]), 'conv_out.weight_t'), wShape], {}, 'conv_out/weight');
+  const wAug = b.op('Concat', [w, pool], { axis: 1 }, 'conv_out/weight_and_pool');
+  const out = b.op('MatMul', [b.op('Transpose', [g3], { perm: [0, 2, 1] }, 'gates_t'), wAug], {}, 'conv_out/MatMul');
   node.outputs[0]!.replaceAllUsesWith(out);
   const consumed = node.inputs.filter((v): v is Value => v !== null && v.isInitializer);
   g.removeNode(node);
