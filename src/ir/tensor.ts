@@ -7,6 +7,9 @@ import { DataType, byteSizeOf, dtypeName } from './dtype.js';
 import { DeltacError } from './errors.js';
 import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToHalfBits, halfBitsToFloat32 } from './half.js';
 
+/** Typed arrays use the platform's byte order; ONNX raw data is little-endian. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Random access to bytes that live outside the protobuf (an external-data file). */
 export interface ByteSource {
   /** What to call this source in messages (path relative to the model). */
@@ -84,10 +87,26 @@ export class Tensor {
     }
   }
 
-  /** The elements as float32 (from f32, f16, bf16, f64, or any integer type). */
+  /**
+   * The elements as float32 for reading only: a view of the bytes when they are
+   * aligned little-endian f32 (no copy), else the same as toFloat32().
+   */
+  readFloat32(): Float32Array {
+    if (this.dtype === DataType.FLOAT && LITTLE_ENDIAN && this.storage.kind === 'inline') {
+      const b = this.storage.bytes;
+      if (b.byteOffset % 4 === 0) return new Float32Array(b.buffer, b.byteOffset, this.elementCount);
+    }
+    return this.toFloat32();
+  }
+
+  /** The elements as float32 (from f32, f16, bf16, f64, or any integer type). Always a copy. */
   toFloat32(): Float32Array {
     const b = this.bytes();
     const n = this.elementCount;
+    if (this.dtype === DataType.FLOAT && LITTLE_ENDIAN) {
+      // raw_data is little-endian f32: one memcpy into an aligned buffer
+      return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + n * 4));
+    }
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const out = new Float32Array(n);
     switch (this.dtype) {
@@ -152,6 +171,11 @@ export class Tensor {
   /** A float tensor of `dtype` (f32, f16, bf16, f64) built from float32 values. */
   static fromFloat32(values: Float32Array | number[], dims: number[], dtype: DataType = DataType.FLOAT): Tensor {
     const n = values.length;
+    if (dtype === DataType.FLOAT && LITTLE_ENDIAN) {
+      const f32 = values instanceof Float32Array ? values : Float32Array.from(values);
+      const bytes = new Uint8Array(f32.buffer.slice(f32.byteOffset, f32.byteOffset + n * 4));
+      return new Tensor(dtype, dims, { kind: 'inline', bytes, encoding: 'raw' });
+    }
     const size = byteSizeOf(dtype, n);
     const bytes = new Uint8Array(size);
     const dv = new DataView(bytes.buffer);

@@ -126,7 +126,7 @@ export class SafetensorsFile {
   tensor(key: string): Tensor {
     const e = this.entries.get(key);
     if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
-    const bytes = Buffer.alloc(e.end - e.begin);
+    const bytes = Buffer.allocUnsafe(e.end - e.begin); // filled completely below
     try {
       const fd = fs.openSync(this.path, 'r');
       try {

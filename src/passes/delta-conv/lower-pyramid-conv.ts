@@ -66,7 +66,7 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
   const { inner: Ci, kernel: K, scales, gate } = cfg;
   const half = Ci / 2;
   const S = scales.length;
-  const gateW = weight(PyramidInput.GateWeights).toFloat32();
+  const gateW = weight(PyramidInput.GateWeights).readFloat32();
   const outT = transpose2d(weight(PyramidInput.OutWeight), dtype);
   const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype);
   const stat = staticHW(hw);
@@ -176,9 +176,17 @@ function addTensors(a: Tensor, b: Tensor, dtype: DataType): Tensor {
 
 function transpose2d(t: Tensor, dtype: DataType): Tensor {
   const [r, c] = t.dims as [number, number];
-  const src = t.toFloat32();
+  const src = t.readFloat32();
   const dst = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) dst[j * r + i] = src[i * c + j]!;
+  // In 32×32 tiles: a plain row-by-row transpose of a 1280×1280 weight thrashes the cache.
+  const T = 32;
+  for (let i0 = 0; i0 < r; i0 += T) {
+    for (let j0 = 0; j0 < c; j0 += T) {
+      const iEnd = Math.min(i0 + T, r);
+      const jEnd = Math.min(j0 + T, c);
+      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) dst[j * r + i] = src[i * c + j]!;
+    }
+  }
   return Tensor.fromFloat32(dst, [c, r], dtype);
 }
 
