@@ -381,6 +381,7 @@ function writeExternalData(file: string, items: PlannedTensor[], total: number, 
       onProgress?.(written, total);
     }
     fs.ftruncateSync(fd, total);
+    onProgress?.(total, total); // alignment gaps count as written
   } finally {
     if (source) fs.closeSync(source.fd);
     fs.closeSync(fd);
@@ -419,6 +420,7 @@ async function writeExternalDataAsync(file: string, items: PlannedTensor[], tota
   try {
     await Promise.all(Array.from({ length: COPY_WORKERS }, worker));
     await out.truncate(total);
+    onProgress?.(total, total); // alignment gaps count as written
   } finally {
     await out.close();
   }
