@@ -14,7 +14,7 @@ import { findAttention } from '../passes/attention/find-attention.js';
 import { MatchContext } from '../passes/attention/match.js';
 import { DEFAULT_GATE } from '../passes/delta-conv/insert-pyramid-conv.js';
 import type { GateKind } from '../passes/delta-conv/op.js';
-import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatial-dims.js';
+import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatial/index.js';
 import type { Checkpoint } from '../weights/checkpoint.js';
 import { attentionCost, blockCost } from './flops.js';
 

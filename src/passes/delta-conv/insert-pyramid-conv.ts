@@ -23,7 +23,7 @@ import {
   PYRAMID_CONV_OP,
   PYRAMID_CONV_OPSET,
 } from './op.js';
-import { type ModelFamily, type SpatialSource, emitHW, findSpatialSource } from './spatial-dims.js';
+import { type ModelFamily, type SpatialSource, emitHW, findSpatialSource } from './spatial/index.js';
 
 export interface InsertPyramidConvOptions {
   checkpoint: Checkpoint;

@@ -2,23 +2,17 @@
  * Where H and W of a self-attention layer come from (SPEC.md §3). Tokens are
  * [B, N, C]; the 2-D layout is only visible where a 4-D tensor is flattened into
  * tokens. Walking back from the attention input along token tensors (rank 3) finds
- * that flatten point:
- *
- *  - UNet (SD1.5, SDXL): the Transformer2DModel input [B, C, H, W] → proj_in 1×1 Conv
- *    → Transpose(0,2,3,1) → Reshape [B, H·W, C]; or, with use_linear_projection,
- *    Transpose → Reshape → proj_in Linear (see `unet` in describeSource).
- *  - DiT (PixArt): the latent → patch-embedding Conv (stride = patch) → Reshape
- *    [B, C, h·w] → Transpose(0,2,1) (see `dit` in describeSource).
- *
- * The result names the 4-D tensor and the axes holding H and W; the rewrite emits
- * `Shape(tensor, start, end)` for them, or a constant when both are static.
+ * that flatten point; the model family decides what the 4-D tensor is:
+ * `unet.ts` (SD1.5, SDXL: the Transformer2DModel input around proj_in) and
+ * `dit.ts` (PixArt: the patch embedding). `emit-hw.ts` turns the result into the
+ * int64 [H, W] value the ΔConvBlock reads.
  */
-import type { Graph } from '../../ir/graph.js';
-import type { Node } from '../../ir/node.js';
-import { Tensor } from '../../ir/tensor.js';
-import type { Value } from '../../ir/value.js';
-import type { MatchContext } from '../attention/match.js';
-import { mulDim, sameDim } from '../../ir/shape-inference/symbolic.js';
+import type { Node } from '../../../ir/node.js';
+import { mulDim, sameDim } from '../../../ir/shape-inference/symbolic.js';
+import type { Value } from '../../../ir/value.js';
+import type { MatchContext } from '../../attention/match.js';
+import { ditPatchEmbedding } from './dit.js';
+import { unetDescription } from './unet.js';
 
 export type ModelFamily = 'unet' | 'dit';
 
@@ -89,35 +83,8 @@ function describeSource(flatten: Node, flat: Value, consumer: Node | null, ctx: 
   const nchw = channelsLast && transposed ? transposed.inputs[0]! : t4;
   const producer = nchw.producer;
   const where = { tensor: t4, hAxis, wAxis: hAxis + 1, static: isStatic ? ([h, w] as [number, number]) : null };
-  // DiT: the 4-D tensor is a patch-embedding Conv (stride = kernel > 1).
-  if (producer?.opType === 'Conv') {
-    const strides = producer.getInts('strides') ?? [1, 1];
-    const kernel = producer.getInts('kernel_shape') ?? [];
-    if (strides.some((s) => s > 1) && kernel.join(',') === strides.join(',')) {
-      return { family: 'dit', description: `DiT patch embedding ${producer.name || 'Conv'} (stride ${strides.join('×')}) output`, ...where };
-    }
-  }
-  const proj = producer?.opType === 'Conv' ? `proj_in Conv ${producer.name}`.trim() : 'Transformer2DModel input';
-  return { family: 'unet', description: `UNet ${proj} [B,C,H,W] (flattened ${channelsLast ? 'channels-last' : 'channels-first'})`, ...where };
+  const patch = ditPatchEmbedding(producer);
+  if (patch) return { family: 'dit', description: patch, ...where };
+  return { family: 'unet', description: unetDescription(producer, channelsLast), ...where };
 }
 
-/** Emits an int64 [2] value (H, W): a constant when static, else Shape(tensor, start, end). */
-export function emitHW(graph: Graph, source: SpatialSource, opset: number, name: string): Value {
-  if (source.static) return graph.addInitializer(`${name}.hw`, Tensor.fromInt64(source.static));
-  if (opset >= 15) {
-    return graph.op('Shape', [source.tensor], {
-      name: `${name}/hw`,
-      attributes: { start: { type: 'int', value: source.hAxis }, end: { type: 'int', value: source.wAxis + 1 } },
-    });
-  }
-  const shape = graph.op('Shape', [source.tensor], { name: `${name}/shape` });
-  return graph.op(
-    'Slice',
-    [
-      shape,
-      graph.addInitializer(`${name}.hw_start`, Tensor.fromInt64([source.hAxis])),
-      graph.addInitializer(`${name}.hw_end`, Tensor.fromInt64([source.wAxis + 1])),
-    ],
-    { name: `${name}/hw` },
-  );
-}
