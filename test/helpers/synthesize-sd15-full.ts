@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadModelWithReport } from '../../src/onnx/load.js';
 import { CACHE_DIR, modelPath } from './paths.js';
+import { fnv1a } from './random.js';
 
 export const SD15_FULL_SEED = 20250101;
 /** Bump when the generator changes, so stale caches are not reused. */
@@ -170,11 +171,3 @@ function valueRange(name: string, dims: number[]): { center: number; scale: numb
   return { center: 0, scale: 1 / Math.sqrt(fan) };
 }
 
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
