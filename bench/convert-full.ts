@@ -39,6 +39,9 @@ function externalFiles(dir: string): string[] {
 }
 
 export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
+  // The child runs the built CLI (dist/), as `deltac convert` runs for users.
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('building dist/ failed');
   const dir = await ensureSd15FullWeights();
   const ckpt = path.join(ROOT, 'bench/cache/sd15-full-delta.safetensors');
   if (!fs.existsSync(ckpt)) writeSafetensors(ckpt, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 11));
@@ -50,9 +53,12 @@ export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
   let peakRss = 0;
   const digests: string[] = [];
   try {
+    // Each timed step starts with no dirty pages pending, so one step's writeback does not slow the next.
+    const settle = () => spawnSync('sync');
     const cp = () => {
       const dest = path.join(work, 'cp');
       fs.mkdirSync(dest);
+      settle();
       const t0 = performance.now();
       const r = spawnSync('cp', [...files, dest], { stdio: 'inherit' });
       const t = (performance.now() - t0) / 1000;
@@ -63,8 +69,9 @@ export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
     const convert = (i: number) => {
       const out = path.join(work, `out${i}`);
       fs.mkdirSync(out);
+      settle();
       const t0 = performance.now();
-      const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/convert-child.ts'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx')], {
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx')], {
         cwd: ROOT,
         encoding: 'utf8',
       });
