@@ -3,7 +3,7 @@
  * prefix and makes constants.
  */
 import type { Attribute } from '../ir/attribute.js';
-import { DataType } from '../ir/dtype.js';
+import type { DataType } from '../ir/dtype.js';
 import type { Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import type { Value } from '../ir/value.js';
@@ -52,5 +52,3 @@ export function toAttributes(attrs: Record<string, AttrInput>): Record<string, A
   return out;
 }
 
-export const INT64_MAX = 2 ** 63;
-export { DataType };
