@@ -1,6 +1,7 @@
 /** Reading and writing NumPy .npy files (v1–v3, little-endian, C order). */
 import fs from 'node:fs';
 import { DeltacError } from '../ir/errors.js';
+import { halfBitsToFloat32 } from '../ir/half.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 
@@ -71,16 +72,7 @@ export function parseNpy(buf: Uint8Array, label = 'array'): NpyArray {
     case 'int32':
       return { dtype, shape, data: new Int32Array(ab) };
     case 'float16': {
-      const u16 = new Uint16Array(ab);
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        const h = u16[i]!;
-        const e = (h >> 10) & 0x1f;
-        const m = h & 0x3ff;
-        const s = h & 0x8000 ? -1 : 1;
-        out[i] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
-      }
-      return { dtype: 'float32', shape, data: out };
+      return { dtype: 'float32', shape, data: Float32Array.from(new Uint16Array(ab), halfBitsToFloat32) };
     }
     default:
       return { dtype, shape, data: new Uint8Array(ab) };

@@ -4,24 +4,12 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands/index.js';
 import type { ModelSummary } from '../../src/cli/commands/inspect.js';
-import { type Command, main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
+import type { Command } from '../../src/cli/main.js';
 import { parseModel } from '../../src/ir/text/build.js';
+import { runCli } from '../helpers/cli.js';
 import { makeTempDir, modelPath } from '../helpers/paths.js';
 
-interface Captured {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function cli(...argv: string[]): Promise<Captured> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (t) => out.push(t), err: (t) => err.push(t), interactive: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+const cli = runCli;
 
 const SD15_FULL = modelPath('sd15-full', 'model.graph.onnx');
 const SD15_MINI = modelPath('sd15-mini');

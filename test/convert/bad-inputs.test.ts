@@ -2,20 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
+import { runCli } from '../helpers/cli.js';
 import { MODELS_DIR, makeTempDir } from '../helpers/paths.js';
 
 const tmp = makeTempDir('deltac-bad-');
 afterAll(tmp.cleanup);
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += t + '\n'), err: (t) => (err += t + '\n'), interactive: false };
-  const code = await main(args, io);
-  return { code, out, err };
-}
+const cli = (args: string[]) => runCli(...args);
 
 const sd15 = path.join(MODELS_DIR, 'sd15-mini');
 const pixart = path.join(MODELS_DIR, 'pixart-mini');

@@ -7,27 +7,14 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { main } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/output.js';
 import { type ErrorCode, isDeltacError } from '../../src/ir/errors.js';
+import { type CliResult, runCli as cli } from '../helpers/cli.js';
 import { listDir, modelPath } from '../helpers/paths.js';
 
 export const PIXART = modelPath('pixart-mini');
 export const PIXART_WEIGHTS = modelPath('pixart-mini', 'delta.safetensors');
 
-export interface CliResult {
-  code: number;
-  out: string;
-  err: string;
-}
-
-export async function cli(...argv: string[]): Promise<CliResult> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: Io = { out: (t) => out.push(t), err: (t) => err.push(t), interactive: false };
-  const code = await main(argv, io);
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
+export { type CliResult, cli };
 
 /** Runs `f`, expects a DeltacError with `code`, returns it. */
 export function expectCode(f: () => unknown, code: ErrorCode): Error {

@@ -13,6 +13,7 @@ import { saveModel } from '../../src/onnx/save.js';
 import { OrtModel } from '../../src/runtime/onnxruntime.js';
 import { FLOAT, externalTensor, float32Bytes, valueInfo, writeModel } from '../helpers/onnx-proto.js';
 import { makeTempDir } from '../helpers/paths.js';
+import { codeOf } from '../helpers/cli.js';
 
 const tmp = makeTempDir('deltac-external-');
 afterAll(tmp.cleanup);
@@ -42,15 +43,6 @@ function caseDir(
   return { dir, model };
 }
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeltacError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
-}
 
 const W1 = float32Bytes([1, 2, 3, 4]);
 const W2 = float32Bytes([10, 20, 30, 40]);

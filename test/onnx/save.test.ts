@@ -18,6 +18,7 @@ import { saveModel, serializeModel } from '../../src/onnx/save.js';
 import { OrtModel } from '../../src/runtime/onnxruntime.js';
 import { FLOAT, decodeFile, encodeModel, modelProto, valueInfo, writeModel } from '../helpers/onnx-proto.js';
 import { listDir, makeTempDir, modelPath } from '../helpers/paths.js';
+import { codeOf } from '../helpers/cli.js';
 
 const tmp = makeTempDir('deltac-save-');
 afterAll(tmp.cleanup);
@@ -28,15 +29,6 @@ function freshDir(): string {
   return dir;
 }
 
-function codeOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof DeltacError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** y = (x · W1 + b) · W2 with W1 [64,256] f32 (64 KiB), W2 [256,8] f16 (4 KiB), b [256] f32 (1 KiB), k [4] i64 (32 B). */
 function buildModel(): Model {

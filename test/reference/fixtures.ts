@@ -20,6 +20,7 @@ import {
 } from '../../src/passes/delta-conv/op.js';
 import type { DeltaConvBlockWeights } from '../../src/reference/delta-conv-block.js';
 import { scaledSize } from '../../src/reference/pyramid-conv.js';
+import { SafetensorsFile } from '../../src/weights/safetensors.js';
 
 export const SHARED = path.resolve(import.meta.dirname, '../../../shared');
 
@@ -75,23 +76,10 @@ export function randomWeights(c: number, ci: number, k: number, gates: number, s
 
 // ---- the shared fixture checkpoints -----------------------------------------
 
-/** Minimal safetensors reader (F32 only; the fixture checkpoints are F32). */
+/** A safetensors file's tensors as float32, read with deltac's own reader. */
 export function readSafetensors(file: string): Map<string, { shape: number[]; data: Float32Array }> {
-  const bytes = fs.readFileSync(file);
-  const headerLen = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
-  const out = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [key, info] of Object.entries(header)) {
-    if (key === '__metadata__') continue;
-    if (info.dtype !== 'F32') throw new Error(`${key}: dtype ${info.dtype} not supported by the test reader`);
-    const [a, b] = info.data_offsets;
-    const slice = bytes.subarray(8 + headerLen + a, 8 + headerLen + b);
-    out.set(key, { shape: info.shape, data: new Float32Array(slice.buffer.slice(slice.byteOffset, slice.byteOffset + slice.byteLength)) });
-  }
-  return out;
+  const st = SafetensorsFile.open(file);
+  return new Map(st.keys().map((key) => [key, { shape: [...st.entries.get(key)!.shape], data: st.tensor(key).toFloat32() }]));
 }
 
 /** Transformer-block spatial sizes of the fixture models (SPEC.md §5). */
