@@ -2,6 +2,8 @@
  * Conversion of the full SD1.5 UNet (3.44 GB of external weights, synthesized once
  * into bench/cache): wall time and peak RSS of `deltac convert`, against `cp` of
  * the same weight files, measured alternately in the same run with a warm page cache.
+ * And every full-size layout of SPEC.md §5.1 as a graph with elided weights
+ * (benchConvertLayouts): what is timed is the compiler's work, layer by layer.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -11,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/onnx/load.js';
 import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
+import type { FullSizeOptions } from '../test/fixtures/full-size/index.js';
 import { SD15_BLOCKS } from './models/sd15-blocks.js';
 import { median } from './timing.js';
 
@@ -71,7 +74,7 @@ export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
       fs.mkdirSync(out);
       settle();
       const t0 = performance.now();
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx')], {
+      const r = spawnSync(process.execPath, [path.join(ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx'), '--no-check'], {
         cwd: ROOT,
         encoding: 'utf8',
       });
@@ -106,4 +109,62 @@ export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
     targetRssBytes: 2 ** 30,
     met: ratio <= 1.5 && peakRss <= 2 ** 30,
   };
+}
+
+// ---- every full-size layout (SPEC.md §5.1), graph only ------------------------------------
+
+export interface ConvertLayoutRow {
+  model: string;
+  style: string;
+  layers: number;
+  nodes: number;
+  /** The whole conversion (all passes, lowering included). */
+  convertSeconds: number;
+  /** The insert pass alone (matching, H/W sources, binding) per converted layer. */
+  insertMsPerLayer: number;
+  layersPerSecond: number;
+  peakRssBytes: number;
+  complete: boolean;
+}
+
+interface LayoutCase {
+  model: string;
+  options: FullSizeOptions;
+}
+
+const LAYOUT_CASES: LayoutCase[] = [
+  { model: 'SD1.5', options: { layout: 'sd15', style: 'ts-sdpa' } },
+  { model: 'SD1.5 (onnxruntime-optimized)', options: { layout: 'sd15', style: 'ms-mha-packed', ort: true, dtype: 'f16' } },
+  { model: 'SD2.1', options: { layout: 'sd21', style: 'dynamo-sdpa' } },
+  { model: 'SDXL base', options: { layout: 'sdxl-base', style: 'ts-sdpa' } },
+  { model: 'SDXL base', options: { layout: 'sdxl-base', style: 'dynamo-sdpa', dtype: 'f16' } },
+  { model: 'SDXL refiner', options: { layout: 'sdxl-refiner', style: 'ts-sdpa' } },
+  { model: 'PixArt-Σ', options: { layout: 'pixart-sigma', style: 'ts-sdpa' } },
+  // depth sweep: one token stream of n blocks at C 1152; ms/layer must not grow with n
+  ...[7, 14, 56].map((n) => ({ model: `PixArt-Σ, ${n} blocks`, options: { layout: 'pixart-sigma', style: 'ts-sdpa', blocks: n } as FullSizeOptions })),
+];
+
+/**
+ * Converts each full-size layout (elided UNet/DiT weights, a zero ΔConvBlock
+ * checkpoint of the real shapes) in a child process: wall time of the passes,
+ * per-layer rate and the child's peak RSS.
+ */
+export function benchConvertLayouts(): ConvertLayoutRow[] {
+  return LAYOUT_CASES.map((c) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/convert-layout-child.ts'), JSON.stringify(c.options)], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`converting ${c.model} failed: ${r.stderr}`);
+    const x = JSON.parse(r.stdout.trim().split('\n').pop()!) as { layers: number; expected: number; nodesBefore: number; convertMs: number; passes: Record<string, number>; maxRssBytes: number };
+    const o = c.options;
+    return {
+      model: c.model,
+      style: `${o.style}${o.ort ? ' (ort)' : ''} ${o.dtype ?? 'f32'}`,
+      layers: x.layers,
+      nodes: x.nodesBefore,
+      convertSeconds: x.convertMs / 1000,
+      insertMsPerLayer: (x.passes['insert-pyramid-conv'] ?? 0) / x.layers,
+      layersPerSecond: x.layers / (x.convertMs / 1000),
+      peakRssBytes: x.maxRssBytes,
+      complete: x.layers === x.expected,
+    };
+  });
 }

@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: deltac's benchmarks, each a ratio against a baseline measured in
  * the same run. Sections: layers (attention vs ΔConvBlock per layer, onnxruntime
- * CPU), unet (whole UNet step, original vs converted), convert (full SD1.5
- * conversion vs cp of its weights, peak RSS). `npm run bench -- layers unet` runs a
+ * CPU), unet (whole UNet step, original vs converted), convert (every full-size
+ * layout, graph only: time, layers/s, peak RSS; full SD1.5 conversion vs cp of
+ * its weights). `npm run bench -- layers unet` runs a
  * subset; `--quick` skips the full-size SD1.5 UNet timings. Results go to
  * bench/results/<section>.json.
  */
@@ -11,8 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../src/cli/output.js';
-import { benchConvertFull } from './convert-full.js';
+import { benchConvertFull, benchConvertLayouts } from './convert-full.js';
 import { benchLayers } from './layers.js';
+import { benchNonFinite } from './nonfinite.js';
 import { benchUnets } from './unet.js';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
@@ -56,6 +58,16 @@ if (want('unet')) {
 }
 
 if (want('convert')) {
+  console.log('\n== converting every full-size layout (graph only, elided weights; one child process each) ==');
+  const rows = benchConvertLayouts();
+  console.log(
+    table(
+      ['model', 'export', 'layers', 'nodes', 'convert s', 'insert ms/layer', 'layers/s', 'peak RSS', 'complete'],
+      rows.map((x) => [x.model, x.style, String(x.layers), String(x.nodes), x.convertSeconds.toFixed(2), x.insertMsPerLayer.toFixed(1), x.layersPerSecond.toFixed(1), `${(x.peakRssBytes / 2 ** 20).toFixed(0)} MiB`, yes(x.complete)]),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  );
+  save('convert-layouts', rows);
   console.log('\n== converting the full SD1.5 UNet (3.44 GB external weights) vs cp of its weight files ==');
   const r = await benchConvertFull();
   console.log(
@@ -65,4 +77,17 @@ if (want('convert')) {
     ),
   );
   save('convert', r);
+}
+
+if (want('weights')) {
+  console.log('\n== refusing NaN/Inf weights: the scan of a full-size SD1.5 ΔConvFusion checkpoint vs reading it and vs the conversion ==');
+  const r = await benchNonFinite();
+  console.log(
+    table(
+      ['dtype', 'checkpoint', 'read ms', 'scan ms', 'scan GB/s', 'convert ms', 'scan/convert', 'target', 'met'],
+      r.map((x) => [x.dtype, `${(x.bytes / 2 ** 20).toFixed(0)} MiB`, x.readMs.toFixed(0), x.scanMs.toFixed(0), x.scanGBps.toFixed(1), x.convertMs.toFixed(0), `${(x.share * 100).toFixed(1)}%`, `≤ ${x.target * 100}%`, yes(x.met)]),
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  );
+  save('weights', r);
 }

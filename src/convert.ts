@@ -20,6 +20,7 @@ import type { GateKind } from './passes/delta-conv/op.js';
 import { type PassRecord, PassManager } from './passes/pass-manager.js';
 import { readLayerMap } from './weights/binding.js';
 import { Checkpoint } from './weights/checkpoint.js';
+import { assertNewInitializersFinite } from './weights/nonfinite.js';
 
 export function createPassManager(): PassManager {
   return new PassManager([
@@ -77,6 +78,7 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   }
   const emit = options.emit ?? 'standard';
   const nodesBefore = model.graph.nodes.length;
+  const tensorsBefore = new Set([...model.graph.initializers.values()].map((v) => v.initializer));
   const pm = createPassManager();
   const settings = { onPass: options.onPass };
   const records = pm.run(
@@ -85,9 +87,13 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
     { 'insert-pyramid-conv': { checkpoint, gate: options.gate, scales: options.scales, map, allowPartial: options.allowPartial } },
     settings,
   );
+  // Checkpoint tensors were scanned as they were read; their casts to the model's type can still overflow.
+  assertNewInitializersFinite(model, tensorsBefore);
   // The fused form exists only here when lowering follows: kernels are generated from it.
   options.onFused?.(model);
+  for (const v of model.graph.initializers.values()) tensorsBefore.add(v.initializer);
   records.push(...pm.run(model, [...(emit === 'standard' ? ['lower-pyramid-conv'] : []), 'fold-constants', 'dce'], {}, settings));
+  assertNewInitializersFinite(model, tensorsBefore);
   const insert = records[0]!.result.data as InsertReport;
   writeProvenance(
     model,

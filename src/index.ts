@@ -22,6 +22,7 @@ export { printModel, printGraph, type PrintOptions } from './ir/text/printer.js'
 export { parseModel } from './ir/text/build.js';
 export { loadModel, loadModelWithReport, type LoadOptions } from './onnx/load.js';
 export { saveModel, saveModelAsync, serializeModel, type SaveOptions, type SaveResult } from './onnx/save.js';
+export { fromOnnxProto, toOnnxProto, type ProtoCodec, type FromOnnxProtoOptions, type ToOnnxProtoResult } from './onnx/onnx-proto-interop.js';
 export { PassManager, type Pass, type PassResult, type PassRecord } from './passes/pass-manager.js';
 export { findAttention, ATTENTION_PATTERNS } from './passes/attention/find-attention.js';
 export type { AttentionMatch, AttentionPattern } from './passes/attention/match.js';
@@ -37,3 +38,5 @@ export { SafetensorsFile } from './weights/safetensors.js';
 export { attentionCost, blockCost } from './analysis/flops.js';
 export { OrtModel, readInputFolder, compareArrays } from './runtime/onnxruntime.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
+export { smokeCheck, checkSavedModel, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';
+export { scanNonFinite, type NonFiniteSummary } from './weights/nonfinite.js';

@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { cudaHeader, cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
+import { cudaHeader } from '../../src/codegen/cuda/cuda-header.js';
+import { cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
 import { kernelPlan } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 

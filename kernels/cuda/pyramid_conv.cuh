@@ -19,21 +19,20 @@
 // with a sliding window over the K taps of each kernel row: (R+K-1) vector loads
 // feed R·K vector FMAs. Accumulation is fp32 for every element type.
 //
-// A configuration runs as two launches: one "conv" grid whose CTAs are either
-// full-resolution tiles (s = 1 gates: conv + gate from the shared U tile, written
-// straight into G) or low-resolution tiles (s < 1 gates: the pooled U tile is built in
-// shared memory, convolved and gated into a small fp32 map), so that both kinds run
-// concurrently; then one memory-bound "upsample" grid per s < 1 gate that bilinearly
-// upsamples its map into G's remaining channels. No full-resolution intermediate is
-// ever written, and each element of G is written once.
+// A configuration runs as one "conv" grid whose CTAs are either full-resolution tiles
+// (s = 1 gates: conv + gate from the shared U tile, written straight into G) or
+// low-resolution tiles (s < 1 gates: the pooled U tile is built in shared memory,
+// convolved, gated, staged in shared memory and bilinearly upsampled into G's channels of
+// the gate). Low-res tiles step by TH-1 × TW-1 so that every full-res pixel finds both
+// bilinear taps in one CTA. No intermediate is ever written, and each element of G is
+// written once. The whole block (conv_up, this, conv_out, conv_pool) adds "pool" CTAs to
+// the same grid (pool_cta) and two cuBLASLt GEMMs around it (block_gemm.cuh).
 #pragma once
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <mutex>
 
 namespace deltac {
 
@@ -300,63 +299,122 @@ __device__ __forceinline__ void store_gated(OutT* dst, int out_h, int out_w, int
   }
 }
 
-/// P (or UV) consecutive floats of a low-res map.
-template <int N>
-__device__ __forceinline__ void load_floats(const float* p, float (&v)[N]) {
-  if constexpr (N == 4) {
-    const float4 q = __ldg(reinterpret_cast<const float4*>(p));
-    v[0] = q.x, v[1] = q.y, v[2] = q.z, v[3] = q.w;
-  } else if constexpr (N == 2) {
-    const float2 q = __ldg(reinterpret_cast<const float2*>(p));
-    v[0] = q.x, v[1] = q.y;
-  } else {
-    v[0] = __ldg(p);
+/// Gates a low-res strip into the CTA's shared low-res map ([TH][TW][CA] floats).
+template <class G, int GATE>
+__device__ __forceinline__ void stage_gated(float* low, typename G::Thread t, const float (&acc)[G::R][G::V],
+                                            float simple_scale) {
+#pragma unroll
+  for (int o = 0; o < G::R; ++o)
+#pragma unroll
+    for (int p = 0; p < G::P; ++p)
+      low[(t.row * G::TW + t.col0 + o) * G::CA + t.lane * G::P + p] = apply_gate<GATE>(acc[o][p], acc[o][G::P + p], simple_scale);
+}
+
+/// Full-res rows (or columns) [lo, hi) whose first bilinear tap i0 lies in [a0, a1):
+/// a conservative range from the inverse map, then the exact test in `upsample_tile`.
+__device__ __forceinline__ void tap_range(int a0, int a1, int out_size, float inv, int& lo, int& hi) {
+  lo = max(0, static_cast<int>(floorf((static_cast<float>(a0) + 0.5f) * inv - 0.5f)) - 2);
+  hi = min(out_size, static_cast<int>(ceilf((static_cast<float>(a1) + 0.5f) * inv - 0.5f)) + 2);
+  if (a0 == 0) lo = 0;
+}
+
+/// Bilinear upsampling (PyTorch, align_corners=False) from the CTA's staged low-res map
+/// (gated, fp32, low rows y0..y0+TH-1 × cols x0..x0+TW-1) into G channels `channel`..+CA
+/// ([B, H, W, stride]): every full-res pixel whose top-left tap (i0, j0) lies in the
+/// anchor block [y0, y0+TH-1) × [x0, x0+TW-1) — its other taps are then in the staged
+/// map. Consecutive low tiles overlap by one row/column, so each pixel is written once.
+template <class G, typename OutT>
+__device__ __forceinline__ void upsample_tile(OutT* g, const float* low, int H, int W, int Ho, int Wo, int y0, int x0,
+                                              int channel, int stride) {
+  const float sh = static_cast<float>(Ho) / static_cast<float>(H), sw = static_cast<float>(Wo) / static_cast<float>(W);
+  const int ay1 = min(y0 + G::TH - 1, Ho), ax1 = min(x0 + G::TW - 1, Wo);
+  int ylo, yhi, xlo, xhi;
+  tap_range(y0, ay1, H, static_cast<float>(H) / static_cast<float>(Ho), ylo, yhi);
+  tap_range(x0, ax1, W, static_cast<float>(W) / static_cast<float>(Wo), xlo, xhi);
+  const int ny = yhi - ylo, nx = xhi - xlo;
+  for (int i = static_cast<int>(threadIdx.x); i < ny * nx * G::LANES; i += G::THREADS) {
+    const int lane = i % G::LANES, pix = i / G::LANES;
+    const int y = ylo + pix / nx, x = xlo + pix % nx;
+    const LinearTap ty = linear_tap(y, Ho, sh), tx = linear_tap(x, Wo, sw);
+    if (ty.i0 < y0 || ty.i0 >= ay1 || tx.i0 < x0 || tx.i0 >= ax1) continue;
+    const float* r0 = low + ((ty.i0 - y0) * G::TW) * G::CA + lane * G::P;
+    const float* r1 = low + ((ty.i1 - y0) * G::TW) * G::CA + lane * G::P;
+    const int c0 = (tx.i0 - x0) * G::CA, c1 = (tx.i1 - x0) * G::CA;
+    float v[G::P];
+#pragma unroll
+    for (int p = 0; p < G::P; ++p)
+      v[p] = ty.w0 * (tx.w0 * r0[c0 + p] + tx.w1 * r0[c1 + p]) + ty.w1 * (tx.w0 * r1[c0 + p] + tx.w1 * r1[c1 + p]);
+    store_p(g + (static_cast<size_t>(y) * W + x) * stride + channel + lane * G::P, v);
   }
 }
 
-template <int N>
-__device__ __forceinline__ void store_floats(float* p, const float (&v)[N]) {
-  if constexpr (N == 4) {
-    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
-  } else if constexpr (N == 2) {
-    *reinterpret_cast<float2*>(p) = make_float2(v[0], v[1]);
-  } else {
-    p[0] = v[0];
-  }
-}
-template <int N>
-__device__ __forceinline__ void store_floats(__half* p, const float (&v)[N]) {
-  if constexpr (N == 1) {
-    p[0] = __float2half_rn(v[0]);
-  } else {
-#pragma unroll
-    for (int i = 0; i < N; i += 2) *reinterpret_cast<__half2*>(p + i) = __floats2half2_rn(v[i], v[i + 1]);
-  }
+// ---- the block's pool term: P[b] = mean_n(x[b]) · Wpoolᵀ + bpool + bout ------------
+
+/// Tokens per pool CTA and row of threads.
+constexpr int kPoolTokensPerRow = 64;
+
+/// Pool CTAs per image: channel chunks of 64 × token ranges.
+template <int C>
+__host__ __device__ inline int pool_items(int tokens, int threads) {
+  const int rows = threads / 32, per = rows * kPoolTokensPerRow;
+  return ((C + 63) / 64) * ((tokens + per - 1) / per);
 }
 
-/// Bilinear upsampling (PyTorch, align_corners=False) of one low-res gated map
-/// (fp32 [B, Ho, Wo, HALF]) into channels channel0.. of G ([B, H, W, OUT_CH]); one
-/// thread per (pixel, UV consecutive channels). Memory-bound and fully coalesced.
-template <int HALF, int OUT_CH, int UV, typename OutT>
-__device__ __forceinline__ void upsample_into(OutT* out, const float* low, int batch, int H, int W, int Ho, int Wo,
-                                              int channel0) {
-  constexpr int CHUNKS = HALF / UV;
-  const long long idx = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= static_cast<long long>(batch) * H * W * CHUNKS) return;
-  const int chunk = static_cast<int>(idx % CHUNKS);
-  const long long pix = idx / CHUNKS;
-  const int x = static_cast<int>(pix % W), y = static_cast<int>((pix / W) % H), b = static_cast<int>(pix / (static_cast<long long>(W) * H));
-  const LinearTap ty = linear_tap(y, Ho, static_cast<float>(Ho) / static_cast<float>(H));
-  const LinearTap tx = linear_tap(x, Wo, static_cast<float>(Wo) / static_cast<float>(W));
-  const float* base = low + static_cast<size_t>(b) * Ho * Wo * HALF + chunk * UV;
-  float v00[UV], v01[UV], v10[UV], v11[UV], g[UV];
-  load_floats(base + (static_cast<size_t>(ty.i0) * Wo + tx.i0) * HALF, v00);
-  load_floats(base + (static_cast<size_t>(ty.i0) * Wo + tx.i1) * HALF, v01);
-  load_floats(base + (static_cast<size_t>(ty.i1) * Wo + tx.i0) * HALF, v10);
-  load_floats(base + (static_cast<size_t>(ty.i1) * Wo + tx.i1) * HALF, v11);
-#pragma unroll
-  for (int c = 0; c < UV; ++c) g[c] = ty.w0 * (tx.w0 * v00[c] + tx.w1 * v01[c]) + ty.w1 * (tx.w0 * v10[c] + tx.w1 * v11[c]);
-  store_floats(out + static_cast<size_t>(pix) * OUT_CH + channel0 + chunk * UV, g);
+/// One pool CTA: column sums of x[b] over its token range for its 64 channels, times
+/// Wpool's columns of those channels, added (fp32 atomics) into p32[b, :]. The last CTA
+/// of the image (ticket counter) adds the biases, writes pterm[b, :] in T and resets
+/// p32[b, :] and the counter to 0 for the next call.
+template <int C, int THREADS, typename T>
+__device__ __forceinline__ void pool_cta(float* smem, const T* __restrict__ x, const T* __restrict__ wpool,
+                                         const T* __restrict__ bpool, const T* __restrict__ bout, float* p32,
+                                         unsigned* counter, T* pterm, int b, int tokens, int item, int items) {
+  static_assert(THREADS % 32 == 0, "pool CTAs need whole warps");
+  constexpr int ROWS = THREADS / 32, CHUNKS = (C + 63) / 64;
+  const int tid = static_cast<int>(threadIdx.x), col = tid % 32, row = tid / 32;
+  const int c0 = (item % CHUNKS) * 64, t0 = (item / CHUNKS) * ROWS * kPoolTokensPerRow;
+  const int t1 = min(tokens, t0 + ROWS * kPoolTokensPerRow);
+  const int ch = c0 + 2 * col;
+  float s0 = 0.f, s1 = 0.f;
+  if (ch < C) {
+    const T* base = x + static_cast<size_t>(b) * tokens * C + ch;
+    for (int t = t0 + row; t < t1; t += ROWS) {
+      const float2 v = load2(base + static_cast<size_t>(t) * C);
+      s0 += v.x;
+      s1 += v.y;
+    }
+  }
+  smem[row * 64 + 2 * col] = s0;
+  smem[row * 64 + 2 * col + 1] = s1;
+  __syncthreads();
+  if (tid < 64) {
+    float s = 0.f;
+    for (int r = 0; r < ROWS; ++r) s += smem[r * 64 + tid];
+    smem[ROWS * 64 + tid] = s / static_cast<float>(tokens);
+  }
+  __syncthreads();
+  const float* mean = smem + ROWS * 64;
+  const int width = min(64, C - c0);
+  for (int o = tid; o < C; o += THREADS) {
+    const T* w = wpool + static_cast<size_t>(o) * C + c0;
+    float acc = 0.f;
+    for (int j = 0; j < width; ++j) acc = fmaf(mean[j], load1(w + j), acc);
+    atomicAdd(p32 + static_cast<size_t>(b) * C + o, acc);
+  }
+  __threadfence();
+  __syncthreads();
+  int* last = reinterpret_cast<int*>(smem + ROWS * 64 + 64);
+  if (tid == 0) *last = atomicAdd(counter + b, 1u) == static_cast<unsigned>(items - 1);
+  __syncthreads();
+  if (!*last) return;
+  __threadfence();
+  for (int o = tid; o < C; o += THREADS) {
+    float* p = p32 + static_cast<size_t>(b) * C + o;
+    const float v = __ldcg(p) + load1(bpool + o) + load1(bout + o);
+    *p = 0.f;
+    const float one[1] = {v};
+    store_p(pterm + static_cast<size_t>(b) * C + o, one);
+  }
+  if (tid == 0) counter[b] = 0u;
 }
 
 // ---- host helpers ------------------------------------------------------------
@@ -375,31 +433,6 @@ inline cudaError_t allow_shared_memory(Kernel kernel, size_t bytes, bool (&done)
   err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   if (err == cudaSuccess && dev >= 0 && dev < 64) done[dev] = true;
   return err;
-}
-
-/// deltac's stream-ordered memory pool for low-res workspaces (one per device, memory
-/// kept between calls). Inline: every configuration linked into one library shares it.
-inline cudaError_t workspace_pool(cudaMemPool_t* pool) {
-  static std::mutex mutex;
-  static cudaMemPool_t pools[64] = {};
-  int dev = 0;
-  cudaError_t err = cudaGetDevice(&dev);
-  if (err != cudaSuccess) return err;
-  if (dev < 0 || dev >= 64) return cudaErrorInvalidDevice;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (!pools[dev]) {
-    cudaMemPoolProps props = {};
-    props.allocType = cudaMemAllocationTypePinned;
-    props.location.type = cudaMemLocationTypeDevice;
-    props.location.id = dev;
-    err = cudaMemPoolCreate(&pools[dev], &props);
-    if (err != cudaSuccess) return err;
-    uint64_t keep = UINT64_MAX;
-    err = cudaMemPoolSetAttribute(pools[dev], cudaMemPoolAttrReleaseThreshold, &keep);
-    if (err != cudaSuccess) return err;
-  }
-  *pool = pools[dev];
-  return cudaSuccess;
 }
 
 inline bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }

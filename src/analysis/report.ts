@@ -177,7 +177,8 @@ export function reportModel(model: Model, options: ReportOptions = {}): ModelRep
   return { converted: provenance !== null, layers, totals, notes };
 }
 
-function findBlock(ckpt: Checkpoint, modulePath: string) {
+/** The checkpoint block of a self-attention module path (`….attn1` → its transformer block). */
+export function findBlock(ckpt: Checkpoint, modulePath: string) {
   const blockPath = modulePath.replace(/\.[^.]*attn\d*$/, '');
   return [...ckpt.blocks.values()].find((b) => b.path === blockPath || b.prefix.endsWith(`.${blockPath}`) || b.prefix === blockPath);
 }

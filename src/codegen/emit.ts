@@ -3,7 +3,9 @@
  * (SPEC.md §6). For every distinct configuration of its `ai.deltac.PyramidConvBlock`
  * nodes: `<id>.cu` (CUDA), `<id>.wgsl` and `<id>.f16.wgsl` (WebGPU); for the model:
  * `deltac_kernels.h` (C prototypes), `deltac-kernels.ts` (WebGPU host module),
- * `gate-weights.bin` (every layer's gate weights, float32) and `kernels.json`.
+ * `gate-weights.bin` (every layer's gate weights, float32) and `kernels.json`; and for
+ * the whole ΔConvBlock: `<id>.block.cu` per configuration and `block-weights.bin` (every
+ * layer's weights in the block layout of kernel-plan.ts, float32).
  * Every file is written atomically (temporary file + rename).
  */
 import fs from 'node:fs';
@@ -12,9 +14,13 @@ import { DeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import { isPyramidConvBlock, PyramidInput, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
-import { cudaHeader, cudaSource } from './cuda/cuda-kernel.js';
+import { cudaHeader } from './cuda/cuda-header.js';
+import { cudaSource } from './cuda/cuda-kernel.js';
 import { webgpuHostModule, type HostLayer } from './host/webgpu-host.js';
-import { kernelPlan } from './kernel-plan.js';
+import type { BlockWeightOffsets } from './host/webgpu-runtime.js';
+import { blockWeightLayout, kernelPlan, packBlockWeights, type BlockWeightSlot } from './kernel-plan.js';
+import { cudaBlockFile, cudaBlockSource } from './cuda/cuda-block.js';
+import { deltaConvBlockFromNode } from '../reference/delta-conv-block.js';
 import { wgslKernelInfo, wgslSource } from './wgsl/wgsl-kernel.js';
 
 export interface EmitKernelsOptions {
@@ -40,6 +46,11 @@ export interface KernelEntry {
   scales: number[];
   gate: 'simple' | 'sigmoid';
   dtype: 'float32' | 'float16';
+  /** C entry point of the whole block. */
+  block_entry: string;
+  block_cuda: string;
+  /** The whole block's weight buffer: where each checkpoint tensor lies (in elements). */
+  block_weights: { elements: number; tensors: BlockWeightSlot[] };
 }
 
 export interface KernelsManifest {
@@ -47,6 +58,8 @@ export interface KernelsManifest {
   /** module path → configuration id */
   layers: Record<string, string>;
   gate_weights: { file: string; dtype: 'float32'; layers: Record<string, { offset: number; length: number }> };
+  /** Every layer's whole-block weights (layout of its configuration's block_weights). */
+  block_weights: { file: string; dtype: 'float32'; layers: Record<string, { offset: number; length: number }> };
 }
 
 export interface EmitKernelsResult {
@@ -59,6 +72,7 @@ export interface EmitKernelsResult {
 export const MANIFEST_FILE = 'kernels.json';
 export const CUDA_HEADER_FILE = 'deltac_kernels.h';
 export const GATE_WEIGHTS_FILE = 'gate-weights.bin';
+export const BLOCK_WEIGHTS_FILE = 'block-weights.bin';
 
 /** A converted layer found in the model. */
 export interface PyramidLayer {
@@ -109,9 +123,13 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
       scales: [...config.scales],
       gate: config.gate,
       dtype: config.dtype,
+      block_entry: kernelPlan(config).blockEntry,
+      block_cuda: cudaBlockFile(kernelPlan(config)),
+      block_weights: { elements: blockWeightLayout(config).elements, tensors: blockWeightLayout(config).slots },
     };
     kernels.push(entry);
     files.set(entry.cuda, cudaSource(config));
+    files.set(entry.block_cuda, cudaBlockSource(config));
     files.set(entry.wgsl, wgslSource(config, 'f32'));
     files.set(entry.wgsl_f16, wgslSource(config, 'f16'));
   }
@@ -136,14 +154,22 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
       throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `gate weights of ${l.name} are [${t.dims.join(',')}], expected [${c.scales.length},${c.kernel},${c.kernel},${c.inner}]`);
     }
     weightArrays.push(w);
-    hostLayers.push({ name: l.name, kernel: l.id, weightOffset: offset, weightLength: w.length });
+    hostLayers.push({ name: l.name, kernel: l.id, weightOffset: offset, weightLength: w.length, blockOffset: 0, blockLength: 0 });
     offset += w.length;
   }
-  const weightBytes = new Uint8Array(offset * 4);
-  const dv = new DataView(weightBytes.buffer);
-  let at = 0;
-  for (const w of weightArrays) for (const v of w) dv.setFloat32(4 * at++, v, true);
-  files.set(GATE_WEIGHTS_FILE, weightBytes);
+  files.set(GATE_WEIGHTS_FILE, float32Bytes(weightArrays, offset));
+
+  // whole-block weights of every layer, float32, in layer order
+  const blockArrays = layers.map((l) => packBlockWeights(l.config, deltaConvBlockFromNode(l.node).weights));
+  let blockOffset = 0;
+  const blockLayers: Record<string, { offset: number; length: number }> = {};
+  layers.forEach((l, i) => {
+    blockLayers[l.name] = { offset: blockOffset, length: blockArrays[i]!.length };
+    hostLayers[i]!.blockOffset = blockOffset;
+    hostLayers[i]!.blockLength = blockArrays[i]!.length;
+    blockOffset += blockArrays[i]!.length;
+  });
+  files.set(BLOCK_WEIGHTS_FILE, float32Bytes(blockArrays, blockOffset));
 
   files.set(
     options.hostModule ?? 'deltac-kernels.ts',
@@ -152,6 +178,8 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
         info: wgslKernelInfo(config),
         dtype: config.dtype,
         wgsl: { f32: files.get(`${kernelPlan(config).id}.wgsl`) as string, f16: files.get(`${kernelPlan(config).id}.f16.wgsl`) as string },
+        channels: config.channels,
+        block: blockOffsets(config),
       })),
       hostLayers,
       modelName,
@@ -166,11 +194,37 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
       dtype: 'float32',
       layers: Object.fromEntries(hostLayers.map((l) => [l.name, { offset: l.weightOffset, length: l.weightLength }])),
     },
+    block_weights: { file: BLOCK_WEIGHTS_FILE, dtype: 'float32', layers: blockLayers },
   };
   files.set(MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');
 
   const dir = path.resolve(outDir);
   return { outDir: dir, manifest, files: writeFilesAtomically(dir, files) };
+}
+
+/** The block layout as the WebGPU runtime names it. */
+function blockOffsets(config: PyramidConvConfig): BlockWeightOffsets {
+  const { slots, elements } = blockWeightLayout(config);
+  const at = (name: string) => slots.find((s) => s.name === name)!.offset;
+  return {
+    upWeight: at('conv_up.weight'),
+    upBias: at('conv_up.bias'),
+    gates: at('gates.conv_spatial.weight'),
+    outWeight: at('conv_out.weight'),
+    outBias: at('conv_out.bias'),
+    poolWeight: at('conv_pool.weight'),
+    poolBias: at('conv_pool.bias'),
+    elements,
+  };
+}
+
+/** Float32 arrays, concatenated, as little-endian bytes. */
+function float32Bytes(arrays: Float32Array[], total: number): Uint8Array {
+  const bytes = new Uint8Array(total * 4);
+  const dv = new DataView(bytes.buffer);
+  let at = 0;
+  for (const w of arrays) for (const v of w) dv.setFloat32(4 * at++, v, true);
+  return bytes;
 }
 
 /** Writes every file to a temporary name first, then renames them all; nothing partial stays on failure. */

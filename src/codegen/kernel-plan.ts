@@ -5,6 +5,7 @@
  */
 import { DeltacError } from '../ir/errors.js';
 import { configId, type PyramidConvConfig } from '../passes/delta-conv/op.js';
+import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
 
 /** More gates than any published ΔConvFusion checkpoint uses (2); bounds the generated code. */
 export const MAX_GATES = 16;
@@ -23,6 +24,8 @@ export interface KernelPlan {
   id: string;
   /** The C entry point (SPEC.md §6). */
   entry: string;
+  /** The C entry point of the whole ΔConvBlock (conv_up, pyramid, conv_out, conv_pool). */
+  blockEntry: string;
   config: PyramidConvConfig;
   /** Ci/2: channels of each gate's output. */
   half: number;
@@ -49,12 +52,67 @@ export function kernelPlan(config: PyramidConvConfig): KernelPlan {
   return {
     id,
     entry: `deltac_pyramid_conv_${id}`,
+    blockEntry: `deltac_block_${id}`,
     config,
     half: config.inner / 2,
     gates,
     lowGates: gates.filter((g) => !g.full),
     simpleScale: Math.sqrt(config.inner / 2),
   };
+}
+
+/** One tensor of the whole-block weight buffer. */
+export interface BlockWeightSlot {
+  /** Checkpoint name (SPEC.md §2), without the `{block}.conv1.` prefix. */
+  name: string;
+  shape: number[];
+  /** Offset in elements from the start of the buffer. */
+  offset: number;
+}
+
+/** Every tensor of the block buffer starts at a multiple of this many elements (128 bytes in fp16). */
+export const BLOCK_WEIGHT_ALIGN = 64;
+
+/**
+ * The whole-block weights as one buffer of the configuration's element type: conv_up
+ * weight [Ci, C] and bias [Ci], the gates [S, K, K, Ci], conv_out weight [C, S·Ci/2] and
+ * bias [C], conv_pool weight [C, C] and bias [C], in this order, each starting at a
+ * multiple of BLOCK_WEIGHT_ALIGN elements (zero padding between them).
+ */
+export function blockWeightLayout(config: PyramidConvConfig): { slots: BlockWeightSlot[]; elements: number } {
+  const { channels: c, inner: ci, kernel: k } = config;
+  const s = config.scales.length;
+  const shapes: [string, number[]][] = [
+    ['conv_up.weight', [ci, c]],
+    ['conv_up.bias', [ci]],
+    ['gates.conv_spatial.weight', [s, k, k, ci]],
+    ['conv_out.weight', [c, (s * ci) / 2]],
+    ['conv_out.bias', [c]],
+    ['conv_pool.weight', [c, c]],
+    ['conv_pool.bias', [c]],
+  ];
+  let at = 0;
+  const slots = shapes.map(([name, shape]) => {
+    const slot = { name, shape, offset: at };
+    at += Math.ceil(shape.reduce((a, b) => a * b, 1) / BLOCK_WEIGHT_ALIGN) * BLOCK_WEIGHT_ALIGN;
+    return slot;
+  });
+  return { slots, elements: at };
+}
+
+/** The block's float32 weights in the blockWeightLayout order (convert to the element type when uploading). */
+export function packBlockWeights(config: PyramidConvConfig, w: DeltaConvBlockWeights): Float32Array {
+  const { slots, elements } = blockWeightLayout(config);
+  const arrays = [w.upWeight, w.upBias, w.gateWeights, w.outWeight, w.outBias, w.poolWeight, w.poolBias];
+  const out = new Float32Array(elements);
+  slots.forEach((slot, i) => {
+    const expected = slot.shape.reduce((a, b) => a * b, 1);
+    if (arrays[i]!.length !== expected) {
+      throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `${slot.name} has ${arrays[i]!.length} elements, expected [${slot.shape.join(',')}] for ${configId(config)}`);
+    }
+    out.set(arrays[i]!, slot.offset);
+  });
+  return out;
 }
 
 /** Largest of `candidates` that divides `n`. */

@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   DELTAC_E_WEIGHT_SHAPE: 'a checkpoint tensor has the wrong shape for the layer it is bound to',
   DELTAC_E_WEIGHT_MAP: 'the --map file is malformed or names layers/keys that do not exist',
   DELTAC_E_WEIGHTS_UNUSED: 'the checkpoint matches none of the model\'s layers (weights for another model?)',
+  DELTAC_E_WEIGHTS_NONFINITE: 'a checkpoint tensor deltac binds (or an initializer the conversion writes) holds NaN or ±Inf',
   // conversion
   DELTAC_E_NO_SELF_ATTENTION: 'the model has no self-attention to convert',
   DELTAC_E_SPATIAL_DIMS: 'the height/width of a self-attention layer could not be determined',
@@ -42,6 +43,7 @@ export const ERROR_CODES = {
   // verification / runtime
   DELTAC_E_RUNTIME: 'onnxruntime failed to load or run a model',
   DELTAC_E_VERIFY_MISMATCH: 'the converted model does not match the reference within tolerance',
+  DELTAC_E_CHECK_FAILED: 'the smoke run of the converted model failed: it did not load, did not run, or gave NaN/Inf where the original gives finite values',
   DELTAC_E_NPY: 'a .npy file is malformed or has an unsupported dtype',
 } as const;
 

@@ -5,7 +5,15 @@ import { DataType, dtypeName } from './dtype.js';
 export type Dim = number | string | null;
 
 export type ValueType =
-  | { kind: 'tensor'; dtype: DataType; /** null when even the rank is unknown */ shape: Dim[] | null }
+  | {
+      kind: 'tensor';
+      dtype: DataType;
+      /** null when even the rank is unknown */
+      shape: Dim[] | null;
+      /** The file's TypeProto.denotation and per-dim denotations (kept only so that saving loses nothing). */
+      denotation?: string;
+      dimDenotations?: (string | null)[];
+    }
   /** sequence / map / optional / sparse / opaque types, kept as their decoded TypeProto. */
   | { kind: 'opaque'; proto: unknown; summary: string };
 

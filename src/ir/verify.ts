@@ -1,8 +1,9 @@
 /**
  * The verifier: every pass must leave a model that passes it. Reports dangling and
  * undefined values, cycles and ordering problems, duplicate names, inconsistent
- * use lists, tensor sizes that disagree with their shapes, and (through shape
- * inference) type/shape conflicts.
+ * use lists, tensor sizes that disagree with their shapes. Through shape inference
+ * it also warns (DELTAC_W_TYPE_CONFLICT) where a declared type disagrees with what the
+ * producer computes: a warning, because the rule may be what is wrong.
  */
 import { type Diagnostic, error, warning } from './diagnostics.js';
 import { byteSizeOf, dtypeName } from './dtype.js';
@@ -14,7 +15,7 @@ import { inferShapes } from './shape-inference/infer.js';
 import type { Value } from './value.js';
 
 export interface VerifyOptions {
-  /** Also run shape inference and report type/shape conflicts (default true). */
+  /** Also run shape inference and warn about type/shape conflicts (default true). */
   types?: boolean;
 }
 
@@ -23,7 +24,7 @@ export function verifyModel(model: Model, options: VerifyOptions = {}): Diagnost
   const seen = new Map<string, Value>();
   verifyGraph(model.graph, out, seen);
   if (options.types !== false && !out.some((d) => d.severity === 'error')) {
-    out.push(...inferShapes(model, { check: true }).filter((d) => d.code === 'DELTAC_E_TYPE_CONFLICT'));
+    out.push(...inferShapes(model, { check: true }).filter((d) => d.code === 'DELTAC_W_TYPE_CONFLICT'));
   }
   return out;
 }

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Attribute } from '../ir/attribute.js';
-import type { Diagnostic } from '../ir/diagnostics.js';
+import { type Diagnostic, warning } from '../ir/diagnostics.js';
 import { DataType, byteSizeOf, dtypeName, isKnownDataType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import { Graph } from '../ir/graph.js';
@@ -15,12 +15,16 @@ import { Tensor, type TensorStorage } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { verifyModel } from '../ir/verify.js';
 import { ExternalFiles } from './external-data.js';
-import { ModelProtoType } from './schema.js';
+import { ModelProtoType, SCHEMA_IR_VERSION } from './schema.js';
 import { toNumber, type P } from './proto-util.js';
 
-/** IR versions deltac reads (ONNX 1.0 … 1.20). */
+/**
+ * IR versions deltac reads: from 3 (ONNX 1.0) to the newest the schema describes
+ * (14, ONNX 1.23). Newer files load with a warning: what the schema does not know
+ * would be dropped, and the reader is told so.
+ */
 export const MIN_IR_VERSION = 3;
-export const MAX_IR_VERSION = 12;
+export const MAX_IR_VERSION = SCHEMA_IR_VERSION;
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 
 export interface LoadOptions {
@@ -84,13 +88,21 @@ export function decodeModel(bytes: Uint8Array, baseDir: string, options: LoadOpt
     throw new DeltacError('DELTAC_E_NOT_ONNX', `"${label}" is not an ONNX model: it has no graph`);
   }
   const irVersion = toNumber(proto.irVersion);
-  if (!(irVersion >= MIN_IR_VERSION && irVersion <= MAX_IR_VERSION)) {
+  if (!(irVersion >= MIN_IR_VERSION)) {
     throw new DeltacError(
       'DELTAC_E_IR_VERSION',
-      `"${label}" declares IR version ${irVersion}; deltac reads IR versions ${MIN_IR_VERSION}–${MAX_IR_VERSION}`,
+      `"${label}" declares IR version ${irVersion}; deltac reads IR versions ${MIN_IR_VERSION}–${MAX_IR_VERSION} (and newer ones with a warning)`,
     );
   }
   const ctx = new LoadContext(baseDir, options);
+  if (irVersion > MAX_IR_VERSION) {
+    ctx.diagnostics.push(
+      warning(
+        'DELTAC_W_IR_VERSION',
+        `"${label}" declares IR version ${irVersion}, newer than the ${MAX_IR_VERSION} deltac knows; fields added since are not kept when it is saved`,
+      ),
+    );
+  }
   const model = new Model(new Graph(proto.graph.name || 'main'));
   model.baseDir = baseDir;
   model.irVersion = irVersion;
@@ -106,8 +118,12 @@ export function decodeModel(bytes: Uint8Array, baseDir: string, options: LoadOpt
   if (proto.configuration?.length) model.extra.configuration = proto.configuration;
   ctx.fillGraph(model.graph, proto.graph);
   if (options.verify !== false) {
-    const errors = verifyModel(model).filter((d) => d.severity === 'error');
+    // Graph errors refuse the file; a declared type that shape inference disagrees with is
+    // only a warning (the declared type wins: the file's author may know better than a rule).
+    const found = verifyModel(model);
+    const errors = found.filter((d) => d.severity === 'error');
     if (errors.length) throw new DeltacError(errors[0]!.code as never, `"${label}": ${errors[0]!.message}`);
+    ctx.diagnostics.push(...found.filter((d) => d.code === 'DELTAC_W_TYPE_CONFLICT'));
   }
   return {
     model,
@@ -489,12 +505,29 @@ export function decodeType(tp: P | undefined | null): ValueType | null {
   if (!tp) return null;
   if (tp.tensorType) {
     const tt = tp.tensorType;
-    const shape: Dim[] | null = tt.shape
-      ? (tt.shape.dim ?? []).map((d: P): Dim => (d.dimParam ? d.dimParam : d.dimValue != null ? toNumber(d.dimValue) : null))
-      : null;
-    return { kind: 'tensor', dtype: (tt.elemType ?? 0) as DataType, shape };
+    const dims: P[] = tt.shape ? (tt.shape.dim ?? []) : [];
+    const shape: Dim[] | null = tt.shape ? dims.map(decodeDim) : null;
+    const t: ValueType = { kind: 'tensor', dtype: (tt.elemType ?? 0) as DataType, shape };
+    if (tp.denotation) t.denotation = tp.denotation;
+    if (dims.some((d) => d.denotation)) t.dimDenotations = dims.map((d) => d.denotation || null);
+    return t;
   }
   return { kind: 'opaque', proto: tp, summary: summarizeType(tp) };
+}
+
+/**
+ * A TensorShapeProto.Dimension: its value or its parameter, null when it has neither
+ * (`dim {}`: unknown and unnamed). Presence is read from the message itself: protobufjs
+ * answers an absent dim_value with the default 0.
+ */
+function decodeDim(d: P): Dim {
+  if (has(d, 'dimParam') && d.dimParam) return d.dimParam as string;
+  if (has(d, 'dimValue') && d.dimValue != null) return toNumber(d.dimValue);
+  return null;
+}
+
+function has(message: P, field: string): boolean {
+  return Object.prototype.hasOwnProperty.call(message, field);
 }
 
 function summarizeType(tp: P): string {

@@ -14,7 +14,7 @@ import { DeltacError } from '../ir/errors.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
-import type { ValueType } from '../ir/types.js';
+import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
 import { FileByteSource } from './external-data.js';
 import type { P } from './proto-util.js';
@@ -584,12 +584,20 @@ function kv(list: [string, string][]): P[] {
 
 export function encodeType(t: ValueType): P {
   if (t.kind === 'opaque') return t.proto;
-  return {
+  const denote = t.dimDenotations?.length === t.shape?.length ? t.dimDenotations : undefined;
+  const dim = (d: Dim, i: number): P => {
+    // An unknown dim is written as `dim {}` (unknown, unnamed), never as a value.
+    const out: P = d === null ? {} : typeof d === 'number' ? { dimValue: int64(d) } : { dimParam: d };
+    if (denote?.[i]) out.denotation = denote[i];
+    return out;
+  };
+  return compact({
     tensorType: {
       elemType: t.dtype,
-      shape: t.shape ? { dim: t.shape.map((d) => (d === null ? {} : typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } : undefined,
+      shape: t.shape ? { dim: t.shape.map(dim) } : undefined,
     },
-  };
+    denotation: t.denotation,
+  });
 }
 
 /** Raw little-endian bytes → the typed field the tensor was read from. */

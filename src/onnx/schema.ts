@@ -1,12 +1,15 @@
 /**
- * The ONNX protobuf schema (onnx.proto, IR version 11 / onnx 1.20) as a protobufjs
- * reflection descriptor.
+ * The ONNX protobuf schema (onnx.proto of onnx 1.23: IR version 14, opset 28) as a
+ * protobufjs reflection descriptor.
  *
  * Why not the `onnx-proto` package: its generated code predates IR 10 and has no
  * `NodeProto.metadata_props`, `overload`, device configurations or the float8/int4/
- * float4 data types, so a model decoded with it and saved again silently loses
+ * float4/int2 data types, so a model decoded with it and saved again silently loses
  * fields (dynamo exports keep module paths in `metadata_props`). This descriptor
- * lists every field of the current schema, so decode → encode keeps them all.
+ * lists every field of the current schema, so decode → encode keeps them all. IR 12
+ * (FLOAT8E8M0) and 13 (UINT2/INT2) added data types, plain int32 fields here; the
+ * conformance suite checks that every file of onnx 1.23.1's node tests (IR up to 14)
+ * decodes and re-encodes to the same bytes, i.e. uses no field missing here.
  */
 import protobuf from 'protobufjs';
 
@@ -216,6 +219,9 @@ const descriptor = {
     },
   },
 };
+
+/** The newest IR version this schema describes; files declaring a newer one load with a warning. */
+export const SCHEMA_IR_VERSION = 14;
 
 const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
 

@@ -23,6 +23,12 @@ export interface SessionOptions {
    * and 7 ms without.
    */
   spinning?: boolean;
+  /** Folder external-data locations resolve against when the model is given as bytes. */
+  externalDataFolder?: string;
+  /** Pre-pack weights for faster GEMMs (default true; off keeps a second copy of the weights out of memory). */
+  prepacking?: boolean;
+  /** Log nothing below fatal (errors still reach the caller as exceptions); for runs that may fail by design. */
+  quiet?: boolean;
 }
 
 export class OrtModel {
@@ -31,17 +37,22 @@ export class OrtModel {
     readonly file: string,
   ) {}
 
-  static async load(file: string, options: SessionOptions = {}): Promise<OrtModel> {
+  /** Loads a model file, or serialized bytes (`file` then names them in messages). */
+  static async load(file: string, options: SessionOptions = {}, bytes?: Uint8Array): Promise<OrtModel> {
+    const session: Record<string, unknown> = options.spinning ? {} : { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } };
+    if (options.externalDataFolder) session.model_external_initializers_file_folder_path = path.resolve(options.externalDataFolder);
+    if (options.prepacking === false) session.disable_prepacking = '1';
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: options.threads ?? 2,
+      interOpNumThreads: 1,
+      graphOptimizationLevel: options.optimization ?? 'all',
+      logSeverityLevel: options.quiet ? 4 : 3,
+      ...(Object.keys(session).length ? { extra: { session } } : {}),
+    };
     try {
-      const session = await ort.InferenceSession.create(path.resolve(file), {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: options.threads ?? 2,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: options.optimization ?? 'all',
-        logSeverityLevel: 3,
-        ...(options.spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
-      });
-      return new OrtModel(session, file);
+      const created = bytes ? await ort.InferenceSession.create(bytes, sessionOptions) : await ort.InferenceSession.create(path.resolve(file), sessionOptions);
+      return new OrtModel(created, file);
     } catch (e) {
       throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime cannot load "${file}": ${(e as Error).message}`);
     }
@@ -76,12 +87,21 @@ export class OrtModel {
     return out;
   }
 
+  /** Runs on onnxruntime tensors as they are (any element type); returns the named outputs, or all. */
+  async runTensors(inputs: Record<string, ort.Tensor>, outputs?: readonly string[]): Promise<Record<string, ort.Tensor>> {
+    try {
+      return (await (outputs ? this.session.run(inputs, outputs) : this.session.run(inputs))) as Record<string, ort.Tensor>;
+    } catch (e) {
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`);
+    }
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }
 }
 
-function toOrtTensor(a: NpyArray): ort.Tensor {
+export function toOrtTensor(a: NpyArray): ort.Tensor {
   switch (a.dtype) {
     case 'float32':
       return new ort.Tensor('float32', a.data as Float32Array, a.shape);

@@ -2,13 +2,16 @@
  * Which checkpoint block belongs to which self-attention layer:
  *  1. an explicit map (`--map file.json`: {"<layer>": "<checkpoint block>"}),
  *  2. module paths from node names (suffix match, so wrapper prefixes like `/m/`
- *     in the model or `unet.` in the checkpoint do not matter),
+ *     in the model or `unet.` in the checkpoint do not matter); CompVis/LDM names
+ *     (`input_blocks.4.1.transformer_blocks.0`) are matched through their diffusers
+ *     equivalents (ldm-names.ts),
  *  3. for layers without names: canonical diffusers block order (down, mid, up)
  *     against the layers' order in the graph.
  */
 import fs from 'node:fs';
 import { DeltacError } from '../ir/errors.js';
 import { type Checkpoint, type CheckpointBlock } from './checkpoint.js';
+import { isLdmPath, layoutFromDiffusers, layoutFromLdm, ldmToDiffusers } from './ldm-names.js';
 
 export interface LayerRef {
   /** Stable layer id: the block path when known, else `layer<index>`. */
@@ -64,6 +67,21 @@ function suffixMatch(a: string, b: string): number {
   return wrapper.every((c) => !/^\d+$/.test(c)) ? n : 0;
 }
 
+/**
+ * The names a layer may have in the checkpoint: its block path and, for an LDM
+ * path, the diffusers path of the same block (layers_per_block from the model's
+ * LDM names, else from the checkpoint's diffusers names).
+ */
+function checkpointNames(layers: LayerRef[], ckpt: Checkpoint): (layer: LayerRef) => string[] {
+  const ldm = layers.map((l) => l.blockPath).filter((p): p is string => !!p && isLdmPath(p));
+  const layout = ldm.length ? (layoutFromLdm(ldm) ?? layoutFromDiffusers([...ckpt.blocks.values()].map((b) => b.path))) : null;
+  return (layer) => {
+    if (!layer.blockPath) return [];
+    const diffusers = layout ? ldmToDiffusers(layer.blockPath, layout) : null;
+    return diffusers ? [diffusers, layer.blockPath] : [layer.blockPath];
+  };
+}
+
 export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<string, string>): BindingResult {
   const bound = new Map<string, Binding>();
   const used = new Map<CheckpointBlock, string>();
@@ -92,14 +110,16 @@ export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<st
   }
 
   // By name: the longest suffix match; ties are ambiguous.
+  const namesOf = checkpointNames(layers, ckpt);
   for (const layer of layers) {
     if (bound.has(layer.id) || !layer.blockPath) continue;
     let best: CheckpointBlock | null = null;
     let bestLen = 0;
     let tie = false;
+    const names = namesOf(layer);
     for (const block of ckpt.blocks.values()) {
       if (used.has(block)) continue;
-      const len = suffixMatch(layer.blockPath, block.prefix);
+      const len = Math.max(0, ...names.map((name) => suffixMatch(name, block.prefix)));
       if (len < 2) continue;
       if (len > bestLen) {
         best = block;

@@ -11,6 +11,7 @@
  */
 import { DeltacError } from '../ir/errors.js';
 import type { Tensor } from '../ir/tensor.js';
+import { assertFinite } from './nonfinite.js';
 import { SafetensorsFile, type SafetensorsEntry } from './safetensors.js';
 
 /** Wrapper prefixes that some checkpoints put before the denoiser's module paths. */
@@ -132,13 +133,21 @@ export class Checkpoint {
     return { channels, inner, kernel, gates };
   }
 
-  /** Reads a block's tensors (bytes as stored; callers cast). */
+  /**
+   * Reads a block's tensors (bytes as stored; callers cast). Each tensor is scanned
+   * for NaN/±Inf as it is read (DELTAC_E_WEIGHTS_NONFINITE), in place: a block's
+   * bytes are in memory once.
+   */
   read(block: CheckpointBlock): BlockTensors {
-    const t = (e: SafetensorsEntry | undefined) => this.file.tensor(e!.key);
+    const t = (e: SafetensorsEntry | undefined) => {
+      const tensor = this.file.tensor(e!.key);
+      assertFinite(tensor, e!.key, `checkpoint "${this.file.path}"`, 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it');
+      return tensor;
+    };
     return {
       upWeight: t(block.upWeight),
       upBias: t(block.upBias),
-      gates: block.gates.map((g) => this.file.tensor(g.key)),
+      gates: block.gates.map((g) => t(g)),
       outWeight: t(block.outWeight),
       outBias: t(block.outBias),
       poolWeight: t(block.poolWeight),

@@ -3,7 +3,8 @@
  * small emulation of the CUDA runtime (test/codegen/cuda-emu: one std::thread per
  * CUDA thread, std::barrier for __syncthreads, NaN-filled shared memory) and its C
  * entry point is run on random data, compared with the CPU reference. This checks
- * the kernels' indexing, tiling, halos, pooling and upsampling on machines without a
+ * the kernels' indexing, tiling, halos, pooling and in-CTA upsampling (low-res tiles that
+ * overlap by one row/column, several of them in both directions) on machines without a
  * GPU (bench/gpu/run_gpu_check.py does the same on a real one).
  */
 import { execFileSync } from 'node:child_process';
@@ -13,46 +14,32 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
 import { kernelPlan } from '../../src/codegen/kernel-plan.js';
-import { halfBitsFromFloats, floatsFromHalfBits } from '../../src/codegen/host/webgpu-runtime.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { pyramidConvReference } from '../../src/reference/index.js';
 import { maxRelError, randomArray } from '../reference/fixtures.js';
-
-const EMU = path.resolve(import.meta.dirname, 'cuda-emu');
-
-/** Turns a generated .cu into C++ for the emulation (launch syntax and dynamic shared memory). */
-export function emulatedSource(cu: string): string {
-  return cu
-    .replace(/extern __shared__ float4 (\w+)\[\];/g, 'float4* $1 = deltac_emu::shared_memory<float4>();')
-    .replace(/(\w+)<<<([\s\S]*?)>>>\(/g, 'deltac_emu::launch($1, $2, ');
-}
+import { buildEmulated, elementBytes, floatsOf, hasGxx20, rounded } from './cuda-emu/emulate.js';
 
 function build(config: PyramidConvConfig, dir: string): string {
   const plan = kernelPlan(config);
-  const src = path.join(dir, `${plan.id}.cpp`);
-  fs.writeFileSync(src, `${emulatedSource(cudaSource(config))}\n#include "driver.cpp"\n`);
-  const exe = path.join(dir, plan.id);
-  execFileSync('g++', ['-std=c++20', '-O0', '-pthread', `-I${EMU}`, `-DDELTAC_ENTRY=${plan.entry}`, src, '-o', exe], { stdio: 'pipe' });
-  return exe;
+  return buildEmulated(cudaSource(config), 'driver.cpp', dir, plan.id, { DELTAC_ENTRY: plan.entry });
 }
 
-function runEmulated(exe: string, config: PyramidConvConfig, u: Float32Array, w: Float32Array, b: number, h: number, wd: number, dir: string): Float32Array {
+/** Runs the entry point; returns G and the number of kernel launches it made. */
+function runEmulated(exe: string, config: PyramidConvConfig, u: Float32Array, w: Float32Array, b: number, h: number, wd: number, dir: string) {
   const half = config.dtype === 'float16';
-  const bytes = (a: Float32Array) => (half ? Buffer.from(halfBitsFromFloats(a).buffer) : Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-  fs.writeFileSync(path.join(dir, 'u.bin'), bytes(u));
-  fs.writeFileSync(path.join(dir, 'w.bin'), bytes(w));
+  fs.writeFileSync(path.join(dir, 'u.bin'), elementBytes(u, half));
+  fs.writeFileSync(path.join(dir, 'w.bin'), elementBytes(w, half));
   const n = (b * h * wd * config.scales.length * config.inner) / 2;
-  const esize = half ? 2 : 4;
   const out = path.join(dir, 'out.bin');
-  execFileSync(exe, [path.join(dir, 'u.bin'), path.join(dir, 'w.bin'), out, String(b), String(h), String(wd), String(n), String(esize)], { stdio: 'pipe' });
-  const raw = fs.readFileSync(out);
-  const copy = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
-  return half ? floatsFromHalfBits(new Uint16Array(copy)) : new Float32Array(copy);
+  const log = execFileSync(exe, [path.join(dir, 'u.bin'), path.join(dir, 'w.bin'), out, String(b), String(h), String(wd), String(n), String(half ? 2 : 4)], {
+    encoding: 'utf8',
+  });
+  return { g: floatsOf(fs.readFileSync(out), half), launches: Number(/launches (\d+)/.exec(log)![1]) };
 }
 
 const CASES: { config: PyramidConvConfig; shapes: [number, number, number][] }[] = [
   // sd15-mini's K=9 layers; odd, non-divisible sizes; more than one tile in both directions
-  { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float32' }, shapes: [[2, 19, 35], [1, 3, 2]] },
+  { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float32' }, shapes: [[2, 19, 35], [1, 3, 2], [1, 40, 37]] },
   // PixArt's sigmoid gate, fp16 storage with fp32 accumulation
   { config: { channels: 32, inner: 16, kernel: 5, scales: [1, 0.5], gate: 'sigmoid', dtype: 'float16' }, shapes: [[2, 9, 7]] },
   // odd Ci/2 (scalar lanes), three gates, K=3
@@ -61,14 +48,6 @@ const CASES: { config: PyramidConvConfig; shapes: [number, number, number][] }[]
   { config: { channels: 32, inner: 16, kernel: 13, scales: [0.5], gate: 'sigmoid', dtype: 'float32' }, shapes: [[1, 21, 18]] },
 ];
 
-function hasGxx20(): boolean {
-  try {
-    execFileSync('g++', ['-std=c++20', '-x', 'c++', '-fsyntax-only', '-'], { input: '#include <barrier>\n', stdio: ['pipe', 'ignore', 'ignore'] });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const GXX = hasGxx20();
 if (!GXX) console.warn('SKIPPED: g++ with C++20 <barrier> is not available, so the generated CUDA was not executed on the CPU emulation');
 
@@ -81,10 +60,11 @@ describe.skipIf(!GXX)('generated CUDA executed on a CPU emulation vs the referen
       for (const [b, h, w] of shapes) {
         const u = randomArray(b * h * w * config.inner, h * 31 + w);
         const wt = randomArray(config.scales.length * config.kernel ** 2 * config.inner, 5, 1 / config.kernel);
-        const [uu, ww] = config.dtype === 'float16' ? [floatsFromHalfBits(halfBitsFromFloats(u)), floatsFromHalfBits(halfBitsFromFloats(wt))] : [u, wt];
-        const ref = pyramidConvReference(uu, ww, { batch: b, height: h, width: w }, config);
-        const got = runEmulated(exe, config, u, wt, b, h, w, dir);
-        expect(maxRelError(got, ref), `${id} at ${b}×${h}×${w}`).toBeLessThan(config.dtype === 'float16' ? 1e-3 : 1e-5);
+        const half = config.dtype === 'float16';
+        const ref = pyramidConvReference(rounded(u, half), rounded(wt, half), { batch: b, height: h, width: w }, config);
+        const { g, launches } = runEmulated(exe, config, u, wt, b, h, w, dir);
+        expect(maxRelError(g, ref), `${id} at ${b}×${h}×${w}`).toBeLessThan(half ? 1e-3 : 1e-5);
+        expect(launches, 'one launch per call').toBe(1);
       }
     });
   }

@@ -1,10 +1,15 @@
 /**
  * The generated CUDA compiles with nvcc for sm_80 and sm_90 — every configuration
  * of sd15-mini and pixart-mini and the full SD1.5 / PixArt-Σ layer shapes in fp16
- * and fp32 — and exports its C entry points. Every configuration lives in its own
+ * and fp32, the pyramid-conv files and the whole-block files (which need cuBLASLt's
+ * headers) — and exports its C entry points. Every configuration lives in its own
  * namespace, so all files are compiled as one translation unit, for both
  * architectures in one nvcc run (device passes in parallel); the first file is
  * included with nothing before it, which shows that each file is self-contained.
+ *
+ * cuBLASLt's headers come from $DELTAC_CUBLAS_INCLUDE, ~/.cache/deltac/cublas/include
+ * (extract `nvidia/cu13/include` of the `nvidia-cublas` wheel there:
+ * bench/gpu/fetch-cublas-headers.sh) or the CUDA toolkit's include folder.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -12,7 +17,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { cudaHeader, cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
+import { cudaHeader } from '../../src/codegen/cuda/cuda-header.js';
+import { cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
+import { cudaBlockSource } from '../../src/codegen/cuda/cuda-block.js';
 import { emitKernels } from '../../src/codegen/emit.js';
 import { kernelPlan } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
@@ -30,6 +37,19 @@ function hasNvcc(): boolean {
 }
 const NVCC = hasNvcc();
 if (!NVCC) console.warn('SKIPPED: nvcc is not on PATH, so the generated CUDA was not compiled (install the CUDA toolkit to run test/codegen/cuda.test.ts)');
+
+/** A folder holding cublasLt.h, or undefined. */
+function cublasInclude(): string | undefined {
+  const candidates = [process.env.DELTAC_CUBLAS_INCLUDE, path.join(os.homedir(), '.cache/deltac/cublas/include'), '/usr/local/cuda/include'];
+  return candidates.find((d) => d && fs.existsSync(path.join(d, 'cublasLt.h')));
+}
+const CUBLAS = cublasInclude();
+if (NVCC && !CUBLAS) {
+  console.warn(
+    '\n*** SKIPPED: cublasLt.h not found ($DELTAC_CUBLAS_INCLUDE, ~/.cache/deltac/cublas/include, /usr/local/cuda/include), so the whole-block .block.cu files were not compiled; run `bash bench/gpu/fetch-cublas-headers.sh`\n',
+  );
+}
+const gencode = ['80', '90'].flatMap((sm) => ['-gencode', `arch=compute_${sm},code=sm_${sm}`]);
 
 function fullModelConfigs(): PyramidConvConfig[] {
   const out: PyramidConvConfig[] = [];
@@ -61,13 +81,12 @@ describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
     const umbrella = path.join(dir, 'all.cu');
     fs.writeFileSync(umbrella, files.map((f) => `#include "${f}"`).join('\n') + '\n');
     const obj = path.join(dir, 'all.o');
-    const gencode = ['80', '90'].flatMap((sm) => ['-gencode', `arch=compute_${sm},code=sm_${sm}`]);
     // A non-zero exit of nvcc rejects the promise: the test fails with nvcc's stderr.
     const { stderr } = await run('nvcc', ['-std=c++17', ...gencode, '--threads', '2', '-Xptxas', '-v', '-c', umbrella, '-o', obj], { maxBuffer: 1 << 24 });
-    // ptxas produced machine code of both kernels (conv grid + upsample) of every configuration for both targets
+    // ptxas produced machine code of the one kernel (the conv grid) of every configuration for both targets
     for (const sm of ['sm_80', 'sm_90']) {
       const compiled = stderr.match(new RegExp(`Compiling entry function '\\w+' for '${sm}'`, 'g')) ?? [];
-      expect(compiled, sm).toHaveLength(24);
+      expect(compiled, sm).toHaveLength(12);
     }
     {
       const symbols = execFileSync('nm', ['-g', '--defined-only', obj], { encoding: 'utf8' });
@@ -79,11 +98,44 @@ describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
     }
   });
 
+  it.skipIf(!CUBLAS)('compiles the whole-block files (cuBLASLt) for sm_80 and sm_90 and exports their entry points', { timeout: 300_000 }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-cuda-block-'));
+    const px = emitKernels(pyramidModel(fixtureLayers('pixart-mini')), path.join(dir, 'pixart-mini'));
+    const files = px.manifest.kernels.map((k) => path.join(dir, 'pixart-mini', k.block_cuda));
+    const entries = px.manifest.kernels.map((k) => k.block_entry);
+    // the fp16 full-size configurations (the fp32 ones differ only in the element type)
+    for (const c of fullModelConfigs().filter((x) => x.dtype === 'float16')) {
+      const plan = kernelPlan(c);
+      const file = path.join(dir, `${plan.id}.block.cu`);
+      fs.writeFileSync(file, cudaBlockSource(c));
+      files.push(file);
+      entries.push(plan.blockEntry);
+    }
+    const umbrella = path.join(dir, 'all.cu');
+    fs.writeFileSync(umbrella, files.map((f) => `#include "${f}"`).join('\n') + '\n');
+    const obj = path.join(dir, 'all.o');
+    const { stderr } = await run('nvcc', ['-std=c++17', ...gencode, '--threads', '2', `-I${CUBLAS}`, '-Xptxas', '-v', '-c', umbrella, '-o', obj], { maxBuffer: 1 << 24 });
+    for (const sm of ['sm_80', 'sm_90']) {
+      const compiled = stderr.match(new RegExp(`Compiling entry function '\\w+' for '${sm}'`, 'g')) ?? [];
+      expect(compiled, sm).toHaveLength(files.length);
+    }
+    const symbols = execFileSync('nm', ['-g', '--defined-only', obj], { encoding: 'utf8' });
+    for (const e of entries) {
+      expect(symbols).toMatch(new RegExp(`^[0-9a-f]+ T ${e}$`, 'm'));
+      expect(symbols).toMatch(new RegExp(`^[0-9a-f]+ T ${e}_workspace_size$`, 'm'));
+    }
+    // the cuBLASLt calls are left to -lcublasLt
+    expect(execFileSync('nm', ['-u', obj], { encoding: 'utf8' })).toMatch(/cublasLtMatmul$/m);
+  });
+
   it('writes a deltac_kernels.h that C and C++ compilers accept', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-h-'));
     const header = path.join(dir, 'deltac_kernels.h');
     fs.writeFileSync(header, cudaHeader(fullModelConfigs()));
     for (const lang of ['c', 'c++']) execFileSync('gcc', ['-fsyntax-only', '-Wall', '-Werror', '-x', lang, header]);
     expect(fs.readFileSync(header, 'utf8')).toContain('size_t deltac_pyramid_conv_c1152_ci576_k13_s1_0p5_sigmoid_f16_workspace_size(int batch, int height, int width);');
+    expect(fs.readFileSync(header, 'utf8')).toContain(
+      'int deltac_block_c1152_ci576_k13_s1_0p5_sigmoid_f16(const void* x, const void* weights, void* out, int batch, int height, int width,\n    void* workspace, size_t workspace_bytes, void* cublaslt_handle, void* stream);',
+    );
   });
 });

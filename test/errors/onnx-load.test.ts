@@ -145,8 +145,8 @@ const CASES: Case[] = [
   },
   { name: 'subgraphs nested 50 deep', code: 'DELTAC_E_NOT_ONNX', build: bytes(nestedIfs(50)), message: /nesting depth/ },
   // -- IR version ---------------------------------------------------------------
-  { name: 'IR version 2', code: 'DELTAC_E_IR_VERSION', build: model(tiny({ irVersion: 2 })), message: /declares IR version 2; deltac reads IR versions 3–12/ },
-  { name: 'IR version 13', code: 'DELTAC_E_IR_VERSION', build: model(tiny({ irVersion: 13 })), message: /IR version 13/ },
+  { name: 'IR version 2', code: 'DELTAC_E_IR_VERSION', build: model(tiny({ irVersion: 2 })), message: /declares IR version 2; deltac reads IR versions 3–14/ },
+  { name: 'IR version 1', code: 'DELTAC_E_IR_VERSION', build: model(tiny({ irVersion: 1 })), message: /IR version 1;/ },
   { name: 'no IR version', code: 'DELTAC_E_IR_VERSION', build: model({ ...tiny(), irVersion: 0 }), message: /IR version 0/ },
   // -- tensors whose declared size disagrees with their data ---------------------
   { name: 'raw_data shorter than the shape', code: 'DELTAC_E_TENSOR_DATA', build: model(withInitializer({ dataType: FLOAT, dims: [1, 4], rawData: float32Bytes([1, 2, 3]) })), message: /should hold 16 bytes but has 12/ },
@@ -334,10 +334,10 @@ describe('hostile graphs that load in bounded time and memory', () => {
         ],
       }),
     );
-    // The declared [2^40] contradicts Shape's [2]: a type conflict, found quickly.
+    // The declared [2^40] contradicts Shape's [2]: a type conflict (a warning: the model loads), found quickly.
     expect(r.ms).toBeLessThan(2000);
     expect(r.rssGrowth).toBeLessThan(256 * 2 ** 20);
-    expect((r.error as { code?: string })?.code).toBe('DELTAC_E_TYPE_CONFLICT');
+    expect(r.error).toBeUndefined();
   });
 
   it('one value read by 200,000 input slots (the use-list check stays linear)', () => {

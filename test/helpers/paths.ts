@@ -10,6 +10,9 @@ export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** The shared fixture models (`../shared/models` next to the repository; override with DELTAC_MODELS). */
 export const MODELS_DIR = process.env.DELTAC_MODELS ?? path.resolve(REPO_ROOT, '../shared/models');
 
+/** The ONNX conformance corpus (`../shared/conformance`; override with DELTAC_CONFORMANCE). */
+export const CONFORMANCE_DIR = process.env.DELTAC_CONFORMANCE ?? path.resolve(REPO_ROOT, '../shared/conformance');
+
 /** Caches that survive test runs (gitignored): synthesized weights for sd15-full. */
 export const CACHE_DIR = process.env.DELTAC_CACHE ?? path.join(REPO_ROOT, 'bench/cache');
 

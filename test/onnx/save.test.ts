@@ -386,13 +386,24 @@ describe('what the loader refuses', () => {
       }),
     );
 
-  it('reads IR versions 3–12 and every opset 13–23', () => {
-    for (const v of [3, 7, 8, 9, 10, 11, 12]) expect(decodeModel(tiny(v), tmp.dir).model.irVersion).toBe(v);
-    for (let opset = 13; opset <= 23; opset++) expect(decodeModel(tiny(10, opset), tmp.dir).model.opset()).toBe(opset);
+  it('reads IR versions 3–14 and every opset 13–28, without warnings', () => {
+    for (const v of [3, 7, 8, 9, 10, 11, 12, 13, 14]) {
+      const loaded = decodeModel(tiny(v), tmp.dir);
+      expect(loaded.model.irVersion).toBe(v);
+      expect(loaded.diagnostics).toEqual([]);
+    }
+    for (let opset = 13; opset <= 28; opset++) expect(decodeModel(tiny(14, opset), tmp.dir).model.opset()).toBe(opset);
   });
 
-  it('refuses other IR versions (DELTAC_E_IR_VERSION)', () => {
-    for (const v of [0, 2, 13, 99]) {
+  it('reads a newer IR version with a warning (DELTAC_W_IR_VERSION) and saves it unchanged', () => {
+    const loaded = decodeModel(tiny(99), tmp.dir, {}, 'm.onnx');
+    expect(loaded.diagnostics.map((d) => [d.severity, d.code])).toEqual([['warning', 'DELTAC_W_IR_VERSION']]);
+    expect(loaded.diagnostics[0]!.message).toContain('"m.onnx" declares IR version 99, newer than the 14 deltac knows');
+    expect(decodeModel(serializeModel(loaded.model), tmp.dir).model.irVersion).toBe(99);
+  });
+
+  it('refuses IR versions before 3 (DELTAC_E_IR_VERSION)', () => {
+    for (const v of [0, 2]) {
       expect(codeOf(() => decodeModel(tiny(v), tmp.dir, {}, 'm.onnx'))).toMatch(
         new RegExp(`^DELTAC_E_IR_VERSION: "m.onnx" declares IR version ${v}`),
       );

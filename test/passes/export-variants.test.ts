@@ -9,7 +9,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runInference } from '../../src/ir/shape-inference/infer.js';
 import { findAttention } from '../../src/passes/attention/find-attention.js';
 import { VariantHarness } from '../fixtures/exports/harness.js';
-import { buildExport } from '../fixtures/exports/index.js';
+import { Tensor } from '../../src/ir/tensor.js';
+import { buildExport, makeFeeds } from '../fixtures/exports/index.js';
+import { relativeError, runModel } from '../fixtures/exports/runtime.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { type VariantCase, describeVariant } from './variant-suite.js';
 
@@ -38,6 +40,15 @@ const CASES: VariantCase[] = [
   { layout: 'sd15', style: 'dynamo-sdpa', dtype: 'f16' },
   { layout: 'sd15', style: 'onnx-attention', dtype: 'f16' },
   { layout: 'sd15', style: 'ms-attention', dtype: 'f16' },
+  // LoRA adapters left unfused (base weights W − s·B·A: the same function), attention written with
+  // Einsum (LDM / CompVis), CompVis/LDM module names bound to the diffusers checkpoint without --map
+  { layout: 'sd15', style: 'ts-sdpa', lora: true, convertedTolerance: 1e-6 },
+  { layout: 'sd15', style: 'ts-einsum', convertedTolerance: 1e-6 },
+  { layout: 'sd15', style: 'ts-sdpa', names: 'ldm', convertedTolerance: 1e-6 },
+  { layout: 'sd15', style: 'ts-einsum', names: 'ldm', lora: true, convertedTolerance: 1e-6 },
+  { layout: 'sd15', style: 'ts-einsum', names: 'ldm', dtype: 'f16' },
+  // SDXL layout: no attention at the first level, two transformer blocks per module
+  { layout: 'sdxl', style: 'ts-einsum', names: 'ldm', convertedTolerance: 1e-6 },
 ];
 
 for (const c of CASES) describeVariant(harness, c);
@@ -59,6 +70,30 @@ describe('what the styles put in the graph', () => {
     // attn2's SkipLayerNormalization keeps its bias; attn1's lost it
     expect(withBias).toHaveLength(run.built.crossCount);
     expect(run.built.model.graph.nodes.filter((n) => n.is('Attention', 'com.microsoft'))).toHaveLength(0);
+  });
+
+  it('LoRA: attn1\'s adapters go with its attention; attn2\'s stay in the converted model and still change its output', async () => {
+    const options = { layout: 'sd15', style: 'ts-sdpa', lora: true } as const;
+    // the adapters' weight names, from a second (identical) build: conversion detaches the removed nodes
+    const found = findAttention(buildExport(options).model);
+    const run = await harness.run(options);
+    const model = run.built.model;
+    const adapterWeights = (kind: 'self' | 'cross') =>
+      found.matches.filter((m) => m.kind === kind).flatMap((m) => m.nodes.filter((n) => /\/lora_[AB]\/default\/MatMul$/.test(n.name)).map((n) => n.inputs[1]!.name));
+    // A and B of to_q, to_k, to_v and to_out.0 in every module, reported with the module's weights
+    expect(adapterWeights('self')).toHaveLength(run.built.selfBlocks.length * 8);
+    expect(adapterWeights('cross')).toHaveLength(run.built.crossCount * 8);
+    const removed = new Set(run.report.removedInitializers.map((r) => r.name));
+    expect(adapterWeights('self').every((w) => removed.has(w))).toBe(true);
+    expect(adapterWeights('cross').every((w) => model.graph.initializers.has(w))).toBe(true);
+    // switching attn2's adapters off (B = 0) changes what the converted model computes
+    for (const name of adapterWeights('cross')) {
+      const w = model.graph.initializers.get(name)!;
+      const reader = w.users().find((n) => n.name.includes('/lora_B/'));
+      if (reader) reader.setInput(1, model.graph.addInitializer(`${name}_off`, Tensor.fromFloat32(new Float32Array(w.initializer!.elementCount), w.initializer!.dims)));
+    }
+    const off = await runModel(model, makeFeeds(run.built));
+    expect(relativeError(off, run.converted!)).toBeGreaterThan(1e-2);
   });
 
   it('shape inference gives a packed-QKV MultiHeadAttention heads·head_size channels', () => {

@@ -29,6 +29,21 @@ describe('modulePaths', () => {
     expect(modulePaths([proj])).toEqual({ module: 'mid_block.attentions.0.transformer_blocks.0.attn1', block: 'mid_block.attentions.0.transformer_blocks.0' });
   });
 
+  it('reads CompVis/LDM names: TorchScript scopes a Sequential\'s children by their index path (input_blocks.1 → input_blocks.1.1, to_out → to_out.0)', () => {
+    expect(modulePaths([node('/model/diffusion_model/input_blocks.1/input_blocks.1.1/transformer_blocks.0/attn1/to_q/MatMul')])).toEqual({
+      module: 'input_blocks.1.1.transformer_blocks.0.attn1',
+      block: 'input_blocks.1.1.transformer_blocks.0',
+    });
+    expect(modulePaths([node('/m/model/diffusion_model/middle_block/middle_block.1/transformer_blocks.0/attn1/to_out/to_out.0/MatMul')])).toEqual({
+      module: 'middle_block.1.transformer_blocks.0.attn1',
+      block: 'middle_block.1.transformer_blocks.0',
+    });
+    expect(modulePaths([node('/output_blocks.11/output_blocks.11.1/transformer_blocks.0/attn2/to_k/MatMul')]).module).toBe('output_blocks.11.1.transformer_blocks.0.attn2');
+    // dynamo scopes are fully qualified already
+    const dyn = node('node_MatMul_9', ['', 'model.diffusion_model.output_blocks.5', 'model.diffusion_model.output_blocks.5.1', 'model.diffusion_model.output_blocks.5.1.transformer_blocks.1.attn1', 'linear_9']);
+    expect(modulePaths([dyn])).toEqual({ module: 'output_blocks.5.1.transformer_blocks.1.attn1', block: 'output_blocks.5.1.transformer_blocks.1' });
+  });
+
   it('skips nodes without a path and reports nothing when no node has one', () => {
     const named = node('/m/transformer_blocks.3/attn1/to_out.0/MatMul');
     expect(modulePaths([node('Attention_0'), node('node_Add_1', ['', 'linear']), named]).module).toBe('transformer_blocks.3.attn1');

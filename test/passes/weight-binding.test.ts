@@ -17,12 +17,14 @@ import { DeltacError } from '../../src/ir/errors.js';
 import type { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { findAttention } from '../../src/passes/attention/find-attention.js';
+import { type LayerRef, bindLayers } from '../../src/weights/binding.js';
 import { Checkpoint } from '../../src/weights/checkpoint.js';
+import { isLdmPath, layoutFromDiffusers, layoutFromLdm, ldmToDiffusers } from '../../src/weights/ldm-names.js';
 import { countCores } from '../fixtures/exports/harness.js';
 import { type BuiltExport, type CheckpointOptions, type ExportOptions, buildExport, deltaCheckpoint, makeFeeds } from '../fixtures/exports/index.js';
 import { type RunOutput, relativeError, runModel, stripNames } from '../fixtures/exports/runtime.js';
 import { makeTempDir } from '../helpers/paths.js';
-import { type SafetensorsDtype, type TensorSpec, writeSafetensors } from '../helpers/safetensors-writer.js';
+import { type SafetensorsDtype, type TensorSpec, deltaCheckpointTensors, writeSafetensors } from '../helpers/safetensors-writer.js';
 
 const tmp = makeTempDir('deltac-binding-');
 afterAll(tmp.cleanup);
@@ -70,6 +72,7 @@ const withDtype = (tensors: Record<string, TensorSpec>, dtype: SafetensorsDtype)
 
 const SD15: ExportOptions = { layout: 'sd15', style: 'ts-sdpa' };
 const DIT: ExportOptions = { layout: 'dit', style: 'ts-sdpa' };
+const SD15_EXPORT = SD15;
 
 describe('checkpoint key prefixes', () => {
   const plain = checkpointFor(SD15);
@@ -237,5 +240,115 @@ describe('checkpoint dtypes are cast to the model\'s dtype', () => {
         if (!(o.dtype === 'f16' && dtype === 'F16')) expect(err).toBeGreaterThan(0);
       }
     }
+  });
+});
+
+describe('CompVis / LDM module names bind to the diffusers checkpoint without --map', () => {
+  // The attention modules of the real layouts as LDM and diffusers name them (diffusers'
+  // convert_original_stable_diffusion_to_diffusers tables), with transformer blocks per module.
+  const SD15: [string, string, number][] = [
+    ['input_blocks.1.1', 'down_blocks.0.attentions.0', 1],
+    ['input_blocks.2.1', 'down_blocks.0.attentions.1', 1],
+    ['input_blocks.4.1', 'down_blocks.1.attentions.0', 1],
+    ['input_blocks.5.1', 'down_blocks.1.attentions.1', 1],
+    ['input_blocks.7.1', 'down_blocks.2.attentions.0', 1],
+    ['input_blocks.8.1', 'down_blocks.2.attentions.1', 1],
+    ['middle_block.1', 'mid_block.attentions.0', 1],
+    ['output_blocks.3.1', 'up_blocks.1.attentions.0', 1],
+    ['output_blocks.4.1', 'up_blocks.1.attentions.1', 1],
+    ['output_blocks.5.1', 'up_blocks.1.attentions.2', 1],
+    ['output_blocks.6.1', 'up_blocks.2.attentions.0', 1],
+    ['output_blocks.7.1', 'up_blocks.2.attentions.1', 1],
+    ['output_blocks.8.1', 'up_blocks.2.attentions.2', 1],
+    ['output_blocks.9.1', 'up_blocks.3.attentions.0', 1],
+    ['output_blocks.10.1', 'up_blocks.3.attentions.1', 1],
+    ['output_blocks.11.1', 'up_blocks.3.attentions.2', 1],
+  ];
+  // SDXL base: no attention at the first level, transformer_layers_per_block [1, 2, 10], 70 layers
+  const SDXL: [string, string, number][] = [
+    ['input_blocks.4.1', 'down_blocks.1.attentions.0', 2],
+    ['input_blocks.5.1', 'down_blocks.1.attentions.1', 2],
+    ['input_blocks.7.1', 'down_blocks.2.attentions.0', 10],
+    ['input_blocks.8.1', 'down_blocks.2.attentions.1', 10],
+    ['middle_block.1', 'mid_block.attentions.0', 10],
+    ['output_blocks.0.1', 'up_blocks.0.attentions.0', 10],
+    ['output_blocks.1.1', 'up_blocks.0.attentions.1', 10],
+    ['output_blocks.2.1', 'up_blocks.0.attentions.2', 10],
+    ['output_blocks.3.1', 'up_blocks.1.attentions.0', 2],
+    ['output_blocks.4.1', 'up_blocks.1.attentions.1', 2],
+    ['output_blocks.5.1', 'up_blocks.1.attentions.2', 2],
+  ];
+  // SDXL refiner: attention at the two middle levels of four, 4 transformer blocks per module
+  const REFINER: [string, string, number][] = [
+    ['input_blocks.4.1', 'down_blocks.1.attentions.0', 4],
+    ['input_blocks.5.1', 'down_blocks.1.attentions.1', 4],
+    ['input_blocks.7.1', 'down_blocks.2.attentions.0', 4],
+    ['input_blocks.8.1', 'down_blocks.2.attentions.1', 4],
+    ['middle_block.1', 'mid_block.attentions.0', 4],
+    ...[3, 4, 5, 6, 7, 8].map((k): [string, string, number] => [`output_blocks.${k}.1`, `up_blocks.${Math.floor(k / 3)}.attentions.${k % 3}`, 4]),
+  ];
+  const expand = (table: [string, string, number][]) =>
+    table.flatMap(([ldm, diffusers, n]) => Array.from({ length: n }, (_, t) => ({ ldm: `${ldm}.transformer_blocks.${t}`, diffusers: `${diffusers}.transformer_blocks.${t}` })));
+  const layerRefs = (paths: string[]): LayerRef[] => paths.map((p, index) => ({ id: p, blockPath: p, modulePath: `${p}.attn1`, index }));
+  const checkpointOf = (paths: string[], prefix = '') =>
+    Checkpoint.open(writeCheckpoint(deltaCheckpointTensors(paths.map((p) => ({ block: `${prefix}${p}`, channels: 4, kernel: 3 })))));
+
+  it.each([
+    ['SD1.5', SD15, 2],
+    // SD2.1 has SD1.5's block layout (linear proj_in, other widths): the same names
+    ['SD2.1', SD15, 2],
+    ['SDXL base', SDXL, 2],
+    ['SDXL refiner', REFINER, 2],
+  ] as const)('%s: layers_per_block from the model\'s names, then every layer gets its diffusers block', (_, table, n) => {
+    const blocks = expand(table);
+    expect(layoutFromLdm(blocks.map((b) => `model.diffusion_model.${b.ldm}`))).toEqual({ layersPerBlock: n });
+    expect(layoutFromDiffusers(blocks.map((b) => b.diffusers))).toEqual({ layersPerBlock: n });
+    for (const b of blocks) expect(ldmToDiffusers(b.ldm, { layersPerBlock: n })).toBe(b.diffusers);
+    const result = bindLayers(layerRefs(blocks.map((b) => b.ldm)), checkpointOf(blocks.map((b) => b.diffusers), 'unet.'));
+    expect(result.missing).toEqual([]);
+    expect(result.unusedBlocks).toEqual([]);
+    expect(blocks.map((b) => [result.bound.get(b.ldm)?.method, result.bound.get(b.ldm)?.block.path])).toEqual(blocks.map((b) => ['name', b.diffusers]));
+  });
+
+  it('SDXL base has 70 self-attention layers', () => expect(expand(SDXL)).toHaveLength(70));
+
+  it('a ControlNet (input and middle blocks only) takes layers_per_block from the checkpoint', () => {
+    const blocks = expand(SD15).filter((b) => !b.ldm.startsWith('output_blocks'));
+    const ldm = blocks.map((b) => `control_model.${b.ldm}`);
+    expect(layoutFromLdm(ldm)).toBeNull();
+    const result = bindLayers(layerRefs(ldm), checkpointOf(blocks.map((b) => b.diffusers)));
+    expect(blocks.map((b) => result.bound.get(`control_model.${b.ldm}`)?.block.path)).toEqual(blocks.map((b) => b.diffusers));
+  });
+
+  it('never maps a downsampler or upsampler slot, and leaves non-LDM paths alone', () => {
+    const n = { layersPerBlock: 2 };
+    expect(ldmToDiffusers('input_blocks.3.1.transformer_blocks.0', n)).toBeNull(); // input_blocks.3 is a Downsample
+    expect(ldmToDiffusers('input_blocks.0.1.transformer_blocks.0', n)).toBeNull();
+    expect(ldmToDiffusers('output_blocks.2.1.conv', n)).toBeNull(); // SD1.5's first Upsample, not an attention
+    expect(ldmToDiffusers('down_blocks.0.attentions.0.transformer_blocks.0', n)).toBeNull();
+    expect(isLdmPath('transformer_blocks.3')).toBe(false);
+    // layouts the names cannot come from
+    // 2 input and 4 output slots say n = 1, but then input_blocks.2 would be level 0's downsampler
+    expect(layoutFromLdm(['input_blocks.1.1.transformer_blocks.0', 'input_blocks.2.1.transformer_blocks.0', ...[0, 1, 2, 3].map((k) => `output_blocks.${k}.1.transformer_blocks.0`)])).toBeNull();
+    expect(layoutFromLdm(['input_blocks.1.1.transformer_blocks.0', 'output_blocks.0.1.transformer_blocks.0'])).toBeNull();
+    expect(layoutFromDiffusers(['transformer_blocks.0', 'mid_block.attentions.0.transformer_blocks.0'])).toBeNull();
+  });
+
+  it('a checkpoint of another layout binds nothing by accident: the layers stay missing', () => {
+    // SD1.5 names against an SDXL checkpoint: input_blocks.1.1 → down_blocks.0.attentions.0, which SDXL has not
+    const sd15 = expand(SD15).map((b) => b.ldm);
+    const result = bindLayers(layerRefs(sd15), checkpointOf(expand(SDXL).slice(0, 4).map((b) => b.diffusers)));
+    expect(result.missing.map((l) => l.id)).toContain('input_blocks.1.1.transformer_blocks.0');
+    expect([...result.bound.keys()].sort()).toEqual(['input_blocks.4.1.transformer_blocks.0', 'input_blocks.5.1.transformer_blocks.0'].sort());
+  });
+
+  it('an LDM-named export converts to exactly what the diffusers-named export converts to, and computes the same', async () => {
+    const weights = checkpointFor(SD15_EXPORT);
+    const ldm = converted({ ...SD15_EXPORT, names: 'ldm' }, weights);
+    const plain = converted(SD15_EXPORT, weights);
+    expect(ldm.report.layers.map((l) => [l.id, l.checkpointBlock])).toEqual(ldm.built.selfBlocks.map((b) => [b.path, b.checkpointPath]));
+    expect(ldm.report.layers[0]!.id).toBe('input_blocks.1.1.transformer_blocks.0');
+    const feeds = makeFeeds(plain.built);
+    expect(relativeError(await runModel(ldm.built.model, feeds), await runModel(plain.built.model, feeds))).toBe(0);
   });
 });

@@ -4,9 +4,11 @@ import path from 'node:path';
 import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
+import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
+import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
@@ -42,9 +44,13 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--force] [--json]\n' +
+    '[--reuse-weights] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
-    '  overwritten unless --force is given; other existing files at the output path are replaced.',
+    '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
+    '  After saving, the converted model runs once in onnxruntime (CPU) on seeded inputs at a small size\n' +
+    '  (by default when its weights fit in memory; --check forces it, --no-check skips it); if it does not\n' +
+    '  load, does not run or gives NaN/Inf where the original does not, the output is deleted\n' +
+    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -57,6 +63,9 @@ export const convertCommand: Command = {
     'external-data': { type: 'string' },
     'reuse-weights': { type: 'boolean' },
     'emit-kernels': { type: 'string' },
+    check: { type: 'boolean' },
+    'no-check': { type: 'boolean' },
+    'keep-failed': { type: 'boolean' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -74,6 +83,7 @@ export const convertCommand: Command = {
     const ext = (values['external-data'] as string | undefined) ?? 'auto';
     if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
+    if (values.check && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
     const started = performance.now();
     const model = loadModel(input);
     const kernelsDir = values['emit-kernels'] as string | undefined;
@@ -97,17 +107,36 @@ export const convertCommand: Command = {
       onProgress: progressBar(io, 'writing weights'),
     });
     const seconds = (performance.now() - started) / 1000;
+    const check = await runCheck(input, saved, model, values);
     if (values.json) {
-      io.out(JSON.stringify({ input, output: saved, report, kernels, seconds }, null, 2));
+      io.out(JSON.stringify({ input, output: saved, report, kernels, check, seconds }, null, 2));
     } else {
-      io.out(renderReport(input, report, saved, seconds));
+      io.out(renderReport(input, report, saved, seconds, check));
       if (kernels) io.out(kernels.summary);
     }
     for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
   },
 };
 
-export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number): string {
+/** The smoke check after saving, unless --no-check, or skipped when the weights do not fit in memory (without --check). */
+async function runCheck(input: string, saved: SaveResult, model: Model, values: Record<string, unknown>): Promise<SmokeCheckResult> {
+  const skipped = (reason: string): SmokeCheckResult => ({ status: 'skipped', reason, inputs: [], outputs: [], ms: 0 });
+  if (values['no-check']) return skipped('--no-check');
+  const tooBig = values.check ? null : memoryReason(model);
+  if (tooBig) return skipped(tooBig);
+  return checkSavedModel(input, saved, model, { keepFailed: values['keep-failed'] === true });
+}
+
+export function renderCheck(c: SmokeCheckResult): string {
+  if (c.status === 'skipped') return `check            skipped: ${c.reason}`;
+  const nonFinite = c.outputs.filter((o) => o.nonFinite > 0);
+  return (
+    `check            passed in ${(c.ms / 1000).toFixed(1)} s: onnxruntime CPU ran the original and the converted model on ${formatInputs(c.inputs)}; ` +
+    (nonFinite.length ? `outputs non-finite as in the original: ${nonFinite.map((o) => o.name).join(', ')}` : 'outputs finite')
+  );
+}
+
+export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: SmokeCheckResult): string {
   const resolutions = r.totals.map((t) => t.resolution);
   const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
   const rows = r.layers.map((l) => [
@@ -142,6 +171,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? 'fused ai.deltac.PyramidConvBlock kept' : 'lowered to standard ONNX'})`);
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
+  if (check) lines.push(renderCheck(check));
   return lines.join('\n');
 }
 

@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `deltac --help` lists them. */
 import type { Command } from '../main.js';
+import { analyzeCommand } from './analyze.js';
 import { convertCommand } from './convert.js';
 import { inspectCommand } from './inspect.js';
 import { kernelsCommand } from './kernels.js';
@@ -7,4 +8,4 @@ import { printCommand } from './print.js';
 import { reportCommand } from './report.js';
 import { verifyCommand } from './verify.js';
 
-export const COMMANDS: Command[] = [convertCommand, verifyCommand, reportCommand, kernelsCommand, inspectCommand, printCommand];
+export const COMMANDS: Command[] = [convertCommand, verifyCommand, reportCommand, analyzeCommand, kernelsCommand, inspectCommand, printCommand];

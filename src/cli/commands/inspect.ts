@@ -1,5 +1,10 @@
-/** `deltac inspect model.onnx [--json]`: opsets, inputs/outputs, op histogram, weight bytes. */
+/**
+ * `deltac inspect model.onnx [--json]`: opsets, inputs/outputs, op histogram, weight bytes,
+ * and the warnings of loading (declared types shape inference disagrees with, a newer IR
+ * version, missing external data).
+ */
 import path from 'node:path';
+import type { Diagnostic } from '../../ir/diagnostics.js';
 import { dtypeName } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
 import type { Model } from '../../ir/model.js';
@@ -24,9 +29,11 @@ export interface ModelSummary {
     external: { count: number; bytes: number; files: number; missingFiles: string[] };
     dtypes: Record<string, number>;
   };
+  /** Warnings found while loading (missing external files are listed under initializers instead). */
+  warnings: { code: string; message: string; where?: string }[];
 }
 
-export function summarizeModel(model: Model, file: string, missing: string[]): ModelSummary {
+export function summarizeModel(model: Model, file: string, missing: string[], diagnostics: Diagnostic[] = []): ModelSummary {
   const ops: Record<string, number> = {};
   let nodes = 0;
   for (const n of model.graph.allNodes()) {
@@ -66,8 +73,13 @@ export function summarizeModel(model: Model, file: string, missing: string[]): M
     nodes,
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     initializers: init,
+    warnings: diagnostics
+      .filter((d) => d.severity === 'warning' && d.code !== 'DELTAC_W_EXTERNAL_MISSING')
+      .map((d) => ({ code: d.code, message: d.message, ...(d.where !== undefined ? { where: d.where } : {}) })),
   };
 }
+
+const MAX_WARNINGS_SHOWN = 20;
 
 export function renderSummary(s: ModelSummary): string {
   const lines: string[] = [];
@@ -91,6 +103,12 @@ export function renderSummary(s: ModelSummary): string {
     const more = i.external.missingFiles.length > 5 ? `, … (${i.external.missingFiles.length - 5} more)` : '';
     lines.push(`  MISSING    ${i.external.missingFiles.length} external data file(s): ${shown}${more}`);
   }
+  if (s.warnings.length) {
+    lines.push('');
+    lines.push(`warnings     ${s.warnings.length}`);
+    for (const w of s.warnings.slice(0, MAX_WARNINGS_SHOWN)) lines.push(`  ${w.code}: ${w.message}`);
+    if (s.warnings.length > MAX_WARNINGS_SHOWN) lines.push(`  … ${s.warnings.length - MAX_WARNINGS_SHOWN} more (all in --json)`);
+  }
   return lines.join('\n');
 }
 
@@ -104,7 +122,7 @@ export const inspectCommand: Command = {
     if (!file) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const { model, diagnostics } = loadModelWithReport(file, { missingExternalData: 'warn' });
     const missing = diagnostics.filter((d) => d.code === 'DELTAC_W_EXTERNAL_MISSING').map((d) => d.message.replace(/^external data file "(.*)" is missing$/, '$1'));
-    const summary = summarizeModel(model, path.normalize(file), missing);
+    const summary = summarizeModel(model, path.normalize(file), missing, diagnostics);
     io.out(values.json ? JSON.stringify(summary, null, 2) : renderSummary(summary));
   },
 };

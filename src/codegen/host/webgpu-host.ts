@@ -8,12 +8,16 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Node, Project, SyntaxKind, VariableDeclarationKind } from 'ts-morph';
-import type { WgslKernelInfo } from './webgpu-runtime.js';
+import { wgslBlockSource } from '../wgsl/wgsl-block.js';
+import type { BlockWeightOffsets, WgslKernelInfo } from './webgpu-runtime.js';
 
 export interface HostKernel {
   info: WgslKernelInfo;
   dtype: 'float32' | 'float16';
   wgsl: { f32: string; f16: string };
+  /** C (tokens' channels) and the block weight layout, for runBlock. */
+  channels: number;
+  block: BlockWeightOffsets;
 }
 
 export interface HostLayer {
@@ -24,6 +28,9 @@ export interface HostLayer {
   /** Offset and length, in float32 elements, of the layer's gate weights in gate-weights.bin. */
   weightOffset: number;
   weightLength: number;
+  /** Offset and length, in float32 elements, of the layer's whole-block weights in block-weights.bin. */
+  blockOffset: number;
+  blockLength: number;
 }
 
 /** webgpu-runtime.ts: .ts next to this file in src/, .js in dist/ (then read the .d.ts-free source from src/). */
@@ -34,7 +41,7 @@ function runtimeSource(): string {
   throw new Error(`webgpu-runtime.ts not found next to ${here}`);
 }
 
-export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], modelName = 'model'): string {
+export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], modelName = 'model', blockWgsl = { f32: wgslBlockSource('f32'), f16: wgslBlockSource('f16') }): string {
   const project = new Project({ useInMemoryFileSystem: true });
   const runtime = project.createSourceFile('webgpu-runtime.ts', runtimeSource());
 
@@ -50,11 +57,14 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
       ' *',
       ' *   const kernels = await createDeltacKernels(device, gateWeightsBytes); // gate-weights.bin',
       ' *   const g = await kernels.runLayer(name, { data: u, batch, height, width });',
+      ' *   const y = await kernels.runBlock(name, { data: x, batch, height, width }); // needs options.blockWeights',
       ' *   kernels.destroy();',
       ' *',
       ' * `u` is U = conv_up(x) of the layer, [batch, height, width, Ci] channels-last float32;',
       ' * the result is G [batch, height, width, S·Ci/2], the gates\' outputs in gate order,',
-      ' * ready for conv_out. float16 configurations run f16 shaders when the device has',
+      ' * ready for conv_out. runBlock runs the whole ΔConvBlock: x [batch, height·width, C] tokens',
+      ' * (float32) → the block\'s output, same shape; its weights are block-weights.bin.',
+      ' * float16 configurations run f16 shaders when the device has',
       ' * "shader-f16" (request it when creating the device), f32 shaders otherwise.',
       ' */',
     ].join('\n'),
@@ -85,20 +95,26 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
     declarations: [
       {
         name: 'KERNELS',
-        type: 'Readonly<Record<KernelId, WgslKernelInfo & { dtype: "float32" | "float16" }>>',
-        initializer: JSON.stringify(Object.fromEntries(kernels.map((k) => [k.info.id, { ...k.info, dtype: k.dtype }])), null, 2),
+        type: 'Readonly<Record<KernelId, WgslKernelInfo & { dtype: "float32" | "float16"; channels: number; block: BlockWeightOffsets }>>',
+        initializer: JSON.stringify(Object.fromEntries(kernels.map((k) => [k.info.id, { ...k.info, dtype: k.dtype, channels: k.channels, block: k.block }])), null, 2),
       },
     ],
   });
   out.addVariableStatement({
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: ['Each layer: its configuration and where its gate weights ([S, K, K, Ci] float32) lie in gate-weights.bin (in elements).'],
+    docs: ['Each layer: its configuration and where its gate weights ([S, K, K, Ci] float32) lie in gate-weights.bin and its whole-block weights in block-weights.bin (in elements).'],
     declarations: [
       {
         name: 'LAYERS',
-        type: 'Readonly<Record<LayerName, { kernel: KernelId; weightOffset: number; weightLength: number }>>',
-        initializer: JSON.stringify(Object.fromEntries(layers.map((l) => [l.name, { kernel: l.kernel, weightOffset: l.weightOffset, weightLength: l.weightLength }])), null, 2),
+        type: 'Readonly<Record<LayerName, { kernel: KernelId; weightOffset: number; weightLength: number; blockOffset: number; blockLength: number }>>',
+        initializer: JSON.stringify(
+          Object.fromEntries(
+            layers.map((l) => [l.name, { kernel: l.kernel, weightOffset: l.weightOffset, weightLength: l.weightLength, blockOffset: l.blockOffset, blockLength: l.blockLength }]),
+          ),
+          null,
+          2,
+        ),
       },
     ],
   });
@@ -112,6 +128,11 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
         initializer: JSON.stringify(Object.fromEntries(kernels.map((k) => [k.info.id, k.wgsl])), null, 2),
       },
     ],
+  });
+  out.addVariableStatement({
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['WGSL of the whole block around the pyramid (conv_up, conv_out, pool term), f32 and f16 storage.'],
+    declarations: [{ name: 'BLOCK_SHADERS', type: 'Readonly<{ f32: string; f16: string }>', initializer: JSON.stringify(blockWgsl, null, 2) }],
   });
 
   out.addInterface({
@@ -135,6 +156,12 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
     ],
     methods: [
       { name: 'runLayer', parameters: [{ name: 'name', type: 'LayerName' }, { name: 'input', type: 'LayerInput' }], returnType: 'Promise<Float32Array>', docs: ['Runs the fused pyramid conv of a layer: U → G [batch, height, width, S·Ci/2] (float32).'] },
+      {
+        name: 'runBlock',
+        parameters: [{ name: 'name', type: 'LayerName' }, { name: 'input', type: 'LayerInput' }],
+        returnType: 'Promise<Float32Array>',
+        docs: ['Runs the whole ΔConvBlock of a layer: x [batch, height·width, C] → [batch, height·width, C] (float32). Needs options.blockWeights.'],
+      },
       { name: 'kernel', parameters: [{ name: 'name', type: 'LayerName' }], returnType: 'PyramidConvKernel', docs: ["The layer's compiled kernel, to record its dispatches into your own passes."] },
       { name: 'weights', parameters: [{ name: 'name', type: 'LayerName' }], returnType: 'GPUBuffer', docs: ["The layer's gate weights on the device, in its kernel's element type."] },
       { name: 'destroy', returnType: 'void', docs: ['Frees the weight buffers (the device stays yours).'] },
@@ -150,18 +177,20 @@ export function webgpuHostModule(kernels: HostKernel[], layers: HostLayer[], mod
         '@param device a GPUDevice (with "shader-f16" enabled to run float16 layers in f16)',
         '@param gateWeights the contents of gate-weights.bin (float32, little-endian)',
         '@param options.precision "auto" (default: f16 shaders for float16 layers when possible) or "f32"',
+        '@param options.blockWeights the contents of block-weights.bin, to run whole blocks with runBlock',
       ].join('\n'),
     ],
     parameters: [
       { name: 'device', type: 'GPUDevice' },
       { name: 'gateWeights', type: 'ArrayBuffer | ArrayBufferView' },
-      { name: 'options', type: '{ precision?: "auto" | "f32" }', initializer: '{}' },
+      { name: 'options', type: '{ precision?: "auto" | "f32"; blockWeights?: ArrayBuffer | ArrayBufferView }', initializer: '{}' },
     ],
     returnType: 'Promise<DeltacKernels>',
     statements: `
-const all = gateWeights instanceof ArrayBuffer
-  ? new Float32Array(gateWeights.slice(0))
-  : new Float32Array(gateWeights.buffer.slice(gateWeights.byteOffset, gateWeights.byteOffset + gateWeights.byteLength));
+const floats = (data: ArrayBuffer | ArrayBufferView) => data instanceof ArrayBuffer
+  ? new Float32Array(data.slice(0))
+  : new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength));
+const all = floats(gateWeights);
 const names = Object.keys(LAYERS) as LayerName[];
 const needed = names.reduce((n, name) => Math.max(n, LAYERS[name].weightOffset + LAYERS[name].weightLength), 0);
 if (all.length < needed) throw new Error(\`gate weights hold \${all.length} floats, the layers need \${needed} (wrong gate-weights.bin?)\`);
@@ -172,6 +201,22 @@ for (const id of Object.keys(KERNELS) as KernelId[]) {
   const elem = f16 && info.dtype === 'float16' ? 'f16' : 'f32';
   compiled.set(id, await PyramidConvKernel.create(device, info, SHADERS[id][elem], elem));
 }
+const blockAll = options.blockWeights ? floats(options.blockWeights) : undefined;
+if (blockAll) {
+  const blockNeeded = names.reduce((n, name) => Math.max(n, LAYERS[name].blockOffset + LAYERS[name].blockLength), 0);
+  if (blockAll.length < blockNeeded) throw new Error(\`block weights hold \${blockAll.length} floats, the layers need \${blockNeeded} (wrong block-weights.bin?)\`);
+}
+const blocks = new Map<KernelId, Promise<DeltaConvBlockKernel>>();
+const blockBuffers = new Map<LayerName, { weights: GPUBuffer; gates: GPUBuffer }>();
+const blockKernel = (id: KernelId) => {
+  let k = blocks.get(id);
+  if (!k) {
+    const pyramid = compiled.get(id)!;
+    k = DeltaConvBlockKernel.create(pyramid, KERNELS[id].channels, KERNELS[id].block, BLOCK_SHADERS[pyramid.elem]);
+    blocks.set(id, k);
+  }
+  return k;
+};
 const buffers = new Map<LayerName, GPUBuffer>();
 for (const name of names) {
   const layer = LAYERS[name];
@@ -193,11 +238,25 @@ return {
     const { kernel, weights } = lookup(name);
     return kernel.run(input.data, weights, { batch: input.batch, height: input.height, width: input.width });
   },
+  runBlock: async (name, input) => {
+    const layer = LAYERS[name];
+    if (!layer) throw new Error(\`unknown layer "\${name}"\`);
+    if (!blockAll) throw new Error('runBlock needs the block weights: pass options.blockWeights (block-weights.bin) to createDeltacKernels');
+    const kernel = await blockKernel(layer.kernel);
+    let buffers = blockBuffers.get(name);
+    if (!buffers) {
+      buffers = kernel.uploadWeights(blockAll.subarray(layer.blockOffset, layer.blockOffset + layer.blockLength), \`\${name} block weights\`);
+      blockBuffers.set(name, buffers);
+    }
+    return kernel.run(input.data, buffers, { batch: input.batch, height: input.height, width: input.width });
+  },
   kernel: (name) => lookup(name).kernel,
   weights: (name) => lookup(name).weights,
   destroy: () => {
     for (const b of buffers.values()) b.destroy();
     buffers.clear();
+    for (const b of blockBuffers.values()) b.weights.destroy(), b.gates.destroy();
+    blockBuffers.clear();
   },
 };`,
   });

@@ -274,3 +274,154 @@ export class PyramidConvKernel {
     }
   }
 }
+
+/** Where the block's tensors lie in its weight buffer (elements; kernel-plan.ts blockWeightLayout). */
+export interface BlockWeightOffsets {
+  upWeight: number;
+  upBias: number;
+  gates: number;
+  outWeight: number;
+  outBias: number;
+  poolWeight: number;
+  poolBias: number;
+  /** Elements of the whole buffer. */
+  elements: number;
+}
+
+/**
+ * The whole ΔConvBlock on one device: conv_up (`linear`), the pyramid module
+ * (PyramidConvKernel), the per-image pool term (`mean`, `pool`) and conv_out (`linear`
+ * with the pool term as a per-image bias), recorded into one compute pass.
+ */
+export class DeltaConvBlockKernel {
+  readonly pyramid: PyramidConvKernel;
+  readonly channels: number;
+  readonly offsets: BlockWeightOffsets;
+  private readonly layout: GPUBindGroupLayout;
+  private readonly pipelines: { linear: GPUComputePipeline; mean: GPUComputePipeline; pool: GPUComputePipeline };
+
+  private constructor(
+    pyramid: PyramidConvKernel,
+    channels: number,
+    offsets: BlockWeightOffsets,
+    layout: GPUBindGroupLayout,
+    pipelines: { linear: GPUComputePipeline; mean: GPUComputePipeline; pool: GPUComputePipeline },
+  ) {
+    this.pyramid = pyramid;
+    this.channels = channels;
+    this.offsets = offsets;
+    this.layout = layout;
+    this.pipelines = pipelines;
+  }
+
+  /** Compiles the block module `code` (same element type as `pyramid`) and creates its pipelines. */
+  static async create(pyramid: PyramidConvKernel, channels: number, offsets: BlockWeightOffsets, code: string): Promise<DeltaConvBlockKernel> {
+    const device = pyramid.device;
+    device.pushErrorScope('validation');
+    const module = device.createShaderModule({ code, label: `deltac block (${pyramid.elem})` });
+    const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+    const moduleError = await device.popErrorScope();
+    if (messages.length || moduleError) {
+      throw new Error(`WGSL block module (${pyramid.elem}) does not compile:\n${messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') || moduleError?.message}`);
+    }
+    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+    const layout = device.createBindGroupLayout({
+      label: 'deltac block',
+      entries: [entry(0, 'read-only-storage'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage'), entry(4, 'uniform')],
+    });
+    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+    const pipeline = (entryPoint: string) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint }, label: `deltac block:${entryPoint}` });
+    device.pushErrorScope('validation');
+    const [linear, mean, pool] = await Promise.all([pipeline('linear'), pipeline('mean'), pipeline('pool')]);
+    const pipelineError = await device.popErrorScope();
+    if (pipelineError) throw new Error(`block pipelines: ${pipelineError.message}`);
+    return new DeltaConvBlockKernel(pyramid, channels, offsets, layout, { linear: linear!, mean: mean!, pool: pool! });
+  }
+
+  /** The block's weights (float32, block layout) in the module's element type, as bytes for writeBuffer. */
+  encodeWeights(values: Float32Array): Uint8Array<ArrayBuffer> {
+    if (values.length !== this.offsets.elements) throw new Error(`${this.pyramid.info.id}: block weights hold ${values.length} elements, expected ${this.offsets.elements}`);
+    return this.pyramid.encodeData(values);
+  }
+
+  /** Uploads block weights; returns the buffer and the gates' own buffer (the pyramid module binds it whole). */
+  uploadWeights(values: Float32Array, label = 'deltac block weights'): { weights: GPUBuffer; gates: GPUBuffer } {
+    const d = this.pyramid.device;
+    const bytes = this.encodeWeights(values);
+    const weights = d.createBuffer({ size: bytes.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label });
+    d.queue.writeBuffer(weights, 0, bytes);
+    const info = this.pyramid.info;
+    const gateData = this.pyramid.encodeData(values.subarray(this.offsets.gates, this.offsets.gates + info.scales.length * info.kernel ** 2 * info.inner));
+    const gates = d.createBuffer({ size: gateData.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: `${label} (gates)` });
+    d.queue.writeBuffer(gates, 0, gateData);
+    return { weights, gates };
+  }
+
+  /**
+   * One complete run: tokens x [B, H·W, C] as float32 and the block weights (float32 in the
+   * block layout, or buffers from uploadWeights) → out [B, H·W, C] as float32.
+   */
+  async run(x: Float32Array, weights: Float32Array | { weights: GPUBuffer; gates: GPUBuffer }, e: KernelExtent): Promise<Float32Array> {
+    const { batch, height, width } = e;
+    const c = this.channels;
+    const info = this.pyramid.info;
+    const tokens = height * width;
+    const rows = batch * tokens;
+    if (x.length !== rows * c) throw new Error(`${info.id}: x has ${x.length} elements, expected ${batch}·${tokens}·${c}`);
+    if (Math.ceil(rows / 16) > 65535) throw new Error(`${info.id}: ${rows} tokens exceed one dispatch (at most ${65535 * 16})`);
+    const d = this.pyramid.device;
+    const q = d.queue;
+    const S = GPUBufferUsage.STORAGE;
+    const owned: GPUBuffer[] = [];
+    const buffer = (size: number, usage: number) => {
+      const b = d.createBuffer({ size: align4(size), usage });
+      owned.push(b);
+      return b;
+    };
+    try {
+      const w = weights instanceof Float32Array ? this.uploadWeights(weights) : weights;
+      if (weights instanceof Float32Array) owned.push(w.weights, w.gates);
+      const es = this.pyramid.elementBytes;
+      const gOut = this.pyramid.outChannels;
+      const xBuf = buffer(rows * c * es, S | GPUBufferUsage.COPY_DST);
+      const outBuf = buffer(rows * c * es, S | GPUBufferUsage.COPY_SRC);
+      const pyr = this.pyramid.createBuffers(e, w.gates);
+      owned.push(pyr.u, pyr.out, pyr.workspace, pyr.params);
+      const aux = buffer(2 * batch * c * 4, S);
+      q.writeBuffer(xBuf, 0, this.pyramid.encodeData(x));
+      q.writeBuffer(pyr.params, 0, this.pyramid.params(e));
+      const o = this.offsets;
+      const NONE = 0xffffffff;
+      const step = (src: GPUBuffer, dst: GPUBuffer, p: number[]) => {
+        const params = buffer(48, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+        q.writeBuffer(params, 0, new Uint32Array([...p, 0, 0, 0].slice(0, 12)));
+        return d.createBindGroup({ layout: this.layout, entries: [src, w.weights, dst, aux, params].map((b, binding) => ({ binding, resource: { buffer: b } })) });
+      };
+      // Params: rows, n, k, w_off, b_off, bias_rows, bias_base, b_off2, batch
+      const up = step(xBuf, pyr.u, [rows, info.inner, c, o.upWeight, o.upBias, 0, 0, NONE, batch]);
+      const mean = step(xBuf, outBuf, [tokens, c, 0, 0, NONE, 0, 0, NONE, batch]);
+      const pool = step(xBuf, outBuf, [tokens, c, 0, o.poolWeight, o.poolBias, 0, 0, o.outBias, batch]);
+      const down = step(pyr.out, outBuf, [rows, c, gOut, o.outWeight, NONE, tokens, batch * c, NONE, batch]);
+      const enc = d.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(this.pipelines.linear);
+      pass.setBindGroup(0, up);
+      pass.dispatchWorkgroups(Math.ceil(info.inner / 16), Math.ceil(rows / 16));
+      this.pyramid.encode(pass, this.pyramid.bindGroup(pyr), e);
+      pass.setPipeline(this.pipelines.mean);
+      pass.setBindGroup(0, mean);
+      pass.dispatchWorkgroups(Math.ceil(c / 64), batch);
+      pass.setPipeline(this.pipelines.pool);
+      pass.setBindGroup(0, pool);
+      pass.dispatchWorkgroups(Math.ceil(c / 64), batch);
+      pass.setPipeline(this.pipelines.linear);
+      pass.setBindGroup(0, down);
+      pass.dispatchWorkgroups(Math.ceil(c / 16), Math.ceil(rows / 16));
+      pass.end();
+      q.submit([enc.finish()]);
+      return await this.pyramid.readBack(outBuf, rows * c);
+    } finally {
+      for (const b of owned) b.destroy();
+    }
+  }
+}

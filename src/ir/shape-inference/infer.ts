@@ -9,7 +9,7 @@
  * (e.g. `{height: 64, width: 64}`) symbolic input dims become numbers, which is
  * how reports evaluate a model at a given resolution.
  */
-import { type Diagnostic, error, warning } from '../diagnostics.js';
+import { type Diagnostic, warning } from '../diagnostics.js';
 import { DataType } from '../dtype.js';
 import type { Graph } from '../graph.js';
 import type { Model } from '../model.js';
@@ -20,7 +20,10 @@ import { RULES } from './rules.js';
 import { MAX_DIM_EXPRESSION, bindDim, capDim, sameDim } from './symbolic.js';
 
 export interface InferOptions {
-  /** Report conflicts between declared and inferred types (DELTAC_E_TYPE_CONFLICT). */
+  /**
+   * Report conflicts between declared and inferred types (DELTAC_W_TYPE_CONFLICT warnings:
+   * the declared type is kept, since a rule may be wrong where the file is right).
+   */
   check?: boolean;
   /** Store inferred types on values whose type is unknown or was inferred before. */
   apply?: boolean;
@@ -40,6 +43,8 @@ export class RuleContext {
   constructor(
     readonly node: Node,
     private readonly env: InferResult,
+    /** The model's ai.onnx opset (undefined when it imports none). */
+    readonly opset?: number,
   ) {}
 
   type(i: number): ValueType | null {
@@ -104,11 +109,11 @@ export function inferShapes(model: Model, options: InferOptions = {}): Diagnosti
 
 export function runInference(model: Model, options: InferOptions = {}): InferResult {
   const env: InferResult = { types: new Map(), contents: new Map(), diagnostics: [] };
-  inferGraph(model.graph, env, options);
+  inferGraph(model.graph, env, options, model.opset(''));
   return env;
 }
 
-function inferGraph(g: Graph, env: InferResult, options: InferOptions): void {
+function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: number | undefined): void {
   const bind = (t: ValueType | null): ValueType | null => {
     if (!t || t.kind !== 'tensor' || !t.shape || !options.bindings) return t;
     return { ...t, shape: t.shape.map((d) => bindDim(d, options.bindings!)) };
@@ -120,12 +125,12 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions): void {
     recordConstantContents(v, env);
   }
   for (const node of g.nodes) {
-    for (const sub of node.subgraphs()) inferGraph(sub, env, options);
+    for (const sub of node.subgraphs()) inferGraph(sub, env, options, opset);
     const rule = RULES[ruleKey(node)];
     let outs: (ValueType | null)[] | null = null;
     if (rule) {
       try {
-        outs = rule(new RuleContext(node, env));
+        outs = rule(new RuleContext(node, env, opset));
       } catch (e) {
         env.diagnostics.push(
           warning('DELTAC_W_SHAPE', `shape rule for ${node.opType} "${node.name}" failed: ${(e as Error).message}`, node.name),
@@ -139,8 +144,8 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions): void {
         const conflict = typeConflict(declared, inferred);
         if (conflict) {
           env.diagnostics.push(
-            error(
-              'DELTAC_E_TYPE_CONFLICT',
+            warning(
+              'DELTAC_W_TYPE_CONFLICT',
               `"${v.name}" is declared ${formatType(declared)} but ${node.opType} "${node.name}" produces ${formatType(inferred)} (${conflict})`,
               v.name,
             ),

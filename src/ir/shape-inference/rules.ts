@@ -3,40 +3,21 @@
  * unknown) and may record the contents of small integer outputs (shape math).
  */
 import { DataType } from '../dtype.js';
-import { type Dim, type ValueType } from '../types.js';
+import type { Dim } from '../types.js';
 import type { RuleContext, ShapeRule } from './infer.js';
+import { broadcast, convShape, matmulShape, normAxis, sameAsInput, tensor } from './rule-helpers.js';
+import { CONTRIB_RULES } from './contrib-rules.js';
+import { einsumRule } from './einsum.js';
+import { NN_RULES } from './rules-nn.js';
+import { TENSOR_RULES } from './rules-tensor.js';
 import { addDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from './symbolic.js';
 
-const tensor = (dtype: DataType, shape: Dim[] | null): ValueType => ({ kind: 'tensor', dtype, shape });
-
-const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
+export { broadcast };
 
 /** Ranks above this are not materialized from a (declared) shape-tensor length. */
 const MAX_RANK = 64;
-
-/** Numpy-style broadcast of several shapes. */
-export function broadcast(shapes: (Dim[] | null)[]): Dim[] | null {
-  if (shapes.some((s) => s === null)) return null;
-  const rank = Math.max(...shapes.map((s) => s!.length));
-  const out: Dim[] = [];
-  for (let i = 0; i < rank; i++) {
-    let d: Dim = 1;
-    for (const s of shapes) {
-      const k = i - (rank - s!.length);
-      if (k < 0) continue;
-      const x = s![k]!;
-      if (x === 1) continue;
-      if (d === 1) d = x;
-      else if (x === null) d = typeof d === 'number' ? d : null;
-      else if (d === null) d = x;
-      else if (!sameDim(d, x) && typeof d === 'string' && typeof x === 'number') d = x;
-    }
-    out.push(d);
-  }
-  return out;
-}
-
-const sameAsInput: ShapeRule = (ctx) => [ctx.type(0)];
+/** Longest contents a rule builds itself (infer.ts keeps no longer ones either). */
+const MAX_CONTENT_ELEMENTS = 64;
 
 /** Elementwise arithmetic; also propagates contents of integer shape math. */
 function elementwise(op?: (a: Dim, b: Dim) => Dim): ShapeRule {
@@ -60,18 +41,6 @@ function elementwise(op?: (a: Dim, b: Dim) => Dim): ShapeRule {
 
 const comparison: ShapeRule = (ctx) => [tensor(DataType.BOOL, broadcast([ctx.shape(0), ctx.shape(1)]))];
 
-function matmulShape(a: Dim[] | null, b: Dim[] | null): Dim[] | null {
-  if (!a || !b) return null;
-  const a2 = a.length === 1 ? [1, a[0]!] : a;
-  const b2 = b.length === 1 ? [b[0]!, 1] : b;
-  const batch = broadcast([a2.slice(0, -2), b2.slice(0, -2)]);
-  if (!batch) return null;
-  const out = [...batch, a2[a2.length - 2]!, b2[b2.length - 1]!];
-  if (a.length === 1) out.splice(out.length - 2, 1);
-  if (b.length === 1) out.splice(out.length - 1, 1);
-  return out;
-}
-
 function reduce(ctx: RuleContext, axes: number[] | undefined, keepdims: boolean): Dim[] | null {
   const s = ctx.shape(0);
   if (!s) return null;
@@ -93,44 +62,9 @@ const reduceRule: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), reduce(ctx, axes, ctx.node.getInt('keepdims', 1) === 1))];
 };
 
-function poolDim(d: Dim, k: number, s: number, p0: number, p1: number, dil: number, ceil: boolean): Dim {
-  if (typeof d === 'number') {
-    const v = (d + p0 + p1 - dil * (k - 1) - 1) / s + 1;
-    return ceil ? Math.ceil(v) : Math.floor(v);
-  }
-  if (d === null) return null;
-  if (k === 1 && s === 1 && p0 === 0 && p1 === 0) return d;
-  if (s === 1 && p0 + p1 === dil * (k - 1)) return d;
-  const off = p0 + p1 - dil * (k - 1) - 1;
-  return `${ceil ? 'ceil' : 'floor'}((${d}${off >= 0 ? '+' : ''}${off})/${s})+1`;
-}
-
 const convLike =
   (channelsFromWeight: boolean): ShapeRule =>
-  (ctx) => {
-    const x = ctx.shape(0);
-    if (!x) return [tensor(ctx.dtype(0), null)];
-    const spatial = x.length - 2;
-    const w = channelsFromWeight ? ctx.shape(1) : null;
-    const kernel = ctx.node.getInts('kernel_shape') ?? (w ? (w.slice(2) as number[]) : undefined);
-    if (!kernel || kernel.some((k) => typeof k !== 'number')) return [tensor(ctx.dtype(0), null)];
-    const strides = ctx.node.getInts('strides') ?? Array(spatial).fill(1);
-    const dil = ctx.node.getInts('dilations') ?? Array(spatial).fill(1);
-    let pads = ctx.node.getInts('pads') ?? Array(spatial * 2).fill(0);
-    const autoPad = ctx.node.getString('auto_pad', 'NOTSET');
-    const ceil = ctx.node.getInt('ceil_mode', 0) === 1;
-    const out: Dim[] = [x[0]!, channelsFromWeight ? (w?.[0] ?? null) : x[1]!];
-    for (let i = 0; i < spatial; i++) {
-      const d = x[i + 2]!;
-      if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-        out.push(typeof d === 'number' ? Math.ceil(d / strides[i]!) : strides[i] === 1 ? d : `ceil(${d}/${strides[i]})`);
-        continue;
-      }
-      if (autoPad === 'VALID') pads = Array(spatial * 2).fill(0);
-      out.push(poolDim(d, kernel[i]!, strides[i]!, pads[i]!, pads[i + spatial]!, dil[i]!, ceil));
-    }
-    return [tensor(ctx.dtype(0), out)];
-  };
+  (ctx) => [tensor(ctx.dtype(0), convShape(ctx, 0, channelsFromWeight ? 1 : null))];
 
 const reshapeRule: ShapeRule = (ctx) => {
   const target = ctx.contents(1);
@@ -225,19 +159,33 @@ const concatRule: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), out)];
 };
 
+/**
+ * Split: sizes from the `split` input (opset 1 and 13+) or attribute (opset 2–12); without
+ * them equal parts, the last one smaller when the dim does not divide (opset 18's
+ * num_outputs; earlier opsets only allow even splits, where both readings agree).
+ */
 const splitRule: ShapeRule = (ctx) => {
   const x = ctx.shape(0);
   const nOut = ctx.node.outputs.length;
   if (!x) return Array(nOut).fill(tensor(ctx.dtype(0), null));
   const axis = normAxis(ctx.node.getInt('axis', 0), x.length);
-  const sizes = ctx.node.getInts('split') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
-  return Array.from({ length: nOut }, (_, i) => {
+  const given = ctx.hasInput(1) ? ctx.numbers(1) : ctx.node.getInts('split');
+  const explicit = ctx.hasInput(1) || ctx.node.getInts('split') !== undefined;
+  const d = x[axis]!;
+  let sizes: Dim[];
+  if (explicit) {
+    sizes = given && given.length === nOut ? given : Array(nOut).fill(null);
+  } else if (typeof d === 'number') {
+    const chunk = Math.ceil(d / nOut);
+    const last = d - chunk * (nOut - 1);
+    sizes = last >= 0 ? [...Array(nOut - 1).fill(chunk), last] : Array(nOut).fill(null);
+  } else {
+    // Before opset 18 the parts must be equal, so d/n is exact; from 18 on d may not divide.
+    sizes = Array(nOut).fill((ctx.opset ?? 0) < 18 ? floorDivDim(d, nOut) : divDimExact(d, nOut));
+  }
+  return sizes.map((size) => {
     const out = [...x];
-    if (sizes) out[axis] = sizes[i]!;
-    else {
-      const d = x[axis]!;
-      out[axis] = typeof d === 'number' ? Math.ceil(d / nOut) : floorDivDim(d, nOut);
-    }
+    out[axis] = size;
     return tensor(ctx.dtype(0), out);
   });
 };
@@ -320,7 +268,25 @@ const constantRule: ShapeRule = (ctx) => {
 
 const constantOfShapeRule: ShapeRule = (ctx) => {
   const t = ctx.node.getTensor('value');
-  return [tensor(t?.dtype ?? DataType.FLOAT, ctx.contents(0) ?? null)];
+  const dtype = t?.dtype ?? DataType.FLOAT;
+  const dims = ctx.contents(0);
+  if (!dims) {
+    const r = ctx.shape(0);
+    return [tensor(dtype, r && typeof r[0] === 'number' && r[0] <= MAX_RANK ? Array(r[0]).fill(null) : null)];
+  }
+  // A small integer fill (ConstantOfShape([n], 1) builds shapes of ones) is shape arithmetic too.
+  if (dims.length <= 1 && typeof dims[0] !== 'string' && t && (t.dtype === DataType.INT64 || t.dtype === DataType.INT32) && t.storage.kind === 'inline') {
+    const n = dims.length === 0 ? 1 : dims[0];
+    if (typeof n === 'number' && n <= MAX_CONTENT_ELEMENTS) ctx.setContents(0, Array(n).fill(t.toNumbers()[0] ?? 0));
+  }
+  return [tensor(dtype, dims)];
+};
+
+/** Size: the element count, also as contents (the rank of a shape tensor is a Size). */
+const sizeRule: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  if (x) ctx.setContents(0, [x.reduce<Dim>((a, b) => mulDim(a, b), 1)]);
+  return [tensor(DataType.INT64, [])];
 };
 
 const expandRule: ShapeRule = (ctx) => {
@@ -369,7 +335,9 @@ const rangeRule: ShapeRule = (ctx) => {
   const [e] = ctx.numbers(1) ?? [];
   const [d] = ctx.numbers(2) ?? [];
   if (s !== undefined && e !== undefined && d !== undefined && d !== 0) {
-    return [tensor(ctx.dtype(0), [Math.max(0, Math.ceil((e - s) / d))])];
+    const n = Math.max(0, Math.ceil((e - s) / d));
+    if (n <= MAX_CONTENT_ELEMENTS) ctx.setContents(0, Array.from({ length: n }, (_, i) => s + i * d));
+    return [tensor(ctx.dtype(0), [n])];
   }
   const se = ctx.contents(1);
   if (s === 0 && d === 1 && se && se.length === 1) return [tensor(ctx.dtype(0), [se[0]!])];
@@ -432,18 +400,6 @@ const topLevelPool: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : null)];
 };
 
-const einsumRule: ShapeRule = (ctx) => {
-  const eq = ctx.node.getString('equation', '').replace(/\s+/g, '');
-  const [lhs, rhs] = eq.split('->');
-  if (!lhs || rhs === undefined || rhs.includes('.')) return [tensor(ctx.dtype(0), null)];
-  const sizes = new Map<string, Dim>();
-  lhs.split(',').forEach((term, i) => {
-    const s = ctx.shape(i);
-    if (s && s.length === term.length) [...term].forEach((c, k) => sizes.set(c, s[k]!));
-  });
-  return [tensor(ctx.dtype(0), [...rhs].map((c) => sizes.get(c) ?? null))];
-};
-
 const tileRule: ShapeRule = (ctx) => {
   const x = ctx.shape(0);
   const reps = ctx.contents(1);
@@ -459,13 +415,23 @@ const padRule: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), x.map((d, i) => addDim(d, pads[i]! + pads[i + r]!)))];
 };
 
+/** Same type as the input; shape contents pass through `f` (Identity, Neg). */
+const passContents =
+  (f: (d: Dim) => Dim): ShapeRule =>
+  (ctx) => {
+    const c = ctx.contents(0);
+    if (c) ctx.setContents(0, c.map(f));
+    return [ctx.type(0)];
+  };
+
 const pyramidConvBlockRule: ShapeRule = (ctx) => [ctx.type(0)];
 
 const intArith = (f: (a: number, b: number) => number) => (a: Dim, b: Dim) =>
   typeof a === 'number' && typeof b === 'number' ? f(a, b) : null;
 
 export const RULES: Record<string, ShapeRule> = {
-  Identity: sameAsInput,
+  Identity: passContents((d) => d),
+  Neg: passContents((d) => (typeof d === 'number' ? -d : null)),
   Dropout: (ctx) => [ctx.type(0), tensor(DataType.BOOL, ctx.shape(0))],
   Add: elementwise(addDim),
   Sub: elementwise(subDim),
@@ -488,7 +454,7 @@ export const RULES: Record<string, ShapeRule> = {
   Where: whereRule,
   ...Object.fromEntries(
     [
-      'Sigmoid', 'Tanh', 'Relu', 'LeakyRelu', 'Elu', 'Selu', 'Gelu', 'FastGelu', 'Erf', 'Sqrt', 'Exp', 'Log', 'Neg', 'Abs',
+      'Sigmoid', 'Tanh', 'Relu', 'LeakyRelu', 'Elu', 'Selu', 'Gelu', 'FastGelu', 'Erf', 'Sqrt', 'Exp', 'Log', 'Abs',
       'Reciprocal', 'Sin', 'Cos', 'Softplus', 'HardSigmoid', 'HardSwish', 'Floor', 'Ceil', 'Round', 'Sign', 'Clip',
       'Softmax', 'LogSoftmax', 'Mish', 'Celu', 'ThresholdedRelu', 'Trilu', 'CumSum', 'BiasGelu',
     ].map((op) => [op, sameAsInput]),
@@ -510,9 +476,13 @@ export const RULES: Record<string, ShapeRule> = {
   Conv: convLike(true),
   ConvTranspose: (ctx) => [tensor(ctx.dtype(0), null)],
   AveragePool: convLike(false),
-  MaxPool: convLike(false),
+  MaxPool: (ctx) => {
+    const y = convLike(false)(ctx)![0]!;
+    return [y, y?.kind === 'tensor' ? tensor(DataType.INT64, y.shape) : null]; // Indices: int64, shaped like Y
+  },
   GlobalAveragePool: topLevelPool,
   GlobalMaxPool: topLevelPool,
+  GlobalLpPool: topLevelPool,
   LayerNormalization: (ctx) => {
     const x = ctx.shape(0);
     const axis = normAxis(ctx.node.getInt('axis', -1), x?.length ?? 1);
@@ -521,14 +491,15 @@ export const RULES: Record<string, ShapeRule> = {
   },
   GroupNormalization: sameAsInput,
   InstanceNormalization: sameAsInput,
-  BatchNormalization: sameAsInput,
+  // training mode (and opset 9's saved statistics): running mean/var shaped like the input mean/var
+  BatchNormalization: (ctx) => [ctx.type(0), ctx.type(3), ctx.type(4), ctx.type(3), ctx.type(4)],
   Resize: resizeRule,
   Concat: concatRule,
   Split: splitRule,
   Slice: sliceRule,
   Gather: gatherRule,
   Shape: shapeRule,
-  Size: () => [tensor(DataType.INT64, [])],
+  Size: sizeRule,
   Unsqueeze: unsqueezeRule,
   Squeeze: squeezeRule,
   Cast: castRule,
@@ -540,6 +511,9 @@ export const RULES: Record<string, ShapeRule> = {
   ReduceProd: reduceRule,
   ReduceL2: reduceRule,
   ReduceSumSquare: reduceRule,
+  ReduceL1: reduceRule,
+  ReduceLogSum: reduceRule,
+  ReduceLogSumExp: reduceRule,
   Expand: expandRule,
   Constant: constantRule,
   ConstantOfShape: constantOfShapeRule,
@@ -553,4 +527,7 @@ export const RULES: Record<string, ShapeRule> = {
   'com.microsoft.MultiHeadAttention': msMultiHeadAttention,
   'com.microsoft.Attention': msAttention,
   'ai.deltac.PyramidConvBlock': pyramidConvBlockRule,
+  ...TENSOR_RULES,
+  ...NN_RULES,
+  ...CONTRIB_RULES,
 };

@@ -7,6 +7,7 @@ import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
 import { type InferResult, runInference } from '../../ir/shape-inference/infer.js';
 import type { Value } from '../../ir/value.js';
+import { einsumAttention } from './einsum-attention.js';
 import {
   type AttentionMatch,
   type AttentionPattern,
@@ -21,7 +22,7 @@ import { onnxAttention } from './onnx-attention.js';
 import { softmaxAttention } from './softmax-attention.js';
 
 /** The patterns tried, in order. Adding an exporter's variant = adding a file and listing it here. */
-export const ATTENTION_PATTERNS: AttentionPattern[] = [softmaxAttention, onnxAttention, msMultiHeadAttention, msAttention];
+export const ATTENTION_PATTERNS: AttentionPattern[] = [softmaxAttention, einsumAttention, onnxAttention, msMultiHeadAttention, msAttention];
 
 export interface FindAttentionResult {
   matches: AttentionMatch[];
@@ -35,13 +36,17 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
   const matches: AttentionMatch[] = [];
   const unmatched: FindAttentionResult['unmatched'] = [];
   for (const node of model.graph.nodes) {
+    // Patterns may share an anchor (Softmax): the node is unmatched only when none of them matches.
+    const failures: FindAttentionResult['unmatched'] = [];
+    let coreFound = false;
     for (const pattern of ATTENTION_PATTERNS) {
       if (!pattern.anchor(node)) continue;
       const core = pattern.match(node, ctx);
       if (!core) {
-        unmatched.push({ node, pattern: pattern.name, reason: 'core structure not recognised' });
+        failures.push({ node, pattern: pattern.name, reason: 'core structure not recognised' });
         continue;
       }
+      coreFound = true;
       const tail = traceOutputProjection(core.output, ctx);
       if (!tail) {
         unmatched.push({ node, pattern: pattern.name, reason: 'no output projection (to_out) after the core' });
@@ -70,6 +75,10 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
         for (const p of [pq, pk, pv]) {
           if (!projNodes.includes(p.node)) projNodes.push(p.node);
           if (p.weight && !weights.includes(p.weight)) weights.push(p.weight);
+          for (const a of p.adapters ?? []) {
+            for (const n of [a.sum, ...a.nodes]) if (!projNodes.includes(n)) projNodes.push(n);
+            for (const w of a.weights) if (!weights.includes(w)) weights.push(w);
+          }
         }
       }
       const paths = modulePaths([...projNodes, ...core.nodes, ...tail.nodes]);
@@ -91,6 +100,7 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
       });
       break;
     }
+    if (!coreFound) unmatched.push(...failures);
   }
   return { matches: mergeSharedModules(matches), unmatched, env };
 }

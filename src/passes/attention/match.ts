@@ -14,6 +14,7 @@ import type { InferResult } from '../../ir/shape-inference/infer.js';
 import type { Node } from '../../ir/node.js';
 import type { Dim, ValueType } from '../../ir/types.js';
 import type { Value } from '../../ir/value.js';
+import { type LoraTerm, isAdapterNode, loraSum } from './lora-projection.js';
 
 /** What a pattern reports about one attention core. */
 export interface AttentionCore {
@@ -44,6 +45,8 @@ export interface Projection {
   source: Value;
   node: Node;
   weight: Value | null;
+  /** LoRA adapters summed into the projection (lora-projection.ts); they read `source` too. */
+  adapters?: LoraTerm[];
 }
 
 export interface AttentionMatch {
@@ -120,18 +123,20 @@ export function weightOf(v: Value | null, depth = 0): Value | null {
 
 /**
  * Walks from a tensor entering the core back to the MatMul/Gemm that projected it.
- * Passes through layout ops, casts, scalar scaling, bias adds and the slicing of a
- * packed QKV projection.
+ * Passes through layout ops, casts, scalar scaling, bias adds, unfused LoRA
+ * adapters of the same input and the slicing of a packed QKV projection.
  */
 export function traceProjection(v: Value | null, ctx: MatchContext): Projection | null {
   let cur = v;
+  const adapters: LoraTerm[] = [];
   for (let depth = 0; cur && depth < 24; depth++) {
     const p: Node | null = cur.producer;
     if (!p) return null;
     if ((p.opType === 'MatMul' || p.opType === 'Gemm') && p.domain === '') {
       const w = weightOf(p.inputs[1] ?? null);
-      if (w && p.inputs[0]) return { source: p.inputs[0], node: p, weight: w };
-      return null;
+      const source = p.inputs[0];
+      if (!w || !source || adapters.some((a) => a.input !== source)) return null;
+      return { source, node: p, weight: w, ...(adapters.length ? { adapters } : {}) };
     }
     if (TRANSPARENT.has(p.opType) || ['Split', 'Slice', 'Gather'].includes(p.opType)) {
       cur = p.inputs[0] ?? null;
@@ -146,9 +151,13 @@ export function traceProjection(v: Value | null, ctx: MatchContext): Projection 
     }
     if (p.opType === 'Add') {
       const [a, b] = p.inputs;
+      const lora = weightOf(a ?? null) || weightOf(b ?? null) ? null : loraSum(p, ctx);
       if (weightOf(b ?? null)) cur = a ?? null;
       else if (weightOf(a ?? null)) cur = b ?? null;
-      else return null;
+      else if (lora) {
+        adapters.push(lora);
+        cur = lora.base;
+      } else return null;
       continue;
     }
     return null;
@@ -208,29 +217,36 @@ export function traceOutputProjection(core: Value, ctx: MatchContext): OutputPro
   let cur = core;
   for (let depth = 0; depth < 12; depth++) {
     const users = dataUsers(cur);
-    if (users.length !== 1) return null;
-    const u = users[0]!;
+    // to_out with unfused LoRA adapters: its input also feeds their down-projections
+    const u = users.length === 1 ? users[0]! : users.find((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === cur && !isAdapterNode(n, ctx));
+    if (!u) return null;
     if ((u.opType === 'MatMul' || u.opType === 'Gemm') && u.inputs[0] === cur) {
       const w = weightOf(u.inputs[1] ?? null);
       if (!w) return null;
       nodes.push(u);
       let out = u.outputs[0]!;
-      // bias, then rescale_output_factor (Div/Mul by a constant scalar), Identity/Dropout.
+      // bias, LoRA adapters, then rescale_output_factor (Div/Mul by a constant scalar), Identity/Dropout.
       // A multiplication by a computed gate (PixArt's gate_msa) is outside the module.
       let sawBias = false;
-      for (let k = 0; k < 4; k++) {
+      for (let k = 0; k < 6; k++) {
         const next = dataUsers(out);
         if (next.length !== 1) break;
         const n = next[0]!;
         const other = n.inputs[0] === out ? n.inputs[1] : n.inputs[0];
         let take = false;
+        const lora = n.opType === 'Add' && !weightOf(other ?? null) ? loraSum(n, ctx) : null;
         if (n.opType === 'Add' && !sawBias && weightOf(other ?? null)) take = sawBias = true;
-        else if ((n.opType === 'Mul' || (n.opType === 'Div' && n.inputs[0] === out)) && ctx.isScalar(other) && weightOf(other ?? null)) take = true;
+        else if (lora && lora.base === out && lora.input === cur) {
+          nodes.push(...lora.nodes);
+          take = true;
+        } else if ((n.opType === 'Mul' || (n.opType === 'Div' && n.inputs[0] === out)) && ctx.isScalar(other) && weightOf(other ?? null)) take = true;
         else if (n.opType === 'Identity' || n.opType === 'Dropout') take = true;
         if (!take) break;
         nodes.push(n);
         out = n.outputs[0]!;
       }
+      // every other reader of the input must be an adapter summed in above
+      if (users.some((n) => !nodes.includes(n))) return null;
       let absorbedBias: OutputProjection['absorbedBias'];
       const reader = dataUsers(out);
       if (!sawBias && out === u.outputs[0] && reader.length === 1 && SKIP_NORMS.has(reader[0]!.opType)) {
@@ -259,7 +275,7 @@ export function traceOutputProjection(core: Value, ctx: MatchContext): OutputPro
 
 // ---- module paths -----------------------------------------------------------
 
-const ROOT_MODULES = /^(down_blocks|mid_block|up_blocks|transformer_blocks|single_transformer_blocks|blocks|layers|controlnet_down_blocks|controlnet_mid_block)$/;
+const ROOT_MODULES = /^(down_blocks|mid_block|up_blocks|transformer_blocks|single_transformer_blocks|blocks|layers|controlnet_down_blocks|controlnet_mid_block|input_blocks|middle_block|output_blocks)$/;
 const ATTN_MODULE = /^attn\d*$|^attention$|^self_attn$/;
 
 /** Path segments of a node from its name (`/m/down_blocks.0/…/attn1/to_q/MatMul`) or dynamo metadata. */
@@ -276,9 +292,24 @@ function scopeOf(node: Node): string[] | null {
   if (node.name.includes('/')) {
     const parts = node.name.split('/').filter(Boolean);
     parts.pop(); // the op itself (MatMul, Add_3 …)
-    return parts.flatMap(splitModulePath);
+    return nestUnqualified(parts.flatMap(splitModulePath));
   }
   return null;
+}
+
+/**
+ * TorchScript names a module inside an indexed container by its own index path:
+ * LDM's `input_blocks.1` (a Sequential) holds `input_blocks.1.1`, a Sequential
+ * `to_out` holds `to_out.0`. The inner segment extends the outer; keep the inner.
+ */
+function nestUnqualified(segments: string[]): string[] {
+  const out: string[] = [];
+  for (const s of segments) {
+    const prev = out[out.length - 1];
+    if (prev !== undefined && s.startsWith(`${prev}.`) && /^\d+(\.\d+)*$/.test(s.slice(prev.length + 1))) out[out.length - 1] = s;
+    else out.push(s);
+  }
+  return out;
 }
 
 /** `down_blocks.0.attentions.1` → ['down_blocks', '0', 'attentions', '1'] grouped as module names: ['down_blocks.0', 'attentions.1']. */

@@ -11,19 +11,23 @@ import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
 import { type AttentionCore, type AttentionPattern, type MatchContext, dataUsers } from './match.js';
 
+/** q·kᵀ as a MatMul of two computed tensors. */
+const isScoresMatMul = (p: Node) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
+
 /**
  * Walks back from the softmax input over casts, scalar scaling and additive masks
- * to the QKᵀ MatMul (a MatMul of two computed tensors). An Add's operands are
- * tried in turn: exporters and optimizers put the mask on either side, and it may
- * itself be computed with Mul/Sub/Cast.
+ * to the QKᵀ product (`isScores`: by default a MatMul of two computed tensors). An
+ * Add's operands are tried in turn: exporters and optimizers put the mask on
+ * either side, and it may itself be computed with Mul/Sub/Cast.
  */
-function scoresMatMul(v: Value | null, ctx: MatchContext, nodes: Node[], depth = 0): Node | null {
+export function scoresProduct(v: Value | null, ctx: MatchContext, nodes: Node[], isScores: (n: Node) => boolean = isScoresMatMul, depth = 0): Node | null {
   const p: Node | null = v?.producer ?? null;
   if (!p || depth > 8) return null;
-  if (p.opType === 'MatMul') return p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant') ? p : null;
+  if (isScores(p)) return p;
+  if (p.opType === 'MatMul') return null;
   const via = (next: Value | null | undefined): Node | null => {
     const seen: Node[] = [];
-    const mm = scoresMatMul(next ?? null, ctx, seen, depth + 1);
+    const mm = scoresProduct(next ?? null, ctx, seen, isScores, depth + 1);
     if (mm) nodes.push(p, ...seen);
     return mm;
   };
@@ -34,14 +38,14 @@ function scoresMatMul(v: Value | null, ctx: MatchContext, nodes: Node[], depth =
   return null;
 }
 
-/** Walks forward from the softmax output over casts to the MatMul with V. */
-function probsMatMul(v: Value, nodes: Node[]): Node | null {
+/** Walks forward from the softmax output over casts to the product with V (`isProbsV`: by default MatMul(probs, v)). */
+export function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs: Value) => boolean = (n, probs) => n.opType === 'MatMul' && n.inputs[0] === probs): Node | null {
   let cur = v;
   for (let i = 0; i < 4; i++) {
     const users = dataUsers(cur);
     if (users.length !== 1) return null;
     const u = users[0]!;
-    if (u.opType === 'MatMul' && u.inputs[0] === cur) return u;
+    if (isProbsV(u, cur)) return u;
     if (u.opType === 'Cast' || u.opType === 'Identity' || u.opType === 'Dropout') {
       nodes.push(u);
       cur = u.outputs[0]!;
@@ -61,9 +65,9 @@ export const softmaxAttention: AttentionPattern = {
     const rank = ctx.shape(softmax.inputs[0])?.length;
     if (rank !== undefined && axis !== -1 && axis !== rank - 1) return null;
     const nodes: Node[] = [softmax];
-    const qk = scoresMatMul(softmax.inputs[0] ?? null, ctx, nodes);
+    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, nodes);
     if (!qk) return null;
-    const pv = probsMatMul(softmax.outputs[0]!, nodes);
+    const pv = probsProduct(softmax.outputs[0]!, nodes);
     if (!pv) return null;
     nodes.push(qk, pv);
     return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes };

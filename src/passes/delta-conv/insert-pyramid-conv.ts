@@ -120,10 +120,19 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
     const opset = model.opset('') ?? 17;
     // Spatial searches must not wander into attention modules (their head merge looks like a flatten).
     const barriers = new Set(found.matches.map((m) => m.output));
+    const noLayout = layers.filter((l, i) => binding.bound.has(l.id) && !findSpatialSource(selfs[i]!.input, ctx, barriers));
+    if (noLayout.length && !options.allowPartial) {
+      throw new DeltacError(
+        'DELTAC_E_SPATIAL_DIMS',
+        `${noLayout.length} self-attention layer(s) have tokens that are not the flattening of a [B, C, H, W] tensor, so H and W are unknown: ${noLayout.map((l) => `layer ${l.id} (reads ${selfs[l.index]!.input.name})`).join('; ')}; nothing was converted (pass --allow-partial to keep their attention and convert the others)`,
+        { layers: noLayout.map((l) => l.id) },
+      );
+    }
     let converted = 0;
     selfs.forEach((match, i) => {
       const layer = layers[i]!;
-      const dtype = ctx.dtype(match.input);
+      // onnxruntime-optimized graphs may leave the input untyped: the projection weights then say it.
+      const dtype = ctx.dtype(match.input) || ctx.dtype(match.weights[0]);
       const base: LayerReport = {
         id: layer.id,
         modulePath: match.modulePath,
@@ -145,10 +154,9 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       }
       const source = findSpatialSource(match.input, ctx, barriers);
       if (!source) {
-        throw new DeltacError(
-          'DELTAC_E_SPATIAL_DIMS',
-          `layer ${layer.id}: cannot find where its ${match.input.name} tokens were flattened from a [B, C, H, W] tensor, so H and W are unknown`,
-        );
+        report.layers.push({ ...base, reason: 'no 2-D layout: its tokens are not the flattening of a [B, C, H, W] tensor (--allow-partial)' });
+        diagnostics.push(warning('DELTAC_W_PARTIAL', `layer ${layer.id} keeps its self-attention: its ${match.input.name} tokens have no 2-D layout (DELTAC_E_SPATIAL_DIMS)`, layer.id));
+        return;
       }
       const geometry = options.checkpoint.geometry(bound.block, layer.id);
       if (match.channels !== null && geometry.channels !== match.channels) {

@@ -1,2 +1,2 @@
-export { findSpatialSource, type ModelFamily, type SpatialSource } from './source.js';
+export { findSpatialSource, spatialIndex, type ModelFamily, type SpatialIndex, type SpatialSource } from './source.js';
 export { emitHW } from './emit-hw.js';

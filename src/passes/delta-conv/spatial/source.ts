@@ -1,12 +1,22 @@
 /**
  * Where H and W of a self-attention layer come from (SPEC.md §3). Tokens are
  * [B, N, C]; the 2-D layout is only visible where a 4-D tensor is flattened into
- * tokens. Walking back from the attention input along token tensors (rank 3) finds
- * that flatten point; the model family decides what the 4-D tensor is:
- * `unet.ts` (SD1.5, SDXL: the Transformer2DModel input around proj_in) and
- * `dit.ts` (PixArt: the patch embedding). `emit-hw.ts` turns the result into the
- * int64 [H, W] value the ΔConvBlock reads.
+ * tokens. One forward pass over the graph (in node order, so linear in its size
+ * and independent of how deep a layer sits in a token stream) finds every such
+ * flatten point and carries "these tokens are the flattening of that tensor" to
+ * every token tensor (rank 3) computed from them:
+ *
+ *   [B, H, W, C] ─Reshape→ [B, H·W, C]                       channels-last (UNet proj_in;
+ *                                                              onnxruntime's NhwcConv graphs)
+ *   [B, C, H, W] ─Reshape→ [B, C, H·W] ─Transpose(0,2,1)→     channels-first (DiT patch embedding)
+ *   tokens ─(any op whose output is rank 3)→ tokens           LayerNorm, MatMul, Add, SkipLayerNorm …
+ *
+ * The model family decides what the 4-D tensor is: `unet.ts` (SD1.5, SDXL: the
+ * Transformer2DModel input around proj_in) and `dit.ts` (PixArt: the patch
+ * embedding). `emit-hw.ts` turns the result into the int64 [H, W] value the
+ * ΔConvBlock reads.
  */
+import type { Graph } from '../../../ir/graph.js';
 import type { Node } from '../../../ir/node.js';
 import { mulDim, sameDim } from '../../../ir/shape-inference/symbolic.js';
 import type { Value } from '../../../ir/value.js';
@@ -28,54 +38,76 @@ export interface SpatialSource {
   static: [number, number] | null;
 }
 
-const MAX_VISITED = 400;
+/** The spatial source of every token tensor of one graph. */
+export type SpatialIndex = ReadonlyMap<Value, SpatialSource>;
 
 /**
- * Finds the flatten point behind a token tensor, or null. `barriers` are values
- * the walk must not cross (the outputs of attention modules: their head-merging
- * Reshape [B, N, heads, d] → [B, N, C] is not a spatial flatten).
+ * Propagates spatial sources forward through `graph` once. `barriers` are values
+ * that do not pass a source on (the outputs of attention modules: their
+ * head-merging Reshape [B, N, heads, d] → [B, N, C] is not a spatial flatten).
  */
-export function findSpatialSource(tokens: Value, ctx: MatchContext, barriers: Set<Value> = new Set()): SpatialSource | null {
+export function spatialIndex(graph: Graph, ctx: MatchContext, barriers: ReadonlySet<Value> = new Set()): SpatialIndex {
   const rank = (v: Value | null | undefined) => ctx.shape(v)?.length;
-  const queue: Value[] = [tokens];
-  /** The node through which the walk reached a value (to recognise Reshape → Transpose(0,2,1)). */
-  const via = new Map<Value, Node | null>([[tokens, null]]);
-  while (queue.length && via.size < MAX_VISITED) {
-    const v = queue.shift()!;
-    const p = v.producer;
-    if (!p) continue;
-    if ((p.opType === 'Reshape' || p.opType === 'Flatten') && rank(p.inputs[0]) === 4 && rank(v) === 3) {
-      const found = describeSource(p, v, via.get(v) ?? null, ctx);
-      if (found) return found;
+  const sources = new Map<Value, SpatialSource>();
+  /** [B, C, H·W] flattenings waiting for their Transpose(0, 2, 1) to become tokens. */
+  const channelsFirst = new Map<Value, SpatialSource>();
+  for (const node of graph.nodes) {
+    const out = node.outputs[0];
+    if (!out) continue;
+    if ((node.opType === 'Reshape' || node.opType === 'Flatten') && rank(node.inputs[0]) === 4 && rank(out) === 3) {
+      const flat = describeFlatten(node, ctx);
+      if (flat?.channelsLast) sources.set(out, flat.source);
+      else if (flat) channelsFirst.set(out, flat.source);
       continue;
     }
-    for (const input of p.inputs) {
-      if (!input || input.initializer || via.has(input) || barriers.has(input)) continue;
-      if (rank(input) !== 3) continue; // stay on token tensors
-      via.set(input, p);
-      queue.push(input);
+    if (node.opType === 'Transpose' && node.inputs[0] && channelsFirst.has(node.inputs[0]) && node.getInts('perm')?.join(',') === '0,2,1') {
+      sources.set(out, channelsFirst.get(node.inputs[0])!);
+      continue;
     }
+    const from = inheritedSource(node, sources, barriers, rank);
+    if (!from) continue;
+    for (const v of node.outputs) if (rank(v) === 3) sources.set(v, from);
+  }
+  return sources;
+}
+
+/** The source of the first token input (rank 3, computed, not a barrier) that has one. */
+function inheritedSource(node: Node, sources: Map<Value, SpatialSource>, barriers: ReadonlySet<Value>, rank: (v: Value) => number | undefined): SpatialSource | null {
+  for (const input of node.inputs) {
+    if (!input || input.initializer || barriers.has(input)) continue;
+    const s = sources.get(input);
+    if (s && rank(input) === 3) return s;
   }
   return null;
 }
 
-function describeSource(flatten: Node, flat: Value, consumer: Node | null, ctx: MatchContext): SpatialSource | null {
+const cache = new WeakMap<MatchContext, { graph: Graph; barriers: ReadonlySet<Value>; index: SpatialIndex }>();
+
+/**
+ * The flatten point behind a token tensor, or null. The index of the graph is
+ * built on the first call for a (context, barriers) pair and reused after.
+ */
+export function findSpatialSource(tokens: Value, ctx: MatchContext, barriers: ReadonlySet<Value> = new Set()): SpatialSource | null {
+  let hit = cache.get(ctx);
+  if (!hit || hit.graph !== tokens.graph || hit.barriers !== barriers) {
+    hit = { graph: tokens.graph, barriers, index: spatialIndex(tokens.graph, ctx, barriers) };
+    cache.set(ctx, hit);
+  }
+  return hit.index.get(tokens) ?? null;
+}
+
+function describeFlatten(flatten: Node, ctx: MatchContext): { source: SpatialSource; channelsLast: boolean } | null {
   const t4 = flatten.inputs[0]!;
   const s4 = ctx.shape(t4)!;
-  const out = ctx.shape(flat)!;
+  const out = ctx.shape(flatten.outputs[0])!;
   const transposed = t4.producer?.opType === 'Transpose' ? t4.producer : null;
   const perm = transposed?.getInts('perm');
   // [B, H, W, C] → [B, H·W, C]: the last dim survives and dims 1, 2 merge.
   const channelsLast =
     (perm?.join(',') === '0,2,3,1' || sameDim(out[2]!, s4[3]!)) &&
     (out[1] === null || sameDim(out[1]!, mulDim(s4[1]!, s4[2]!)));
-  // [B, C, H, W] → [B, C, H·W], then Transpose(0, 2, 1) to tokens (the DiT patch embedding).
-  const channelsFirst =
-    !channelsLast &&
-    sameDim(out[1]!, s4[1]!) &&
-    consumer?.opType === 'Transpose' &&
-    consumer.getInts('perm')?.join(',') === '0,2,1';
-  if (!channelsLast && !channelsFirst) return null;
+  // [B, C, H, W] → [B, C, H·W] (tokens after a Transpose(0, 2, 1): the DiT patch embedding).
+  if (!channelsLast && !sameDim(out[1]!, s4[1]!)) return null;
   const hAxis = channelsLast ? 1 : 2;
   const h = s4[hAxis];
   const w = s4[hAxis + 1];
@@ -84,7 +116,6 @@ function describeSource(flatten: Node, flat: Value, consumer: Node | null, ctx: 
   const producer = nchw.producer;
   const where = { tensor: t4, hAxis, wAxis: hAxis + 1, static: isStatic ? ([h, w] as [number, number]) : null };
   const patch = ditPatchEmbedding(producer);
-  if (patch) return { family: 'dit', description: patch, ...where };
-  return { family: 'unet', description: unetDescription(producer, channelsLast), ...where };
+  const source: SpatialSource = patch ? { family: 'dit', description: patch, ...where } : { family: 'unet', description: unetDescription(producer, channelsLast), ...where };
+  return { source, channelsLast };
 }
-

@@ -2,12 +2,13 @@
  * UNet (SD1.5, SDXL) H and W: each Transformer2DModel flattens its [B, C, H, W]
  * input into tokens — proj_in 1×1 Conv → Transpose(0, 2, 3, 1) → Reshape
  * [B, H·W, C] (SD1.5), or Transpose → Reshape → proj_in Linear with
- * use_linear_projection (SDXL). Every transformer block of that model (SDXL has up
- * to ten per level) shares those H, W.
+ * use_linear_projection (SDXL); onnxruntime-optimized graphs keep it
+ * channels-last ([B, H, W, C] from an NhwcConv proj_in). Every transformer block
+ * of that model (SDXL has up to ten per level) shares those H, W.
  */
 import type { Node } from '../../../ir/node.js';
 
 export function unetDescription(producer: Node | null | undefined, channelsLast: boolean): string {
-  const proj = producer?.opType === 'Conv' ? `proj_in Conv ${producer.name}`.trim() : 'Transformer2DModel input';
+  const proj = producer?.opType === 'Conv' || producer?.opType === 'NhwcConv' ? `proj_in ${producer.opType} ${producer.name}`.trim() : 'Transformer2DModel input';
   return `UNet ${proj} [B,C,H,W] (flattened ${channelsLast ? 'channels-last' : 'channels-first'})`;
 }

@@ -1,0 +1,114 @@
+/**
+ * Prepares what the web page (examples/web/index.html) loads, under examples/out/web/:
+ *
+ *   - examples/out/pixart-mini.delta.onnx   the converted model (`npm run example` writes the same file)
+ *   - kernels/deltac-kernels.js             the generated WebGPU host module, as JavaScript
+ *   - kernels/gate-weights.bin              every layer's gate weights
+ *   - layers.json                           each layer's H, W, Ci, K, scales, gate (for the page's CPU reference)
+ *   - main.js                               the page script (main.ts + src/reference), bundled with esbuild
+ *
+ * onnxruntime-web is not bundled: the page imports it through an import map from the
+ * server's /ort/ folder (node_modules/onnxruntime-web/dist), where its .wasm files lie.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, transform, type Plugin } from 'esbuild';
+import { emitKernels } from '../../src/codegen/emit.js';
+import { convert, loadModel, saveModel } from '../../src/index.js';
+
+export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const PIXART = path.join(EXAMPLES, 'pixart-mini');
+export const CONVERTED = path.join(EXAMPLES, 'out', 'pixart-mini.delta.onnx');
+export const WEB_OUT = path.join(EXAMPLES, 'out', 'web');
+
+/** One converted layer as the page needs it to run the kernel and the CPU reference. */
+export interface WebLayer {
+  name: string;
+  height: number;
+  width: number;
+  inner: number;
+  kernel: number;
+  scales: number[];
+  gate: 'simple' | 'sigmoid';
+}
+
+/** node:fs and friends are imported by modules the page uses only for their pure functions (parseNpy). */
+const noNodeBuiltins: Plugin = {
+  name: 'no-node-builtins',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'node-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: 'export default {};', loader: 'js' }));
+  },
+};
+
+/** Tests build the page from two processes at once: readers must never see half a file. */
+function writeAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+function newer(file: string, than: string[]): boolean {
+  if (!fs.existsSync(file)) return false;
+  const t = fs.statSync(file).mtimeMs;
+  return than.every((f) => fs.statSync(f).mtimeMs <= t);
+}
+
+/** Builds everything the page needs; quick when the outputs are newer than their sources. */
+export async function buildWebExample(log: (line: string) => void = () => {}): Promise<void> {
+  const model = path.join(PIXART, 'model.onnx');
+  const weights = path.join(PIXART, 'delta.safetensors');
+  fs.mkdirSync(path.join(WEB_OUT, 'kernels'), { recursive: true });
+
+  if (!newer(CONVERTED, [model, weights])) {
+    log(`converting ${path.relative(process.cwd(), model)} → ${path.relative(process.cwd(), CONVERTED)}`);
+    const m = loadModel(model);
+    convert(m, { weights });
+    saveModel(m, CONVERTED, { force: true });
+  }
+
+  const hostJs = path.join(WEB_OUT, 'kernels', 'deltac-kernels.js');
+  if (!newer(hostJs, [model, weights])) {
+    log('emitting the WGSL kernels and their host module');
+    const fused = loadModel(model);
+    const report = convert(fused, { weights, emit: 'fused' });
+    const dir = path.join(WEB_OUT, 'kernels');
+    emitKernels(fused, dir, { modelName: 'pixart-mini' });
+    const layers: WebLayer[] = report.layers
+      .filter((l) => l.status === 'converted')
+      .map((l) => ({
+        name: l.modulePath ?? l.id,
+        height: Number(l.staticHW?.[0] ?? l.hw?.[0]),
+        width: Number(l.staticHW?.[1] ?? l.hw?.[1]),
+        inner: l.inner!,
+        kernel: l.kernel!,
+        scales: l.scales!,
+        gate: l.gate!,
+      }));
+    if (layers.some((l) => !(l.height > 0 && l.width > 0))) throw new Error('pixart-mini should have static H×W in every layer');
+    writeAtomic(path.join(WEB_OUT, 'layers.json'), JSON.stringify(layers, null, 2));
+    const ts = fs.readFileSync(path.join(dir, 'deltac-kernels.ts'), 'utf8');
+    writeAtomic(hostJs, (await transform(ts, { loader: 'ts', format: 'esm', target: 'es2022' })).code);
+  }
+
+  log('bundling examples/web/main.ts');
+  const bundle = await build({
+    entryPoints: [path.join(EXAMPLES, 'web', 'main.ts')],
+    outfile: path.join(WEB_OUT, 'main.js'),
+    write: false,
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    platform: 'browser',
+    external: ['onnxruntime-web'],
+    plugins: [noNodeBuiltins],
+    sourcemap: true,
+    logLevel: 'warning',
+  });
+  for (const out of bundle.outputFiles) writeAtomic(out.path, out.contents);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  await buildWebExample((line) => console.log(`web: ${line}`));
+}

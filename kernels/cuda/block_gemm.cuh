@@ -1,0 +1,175 @@
+// deltac whole-block entry: the GEMMs (conv_up, conv_out) through cuBLASLt (SPEC.md §1).
+//
+// Pasted into every generated `<id>.block.cu` after pyramid_conv.cuh. Row-major
+// Linear layers map to column-major cuBLASLt as Dᵀ = op(W)·Aᵀ: W [n, k] row-major is a
+// k×n column-major matrix used transposed, the activations A [rows, k] a k×rows one,
+// the output D [rows, n] an n×rows one; the bias epilogue adds a vector of n per column
+// of Dᵀ, i.e. per output channel, with its own stride per batch (the block's per-image
+// pool term). fp16 or fp32 storage, fp32 accumulation (CUBLAS_COMPUTE_32F: no TF32).
+//
+// Nothing here allocates device memory or synchronises: the cuBLASLt workspace is a
+// slice of the caller's workspace, descriptors are host objects, and the heuristic's
+// choice is cached per shape, so a call can be captured into a CUDA graph.
+#pragma once
+
+#include <cublasLt.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mutex>
+
+namespace deltac {
+
+/// Entry points return 0, a cudaError_t, or kCublasErrorBase + a cublasStatus_t.
+constexpr int kCublasErrorBase = 100000;
+
+template <typename T> struct LtType;
+template <> struct LtType<float> {
+  static constexpr cudaDataType_t value = CUDA_R_32F;
+};
+template <> struct LtType<__half> {
+  static constexpr cudaDataType_t value = CUDA_R_16F;
+};
+
+/// Largest power of two up to 16 dividing every pointer (cuBLASLt picks kernels by alignment).
+inline int pointer_alignment(const void* a, const void* b, const void* c, const void* d) {
+  const uintptr_t bits = reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c) |
+                         reinterpret_cast<uintptr_t>(d) | 16u;
+  return static_cast<int>(bits & (~bits + 1));
+}
+
+/// The descriptors of one Linear call; destroyed with the object.
+struct LtCall {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t w = nullptr, a = nullptr, d = nullptr;
+  cublasStatus_t status = CUBLAS_STATUS_SUCCESS;
+
+  void check(cublasStatus_t s) {
+    if (status == CUBLAS_STATUS_SUCCESS) status = s;
+  }
+  LtCall(cudaDataType_t type, const void* bias, long long bias_stride, int rows, int n, int k, int batch) {
+    check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    if (status != CUBLAS_STATUS_SUCCESS) return;
+    const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)));
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof(transb)));
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    check(cublasLtMatrixLayoutCreate(&w, type, k, n, k));
+    check(cublasLtMatrixLayoutCreate(&a, type, k, rows, k));
+    check(cublasLtMatrixLayoutCreate(&d, type, n, rows, n));
+    if (status != CUBLAS_STATUS_SUCCESS || batch == 1) return;
+    const int32_t count = batch;
+    const int64_t w_stride = 0, a_stride = static_cast<int64_t>(rows) * k, d_stride = static_cast<int64_t>(rows) * n;
+    const int64_t b_stride = bias_stride;
+    check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE, &b_stride, sizeof(b_stride)));
+    check(cublasLtMatrixLayoutSetAttribute(w, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    check(cublasLtMatrixLayoutSetAttribute(w, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &w_stride, sizeof(w_stride)));
+    check(cublasLtMatrixLayoutSetAttribute(a, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    check(cublasLtMatrixLayoutSetAttribute(a, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &a_stride, sizeof(a_stride)));
+    check(cublasLtMatrixLayoutSetAttribute(d, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    check(cublasLtMatrixLayoutSetAttribute(d, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &d_stride, sizeof(d_stride)));
+  }
+  ~LtCall() {
+    if (d) cublasLtMatrixLayoutDestroy(d);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (w) cublasLtMatrixLayoutDestroy(w);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+  LtCall(const LtCall&) = delete;
+  LtCall& operator=(const LtCall&) = delete;
+};
+
+/// The heuristic's first algorithm for a shape, remembered (small direct-mapped cache).
+struct LtAlgoCache {
+  struct Entry {
+    bool used = false;
+    void* handle = nullptr;
+    int device = 0, type = 0, rows = 0, n = 0, k = 0, batch = 0, align = 0;
+    size_t ws = 0;
+    bool found = false;
+    cublasLtMatmulAlgo_t algo;
+  };
+  std::mutex mutex;
+  Entry entries[64];
+};
+
+inline LtAlgoCache& lt_algo_cache() {
+  static LtAlgoCache cache;
+  return cache;
+}
+
+/// Looks up (or asks the heuristic for) an algorithm; found = false when cuBLASLt has none.
+inline cublasStatus_t lt_algo(cublasLtHandle_t handle, LtCall& call, cudaDataType_t type, int rows, int n, int k, int batch,
+                              int align, size_t ws_bytes, bool& found, cublasLtMatmulAlgo_t& algo) {
+  int device = 0;
+  cudaGetDevice(&device);
+  LtAlgoCache& cache = lt_algo_cache();
+  const size_t h = (static_cast<size_t>(rows) * 31 + n) * 31 + k + static_cast<size_t>(batch) * 7 + align + device;
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  LtAlgoCache::Entry& e = cache.entries[h % 64];
+  if (e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
+      e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes) {
+    found = e.found;
+    algo = e.algo;
+    return CUBLAS_STATUS_SUCCESS;
+  }
+  cublasLtMatmulPreference_t pref = nullptr;
+  cublasStatus_t s = cublasLtMatmulPreferenceCreate(&pref);
+  if (s != CUBLAS_STATUS_SUCCESS) return s;
+  s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes));
+  cublasLtMatmulHeuristicResult_t result = {};
+  int count = 0;
+  if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(handle, call.op, call.w, call.a, call.d, call.d, pref, 1, &result, &count);
+  cublasLtMatmulPreferenceDestroy(pref);
+  if (s == CUBLAS_STATUS_NOT_SUPPORTED) s = CUBLAS_STATUS_SUCCESS, count = 0;
+  if (s != CUBLAS_STATUS_SUCCESS) return s;
+  found = count > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+  algo = result.algo;
+  e.used = true, e.handle = handle, e.device = device, e.type = static_cast<int>(type), e.rows = rows, e.n = n, e.k = k;
+  e.batch = batch, e.align = align, e.ws = ws_bytes, e.found = found, e.algo = algo;
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+/// D[b] = A[b] · Wᵀ + bias[b] for b < batch (row-major; A[b] [rows, k], D[b] [rows, n], W [n, k]
+/// shared, bias[b] = bias + b·bias_stride). One batched cuBLASLt call when cuBLASLt takes a
+/// shared W (batch stride 0), otherwise one call per batch.
+template <typename T>
+inline int lt_linear(cublasLtHandle_t handle, const T* a, const T* w, const T* bias, long long bias_stride, T* d, int rows,
+                     int n, int k, int batch, void* ws, size_t ws_bytes, cudaStream_t stream) {
+  const cudaDataType_t type = LtType<T>::value;
+  const float alpha = 1.f, beta = 0.f;
+  const int align = pointer_alignment(a, w, bias, d);
+  for (int batched = batch > 1 ? 1 : 0; batched >= 0; --batched) {
+    const int count = batched ? batch : 1;
+    LtCall call(type, bias, bias_stride, rows, n, k, count);
+    if (call.status != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + call.status;
+    bool found = false;
+    cublasLtMatmulAlgo_t algo;
+    cublasStatus_t s = lt_algo(handle, call, type, rows, n, k, count, align, ws_bytes, found, algo);
+    if (s != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + s;
+    if (!found) {
+      if (batched) continue;
+      return kCublasErrorBase + CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    const int calls = batched || batch == 1 ? 1 : batch;
+    for (int b = 0; b < calls; ++b) {
+      if (b > 0) {  // per-batch fallback: move the bias pointer to this batch's term
+        const T* bias_b = bias + b * bias_stride;
+        s = cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_b, sizeof(bias_b));
+        if (s != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + s;
+      }
+      s = cublasLtMatmul(handle, call.op, &alpha, w, call.w, a + static_cast<size_t>(b) * rows * k, call.a, &beta,
+                         d + static_cast<size_t>(b) * rows * n, call.d, d + static_cast<size_t>(b) * rows * n, call.d, &algo, ws,
+                         ws_bytes, stream);
+      if (s != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + s;
+    }
+    return 0;
+  }
+  return kCublasErrorBase + CUBLAS_STATUS_NOT_SUPPORTED;
+}
+
+}  // namespace deltac

@@ -1,0 +1,278 @@
+/**
+ * `deltac analyze`: where each self-attention layer of a model looks (centroid-
+ * aligned attention maps, seed §A), how much of its attention a K×K window holds
+ * and which K to choose per resolution level (§G), and the effective receptive
+ * fields of the attention and — with a checkpoint — of the ΔConvBlock that would
+ * replace it, on the same captured input (§D).
+ *
+ * The model runs in onnxruntime on an instrumented in-memory copy (instrument.ts,
+ * staged-run.ts); everything else is computed here in TypeScript.
+ */
+import { DeltacError } from '../../ir/errors.js';
+import type { Model } from '../../ir/model.js';
+import { loadModel } from '../../onnx/load.js';
+import { DEFAULT_GATE } from '../../passes/delta-conv/insert-pyramid-conv.js';
+import type { GateKind } from '../../passes/delta-conv/op.js';
+import type { ModelFamily } from '../../passes/delta-conv/spatial/index.js';
+import type { DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
+import { Checkpoint } from '../../weights/checkpoint.js';
+import { findBlock } from '../report.js';
+import { attentionErf, type AttentionParams, attentionRows } from './attention-erf.js';
+import { blockErf } from './block-erf.js';
+import { folderInputs, type InputPlan, randomInputs } from './inputs.js';
+import { instrument, type LayerCaptureNames } from './instrument.js';
+import { type AttentionLayer, findLayers, gridProblem } from './layers.js';
+import { type AlignedMap, AlignedMapBuilder, type Locality, locality, meanMap, RECOMMEND_MASS, smallestWindow } from './maps.js';
+import { attentionParams } from './projections.js';
+import { runStaged } from './staged-run.js';
+
+export interface AnalyzeOptions {
+  /** ΔConvFusion checkpoint: adds the ΔConvBlock ERF and the checkpoint's K. */
+  weights?: string;
+  /** Folder of .npy inputs (as `verify` reads them); else random inputs. */
+  inputs?: string;
+  /** Random input sets (default 2). */
+  samples?: number;
+  /** Image resolution in pixels for random inputs (default 512, or the model's fixed size). */
+  resolution?: number;
+  /** Only layers whose module path matches (substring, `*` wildcards). */
+  layers?: string;
+  /** Query positions sampled per layer (default 64). */
+  queries?: number;
+  seed?: number;
+  /** Gate of the checkpoint's blocks (default: simple for UNets, sigmoid for DiTs). */
+  gate?: GateKind;
+  /** Gate scales (default 1, ½, ¼ … one per gate). */
+  scales?: number[];
+  /** Weight bytes per onnxruntime stage (default 1 GiB). */
+  stageBytes?: number;
+  onProgress?: (done: number, total: number, what: string) => void;
+}
+
+export interface LayerAnalysis {
+  name: string;
+  family: ModelFamily;
+  height: number;
+  width: number;
+  channels: number | null;
+  heads: number | null;
+  /** Where the attention probabilities came from. */
+  probsSource: 'captured' | 'recomputed' | 'none';
+  map: AlignedMap | null;
+  locality: Locality | null;
+  /** Token the ERFs are taken at (row-major), the grid centre. */
+  erfToken: number;
+  attentionErf: Float64Array | null;
+  blockErf: Float64Array | null;
+  /** TypeScript attention (read from the model's weights) vs onnxruntime, max|Δ|/max|ref| at the sampled rows. */
+  check: { output: number | null; probs: number | null };
+  checkpoint: { block: string; kernel: number; inner: number; gates: number; gate: GateKind; scales: number[] } | null;
+  notes: string[];
+}
+
+export interface LevelAnalysis {
+  height: number;
+  width: number;
+  layers: string[];
+  /** Mean locality of the level's maps. */
+  locality: Locality | null;
+  /** Smallest odd K whose window holds RECOMMEND_MASS of the level's mean map. */
+  recommendedK: number | null;
+  /** K of the checkpoint's blocks at this level (distinct values). */
+  checkpointK: number[];
+}
+
+export interface AnalysisReport {
+  model: string;
+  inputs: string;
+  latent: [number, number] | null;
+  queriesPerLayer: number;
+  seed: number;
+  weights: string | null;
+  recommendMass: number;
+  layers: LayerAnalysis[];
+  levels: LevelAnalysis[];
+  notes: string[];
+  seconds: number;
+}
+
+function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < ref.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - ref[i]!));
+    m = Math.max(m, Math.abs(ref[i]!));
+  }
+  return m > 0 ? d / m : d;
+}
+
+function blockWeights(ckpt: Checkpoint, layer: AttentionLayer, options: AnalyzeOptions) {
+  const block = findBlock(ckpt, layer.name);
+  if (!block) return null;
+  const geo = ckpt.geometry(block, layer.name);
+  const t = ckpt.read(block);
+  const gates = new Float32Array(geo.gates * geo.kernel * geo.kernel * geo.inner);
+  t.gates.forEach((g, i) => gates.set(g.toFloat32(), i * geo.kernel * geo.kernel * geo.inner));
+  const weights: DeltaConvBlockWeights = {
+    upWeight: t.upWeight.toFloat32(),
+    upBias: t.upBias.toFloat32(),
+    gateWeights: gates,
+    outWeight: t.outWeight.toFloat32(),
+    outBias: t.outBias.toFloat32(),
+    poolWeight: t.poolWeight.toFloat32(),
+    poolBias: t.poolBias.toFloat32(),
+  };
+  const scales = options.scales ?? Array.from({ length: geo.gates }, (_, i) => 1 / 2 ** i);
+  if (scales.length !== geo.gates) throw new DeltacError('DELTAC_E_BAD_OPTION', `--scales gives ${scales.length} scale(s) but ${block.prefix} has ${geo.gates} gate(s)`);
+  return {
+    info: { block: block.prefix, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: options.gate ?? DEFAULT_GATE[layer.family], scales },
+    channels: geo.channels,
+    weights,
+  };
+}
+
+export async function analyzeModel(file: string, options: AnalyzeOptions = {}): Promise<AnalysisReport> {
+  const started = performance.now();
+  const seed = options.seed ?? 0;
+  const queries = options.queries ?? 64;
+  if (!(Number.isInteger(queries) && queries >= 1)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--queries must be a positive integer, got ${options.queries}`);
+  const samples = options.samples ?? 2;
+  if (!(Number.isInteger(samples) && samples >= 1 && samples <= 64)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--samples must be an integer from 1 to 64, got ${options.samples}`);
+  if (options.inputs && (options.resolution !== undefined || options.samples !== undefined)) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', '--inputs takes the sizes from the .npy files: give either --inputs or --samples/--resolution');
+  }
+  const checkpoint = options.weights ? Checkpoint.open(options.weights) : undefined;
+  const load = (): Model => loadModel(file);
+  const first = load();
+  let plan: InputPlan;
+  if (options.inputs) plan = folderInputs(first, options.inputs);
+  else plan = randomInputs(first, options.resolution ?? null, samples, seed);
+  const found = findLayers(first, plan.bindings, options.layers);
+  const problem = gridProblem(found.layers);
+  if (problem) {
+    const what = options.inputs ? `the inputs in "${options.inputs}"` : `--resolution ${options.resolution ?? 512}`;
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what}: the model cannot take this size: ${problem} (UNet levels need a latent divisible by 2 per level)`);
+  }
+  // everything read from the graph happens before the staged run takes the copy apart
+  const params = found.layers.map((l) => attentionParams(l.match, found.ctx));
+  const names: LayerCaptureNames[] = instrument(first, found.layers, queries, seed);
+  const wanted = names.flatMap((n) => [n.x, n.y, ...(n.probs ? [n.probs] : [])]);
+  let fresh = first as Model | null;
+  const build = (): Model => {
+    if (fresh) {
+      const m = fresh;
+      fresh = null;
+      return m;
+    }
+    const m = load();
+    instrument(m, findLayers(m, plan.bindings, options.layers).layers, queries, seed);
+    return m;
+  };
+  const total = found.layers.length + 1;
+  const runs = await runStaged(build, wanted, plan.feedSets, {
+    stageBytes: options.stageBytes,
+    onStage: (done, stages) => options.onProgress?.(done / stages, total, `onnxruntime stage ${done}/${stages}`),
+  });
+  const data = (name: string, k: number): { data: Float32Array; dims: number[] } => {
+    const t = runs[k]!.get(name)!;
+    return { data: t.data as Float32Array, dims: [...t.dims] };
+  };
+
+  const layers: LayerAnalysis[] = found.layers.map((layer, li) => {
+    const n = names[li]!;
+    const tokens = layer.height * layer.width;
+    const x0 = data(n.x, 0);
+    const channels = x0.dims[x0.dims.length - 1] ?? null;
+    const batch = x0.data.length / (tokens * (channels ?? 1));
+    const notes: string[] = [];
+    let pr = params[li]!;
+    let heads = layer.match.heads;
+    const builder = new AlignedMapBuilder(layer.height, layer.width);
+    let probsSource: LayerAnalysis['probsSource'] = 'none';
+    if (n.probs) {
+      const rowsPerSet = data(n.probs, 0).data.length / tokens;
+      heads ??= Math.round(rowsPerSet / (batch * n.queries.length));
+      if ('reason' in pr) pr = attentionParams(layer.match, found.ctx, heads);
+      for (let k = 0; k < runs.length; k++) builder.add(data(n.probs, k).data, n.queries);
+      probsSource = 'captured';
+    }
+    const p: AttentionParams | null = 'params' in pr ? pr.params : null;
+    if (!p) notes.push(`attention weights not readable (${(pr as { reason: string }).reason}): no attention ERF`);
+    heads ??= p?.heads ?? null;
+    const sample = (k: number, b: number) => data(n.x, k).data.subarray(b * tokens * channels!, (b + 1) * tokens * channels!);
+    const check = { output: null as number | null, probs: null as number | null };
+    if (p && channels) {
+      const ts = attentionRows(sample(0, 0), tokens, p, n.queries);
+      const y = data(n.y, 0).data;
+      const yRows = new Float32Array(n.queries.length * channels);
+      n.queries.forEach((q, i) => yRows.set(y.subarray(q * channels, (q + 1) * channels), i * channels));
+      check.output = maxRel(ts.y, yRows);
+      if (n.probs) check.probs = maxRel(ts.probs, data(n.probs, 0).data.subarray(0, ts.probs.length));
+      else {
+        for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) builder.add(k === 0 && b === 0 ? ts.probs : attentionRows(sample(k, b), tokens, p, n.queries).probs, n.queries);
+        probsSource = 'recomputed';
+      }
+      if (check.output > 1e-3) notes.push(`attention recomputed from the model's weights differs from onnxruntime by ${check.output.toExponential(1)} (relative): its ERF is unreliable`);
+    }
+    const map = probsSource === 'none' ? null : builder.result();
+    const erfToken = (layer.height >> 1) * layer.width + (layer.width >> 1);
+    const attnErf = p && channels ? attentionErf(sample(0, 0), tokens, p, erfToken) : null;
+    let blockInfo: LayerAnalysis['checkpoint'] = null;
+    let bErf: Float64Array | null = null;
+    if (checkpoint && channels) {
+      const bw = blockWeights(checkpoint, layer, options);
+      if (!bw) notes.push('the checkpoint has no block for this layer');
+      else if (bw.channels !== channels) notes.push(`the checkpoint's block has C = ${bw.channels}, the layer ${channels}`);
+      else {
+        blockInfo = bw.info;
+        bErf = blockErf(sample(0, 0), layer.height, layer.width, bw.weights, { channels, inner: bw.info.inner, kernel: bw.info.kernel, scales: bw.info.scales, gate: bw.info.gate }, erfToken);
+      }
+    }
+    options.onProgress?.(li + 2, total, layer.name);
+    return {
+      name: layer.name,
+      family: layer.family,
+      height: layer.height,
+      width: layer.width,
+      channels,
+      heads,
+      probsSource,
+      map,
+      locality: map ? locality(map) : null,
+      erfToken,
+      attentionErf: attnErf,
+      blockErf: bErf,
+      check,
+      checkpoint: blockInfo,
+      notes,
+    };
+  });
+
+  const levels = new Map<string, LayerAnalysis[]>();
+  for (const l of layers) levels.set(`${l.height}x${l.width}`, [...(levels.get(`${l.height}x${l.width}`) ?? []), l]);
+  const levelList: LevelAnalysis[] = [...levels.values()].map((ls) => {
+    const maps = ls.map((l) => l.map).filter((m): m is AlignedMap => !!m);
+    const mean = maps.length ? meanMap(maps) : null;
+    return {
+      height: ls[0]!.height,
+      width: ls[0]!.width,
+      layers: ls.map((l) => l.name),
+      locality: mean ? locality(mean) : null,
+      recommendedK: mean ? smallestWindow(mean, RECOMMEND_MASS) : null,
+      checkpointK: [...new Set(ls.map((l) => l.checkpoint?.kernel).filter((k): k is number => k !== undefined))],
+    };
+  });
+  return {
+    model: file,
+    inputs: plan.description,
+    latent: plan.latent,
+    queriesPerLayer: queries,
+    seed,
+    weights: options.weights ?? null,
+    recommendMass: RECOMMEND_MASS,
+    layers,
+    levels: levelList.sort((a, b) => b.height * b.width - a.height * a.width),
+    notes: plan.notes,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,82 @@
+/** `index.html` of a `deltac analyze` report: the tables and the pictures, no scripts, no external resources. */
+import type { AnalysisReport, LayerAnalysis } from './analyze.js';
+import { MASS_THRESHOLDS, WINDOW_SIZES } from './maps.js';
+
+/** File name of a layer's picture. */
+export function layerPicture(index: number, layer: LayerAnalysis): string {
+  return `layers/${String(index).padStart(2, '0')}-${layer.name.replace(/[^A-Za-z0-9._-]+/g, '_')}.png`;
+}
+
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const pct = (v: number | undefined) => (v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
+const sci = (v: number | null) => (v === null ? '–' : v.toExponential(1));
+
+function table(headers: string[], rows: string[][]): string {
+  return `<table><thead><tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+export function renderIndexHtml(r: AnalysisReport, command?: string): string {
+  const kHead = [...WINDOW_SIZES.map((k) => `${k}×${k}`), 'whole'];
+  const levels = table(
+    ['level H×W', 'layers', ...kHead, `recommended K (≥ ${r.recommendMass * 100}%)`, 'checkpoint K'],
+    r.levels.map((l) => [
+      `${l.height}×${l.width}`,
+      String(l.layers.length),
+      ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
+      pct(l.locality?.whole),
+      l.recommendedK === null ? '–' : `<b>${l.recommendedK}</b>`,
+      l.checkpointK.length ? l.checkpointK.join(', ') : '–',
+    ]),
+  );
+  const layers = table(
+    ['#', 'layer', 'H×W', 'heads', ...kHead, ...MASS_THRESHOLDS.map((f) => `K ${f * 100}%`), 'probs', 'TS vs ORT', 'ΔConv K'],
+    r.layers.map((l, i) => [
+      String(i),
+      `<a href="#layer-${i}">${esc(l.name)}</a>`,
+      `${l.height}×${l.width}`,
+      String(l.heads ?? '?'),
+      ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
+      pct(l.locality?.whole),
+      ...MASS_THRESHOLDS.map((f) => String(l.locality?.smallestK.find((s) => s.fraction === f)?.k ?? '–')),
+      l.probsSource,
+      sci(l.check.output),
+      l.checkpoint ? String(l.checkpoint.kernel) : '–',
+    ]),
+  );
+  const sections = r.layers
+    .map(
+      (l, i) => `<section id="layer-${i}"><h3>${i}. ${esc(l.name)} <small>${l.height}×${l.width} tokens, C = ${l.channels ?? '?'}, ${l.heads ?? '?'} heads</small></h3>
+<img src="${esc(layerPicture(i, l))}" alt="${esc(l.name)}: attention map, attention ERF${l.blockErf ? ', ΔConvBlock ERF' : ''}">
+${l.notes.length ? `<ul>${l.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}</section>`,
+    )
+    .join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>deltac analyze — ${esc(r.model)}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1em 0;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}td:nth-child(2){text-align:left}
+th{background:#f3f3f3}img{image-rendering:pixelated;max-width:100%}code{background:#f3f3f3;padding:1px 4px}
+small{color:#666;font-weight:normal}
+</style></head><body>
+<h1>deltac analyze</h1>
+<p>Model <code>${esc(r.model)}</code>, ${esc(r.inputs)}; ${r.queriesPerLayer} sampled query positions per layer (seed ${r.seed})${r.weights ? `; ΔConvBlocks from <code>${esc(r.weights)}</code>` : ''}; ${r.seconds.toFixed(1)} s.</p>
+${command ? `<p><code>${esc(command)}</code></p>` : ''}
+${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+<h2>Pictures</h2>
+<p>Each row: the <b>centroid-aligned attention map</b> ((2H−1)×(2W−1): every sampled query's attention shifted so the query sits at the centre, averaged over queries, heads and inputs),
+the <b>effective receptive field of the attention</b> (|∂ Σ<sub>c</sub> y<sub>c</sub>(centre) / ∂x| summed over input channels, H×W, exact vector–Jacobian product on the captured input),
+and${r.weights ? '' : ' (with <code>--weights</code>)'} the same for the <b>ΔConvBlock</b> of the layer. Colour map inferno; each panel scaled to its own maximum.</p>
+<img src="overview.png" alt="all layers">
+<h2>Locality and K per resolution level</h2>
+<p>Share of the attention mass inside the K×K window around the query (mean map of the level's layers). Recommended K: the smallest odd K whose window holds ≥ ${r.recommendMass * 100}% of the mass.</p>
+${levels}
+<h2>Layers</h2>
+<p>“probs”: captured from the model's Softmax (a Gather of the sampled query rows) or recomputed from its weights. “TS vs ORT”: max|Δ|/max|y| between the attention output recomputed in TypeScript from the model's weights (the basis of the ERF) and onnxruntime's, at the sampled rows.</p>
+${layers}
+${sections}
+</body></html>
+`;
+}

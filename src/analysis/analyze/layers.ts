@@ -1,0 +1,86 @@
+/**
+ * The self-attention layers `deltac analyze` looks at: every self-attention the
+ * matcher finds, with its token grid H×W from the spatial finder, evaluated at the
+ * input sizes being analysed.
+ */
+import { DeltacError } from '../../ir/errors.js';
+import type { Model } from '../../ir/model.js';
+import type { Node } from '../../ir/node.js';
+import { type InferResult, runInference } from '../../ir/shape-inference/infer.js';
+import { findAttention } from '../../passes/attention/find-attention.js';
+import { type AttentionMatch, MatchContext } from '../../passes/attention/match.js';
+import { findSpatialSource, type ModelFamily } from '../../passes/delta-conv/spatial/index.js';
+
+export interface AttentionLayer {
+  /** Position among the model's self-attention layers (before --layers filtering). */
+  index: number;
+  /** Module path (`down_blocks.0.attentions.0.transformer_blocks.0.attn1`) or `self_attention_<i>`. */
+  name: string;
+  match: AttentionMatch;
+  family: ModelFamily;
+  height: number;
+  width: number;
+  /** The Softmax whose output holds the probabilities, when the pattern has one. */
+  softmax: Node | null;
+}
+
+export interface FoundLayers {
+  layers: AttentionLayer[];
+  env: InferResult;
+  ctx: MatchContext;
+}
+
+/** Glob (`*`) or substring match of a layer name. */
+export function layerFilter(pattern: string | undefined): (name: string) => boolean {
+  if (!pattern) return () => true;
+  const re = new RegExp(pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*'));
+  return (name) => re.test(name);
+}
+
+export function findLayers(model: Model, bindings: Record<string, number>, pattern?: string): FoundLayers {
+  const env = runInference(model, { bindings });
+  const ctx = new MatchContext(env);
+  const found = findAttention(model, env);
+  const self = found.matches.filter((m) => m.kind === 'self');
+  if (!self.length) {
+    throw new DeltacError(
+      'DELTAC_E_NO_SELF_ATTENTION',
+      `the model has no self-attention layers to analyse (${found.matches.length} cross-attention module(s) found)`,
+    );
+  }
+  const barriers = new Set(found.matches.map((m) => m.output));
+  const keep = layerFilter(pattern);
+  const layers: AttentionLayer[] = [];
+  self.forEach((match, index) => {
+    const name = match.modulePath ?? `self_attention_${index}`;
+    if (!keep(name)) return;
+    const src = findSpatialSource(match.input, ctx, barriers);
+    const s4 = src ? ctx.shape(src.tensor) : null;
+    const h = src && s4 ? s4[src.hAxis] : null;
+    const w = src && s4 ? s4[src.wAxis] : null;
+    if (!src || typeof h !== 'number' || typeof w !== 'number') {
+      throw new DeltacError('DELTAC_E_SPATIAL_DIMS', `layer ${name}: its token grid H×W could not be determined${src ? ` (${src.description} has no static size at these input sizes)` : ''}`);
+    }
+    const softmax = match.nodes.find((n) => n.opType === 'Softmax' && n.domain === '') ?? null;
+    layers.push({ index, name, match, family: src.family, height: h, width: w, softmax });
+  });
+  if (!layers.length) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `--layers "${pattern}" matches none of the ${self.length} self-attention layers (e.g. ${self[0]!.modulePath ?? 'self_attention_0'})`);
+  }
+  return { layers, env, ctx };
+}
+
+/**
+ * UNet levels halve exactly (a 25×25 latent becomes 13×13, and the up path's
+ * 26×26 no longer matches): the distinct grids, largest first, must each be twice
+ * the next. Returns a sentence saying what is wrong, or null.
+ */
+export function gridProblem(layers: AttentionLayer[]): string | null {
+  const sizes = [...new Map(layers.map((l) => [`${l.height}x${l.width}`, [l.height, l.width] as const])).values()].sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+  for (let i = 1; i < sizes.length; i++) {
+    const [h0, w0] = sizes[i - 1]!;
+    const [h1, w1] = sizes[i]!;
+    if (h1 * 2 !== h0 || w1 * 2 !== w0) return `its attention grids ${h0}×${w0} → ${h1}×${w1} do not halve exactly`;
+  }
+  return null;
+}

@@ -1,0 +1,116 @@
+/**
+ * `deltac analyze model.onnx -o report/`: per self-attention layer, the centroid-
+ * aligned attention map, the share of attention inside K×K windows and a
+ * recommended K per resolution level, and the effective receptive fields of the
+ * attention and (with --weights) of its ΔConvBlock — as PNGs, index.html and JSON.
+ */
+import cliProgress from 'cli-progress';
+import { analysisJson, analyzeModel, checkOutputFolder, MASS_THRESHOLDS, WINDOW_SIZES, writeAnalysisReport, type AnalysisReport } from '../../analysis/analyze/index.js';
+import { DeltacError } from '../../ir/errors.js';
+import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
+import type { Command } from '../main.js';
+import { table } from '../output.js';
+import { parseList } from './convert.js';
+
+function integer(text: unknown, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n)) throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be an integer, got "${String(text)}"`);
+  return n;
+}
+
+export const analyzeCommand: Command = {
+  name: 'analyze',
+  summary: 'attention maps, locality and K, receptive fields of attention vs ΔConvBlock (PNG + HTML)',
+  usage:
+    'deltac analyze <model.onnx> -o <folder> [--weights ckpt.safetensors] [--inputs DIR | --samples N] [--resolution 512] ' +
+    '[--layers PATTERN] [--queries 64] [--seed 0] [--gate simple|sigmoid] [--scales 1,0.5] [--json]\n' +
+    '  Runs the model in onnxruntime on .npy inputs (--inputs, as verify reads them) or N seeded random inputs\n' +
+    '  (default 2, at --resolution px, default 512 or the model\'s fixed size). --layers keeps layers whose module\n' +
+    '  path contains PATTERN (* wildcards). Writes index.html, overview.png, layers/*.png and analysis.json;\n' +
+    '  --json prints analysis.json to stdout (-o is then optional).',
+  options: {
+    output: { type: 'string', short: 'o' },
+    weights: { type: 'string', short: 'w' },
+    inputs: { type: 'string' },
+    samples: { type: 'string' },
+    resolution: { type: 'string' },
+    layers: { type: 'string' },
+    queries: { type: 'string' },
+    seed: { type: 'string' },
+    gate: { type: 'string' },
+    scales: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  async run(positionals, values, io) {
+    const file = positionals[0];
+    if (!file) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
+    const output = values.output as string | undefined;
+    if (!output && !values.json) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing -o <folder> for the report (or --json to print it)');
+    const gate = values.gate as string | undefined;
+    if (gate !== undefined && !GATE_KINDS.includes(gate as GateKind)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${gate}"`);
+    if (output) checkOutputFolder(output);
+    const bar = io.interactive
+      ? new cliProgress.SingleBar({ stream: process.stderr, format: 'analyze [{bar}] {percentage}% {what}', clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+    bar?.start(1, 0, { what: 'loading' });
+    let report: AnalysisReport;
+    try {
+      report = await analyzeModel(file, {
+        weights: values.weights as string | undefined,
+        inputs: values.inputs as string | undefined,
+        samples: integer(values.samples, '--samples'),
+        resolution: integer(values.resolution, '--resolution'),
+        layers: values.layers as string | undefined,
+        queries: integer(values.queries, '--queries'),
+        seed: integer(values.seed, '--seed'),
+        gate: gate as GateKind | undefined,
+        scales: parseList(values.scales as string | undefined, '--scales'),
+        onProgress: (done, total, what) => {
+          bar?.setTotal(total);
+          bar?.update(done, { what: what.length > 48 ? `…${what.slice(-47)}` : what });
+        },
+      });
+    } finally {
+      bar?.stop();
+    }
+    const flags = Object.entries(values).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`));
+    const command = ['deltac analyze', file, ...flags].join(' ');
+    const files = output ? writeAnalysisReport(report, output, command) : [];
+    if (values.json) {
+      io.out(JSON.stringify(analysisJson(report)));
+      return;
+    }
+    io.out(renderAnalysis(report));
+    if (output) io.out(`wrote ${output}/index.html, overview.png and ${files.filter((f) => f.startsWith('layers/')).length} layer pictures in ${report.seconds.toFixed(1)} s`);
+  },
+};
+
+const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(0)}%`);
+
+export function renderAnalysis(r: AnalysisReport): string {
+  const lines = [`deltac analyze ${r.model} — ${r.inputs}, ${r.queriesPerLayer} queries per layer`, ''];
+  lines.push(
+    table(
+      ['layer', 'H×W', ...WINDOW_SIZES.map((k) => `${k}²`), ...MASS_THRESHOLDS.map((f) => `K${f * 100}`), 'TS vs ORT', 'ΔConv K'],
+      r.layers.map((l) => [
+        l.name,
+        `${l.height}×${l.width}`,
+        ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
+        ...MASS_THRESHOLDS.map((f) => String(l.locality?.smallestK.find((s) => s.fraction === f)?.k ?? '-')),
+        l.check.output === null ? '-' : l.check.output.toExponential(1),
+        l.checkpoint ? String(l.checkpoint.kernel) : '-',
+      ]),
+      ['l', 'l', ...WINDOW_SIZES.map(() => 'r' as const), ...MASS_THRESHOLDS.map(() => 'r' as const), 'r', 'r'],
+    ),
+  );
+  lines.push('', `attention mass inside the K×K window around the query; K50/K80/K90: smallest K holding 50/80/90 %.`, '');
+  lines.push(
+    table(
+      ['level', 'layers', `recommended K (≥ ${r.recommendMass * 100}%)`, 'checkpoint K'],
+      r.levels.map((l) => [`${l.height}×${l.width}`, String(l.layers.length), String(l.recommendedK ?? '-'), l.checkpointK.length ? l.checkpointK.join(',') : '-']),
+    ),
+  );
+  for (const n of [...r.notes, ...r.layers.flatMap((l) => l.notes.map((x) => `${l.name}: ${x}`))]) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,385 @@
+/**
+ * The smoke run after a conversion: the original and the converted model run once
+ * in onnxruntime-node (CPU) on the same seeded inputs at a small resolution, and
+ * the converted model must load, run, give outputs of the original's shapes, and
+ * give finite outputs wherever the original's are finite. It is not a numerical
+ * comparison (the ΔConvBlocks compute something else than the attention they
+ * replace); it catches a model that cannot load, cannot run, or renders NaN.
+ *
+ * Inputs come from the graph's declared input types, symbolic dims bound to small
+ * legal values:
+ *   rank-4 inputs [B, C, H, W]   B = 1; H = W = 32 (a UNet's lowest level is then
+ *                                4×4 after three ×2 downsamplings; 64 and 16 are
+ *                                tried next when the original model refuses 32)
+ *   rank-3 inputs [B, L, D]      L = 8 text tokens; a symbolic D is read from the
+ *                                weight of the MatMul/Gemm that consumes the input
+ *   anything else                batch dims 1; named symbols shared across inputs
+ * Static dims (PixArt's fixed latent size) stay as declared. Float inputs are
+ * standard normal, timesteps uniform in [0, 1000), integers in [0, 1000).
+ *
+ * A model the CPU provider cannot load (onnxruntime-optimized CUDA graphs with
+ * com.microsoft NhwcConv, GroupNorm …, or ai.deltac.PyramidConvBlock kept by
+ * `--emit fused`) is skipped with the operator's name, not failed.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+import { DataType, dtypeName } from '../ir/dtype.js';
+import { DeltacError, isDeltacError } from '../ir/errors.js';
+import type { Model } from '../ir/model.js';
+import type { Value } from '../ir/value.js';
+import type { SaveResult } from '../onnx/save.js';
+import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
+import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
+import { OrtModel } from './onnxruntime.js';
+
+export interface SmokeCheckOptions {
+  /** Seed of the random inputs (default 1). */
+  seed?: number;
+  /** Sizes tried, in order, for symbolic spatial dims (default 32, 64, 16). */
+  spatialSizes?: number[];
+  /** Text tokens for a symbolic sequence dim (default 8). */
+  sequence?: number;
+  /** onnxruntime intra-op threads (default: the machine's cores, at most 8). */
+  threads?: number;
+}
+
+export interface SmokeInput {
+  name: string;
+  dtype: string;
+  dims: number[];
+}
+
+export interface SmokeOutput {
+  name: string;
+  dims: number[];
+  /** Non-finite elements in the converted model's output / the original's. */
+  nonFinite: number;
+  originalNonFinite: number;
+}
+
+export interface SmokeCheckResult {
+  status: 'passed' | 'skipped';
+  /** Why the check was skipped. */
+  reason?: string;
+  inputs: SmokeInput[];
+  outputs: SmokeOutput[];
+  /** Wall time of the whole check (both models loaded and run). */
+  ms: number;
+}
+
+const DEFAULT_SIZES = [32, 64, 16];
+const TIMESTEP = /time|step|sigma/i;
+
+/**
+ * Runs `original` and `converted` (model files) once on the same seeded inputs.
+ * `model` is the converted model in memory (its input types, node domains and
+ * external data; `loadModel(converted)` when there is none at hand). Throws
+ * DELTAC_E_CHECK_FAILED when the converted model fails; returns `skipped` with a
+ * reason when the check cannot run.
+ */
+export async function smokeCheck(original: string, converted: string, model: Model, options: SmokeCheckOptions = {}): Promise<SmokeCheckResult> {
+  const started = performance.now();
+  const done = (r: Omit<SmokeCheckResult, 'ms'>): SmokeCheckResult => ({ ...r, ms: performance.now() - started });
+  const skip = (reason: string) => done({ status: 'skipped', reason, inputs: [], outputs: [] });
+  const fused = model.graph.nodes.find((n) => n.domain === PYRAMID_CONV_DOMAIN);
+  if (fused) return skip(`${PYRAMID_CONV_DOMAIN} ${fused.opType} has no CPU kernel (--emit fused keeps it for runtimes with the generated kernels)`);
+  const missing = missingExternalData(model);
+  if (missing.length) return skip(`the model's weights are missing (${missing.length} external-data file${missing.length > 1 ? 's' : ''}, e.g. "${missing[0]}")`);
+  const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 8));
+
+  // 1. The original model at the first size it accepts.
+  let reference: OrtModel;
+  try {
+    reference = await OrtModel.load(original, { threads, quiet: true });
+  } catch (e) {
+    return skip(missingKernel(e, model) ?? `the original model does not load in onnxruntime (${messageOf(e)})`);
+  }
+  let feeds: Record<string, ort.Tensor> | undefined;
+  let inputs: SmokeInput[] = [];
+  let expected: Record<string, ort.Tensor> = {};
+  const tried: string[] = [];
+  try {
+    for (const size of options.spatialSizes ?? DEFAULT_SIZES) {
+      const plan = planInputs(model, size, options.sequence ?? 8);
+      if (typeof plan === 'string') return skip(plan);
+      const candidate = makeFeeds(plan, options.seed ?? 1);
+      try {
+        expected = await reference.runTensors(candidate);
+        feeds = candidate;
+        inputs = plan.map((p) => ({ name: p.name, dtype: dtypeName(p.dtype), dims: p.dims }));
+        break;
+      } catch (e) {
+        tried.push(`${size}: ${messageOf(e)}`);
+        if (!plan.some((p) => p.spatial)) break; // nothing to vary
+      }
+    }
+  } finally {
+    await reference.release();
+  }
+  if (!feeds) return skip(`the original model does not run on the inputs tried (${tried.join('; ')})`);
+  const originalOutputs = Object.fromEntries(Object.entries(expected).map(([k, t]) => [k, { dims: [...t.dims], nonFinite: nonFiniteOf(t)?.count ?? 0 }]));
+  expected = {};
+
+  // 2. The converted model on the same inputs.
+  const fail = (stage: string, why: string): never => {
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `the converted model ${why}`, { stage, inputs });
+  };
+  let candidate: OrtModel;
+  try {
+    candidate = await OrtModel.load(converted, { threads, quiet: true });
+  } catch (e) {
+    return fail('load', `does not load in onnxruntime: ${messageOf(e)}`);
+  }
+  let got: Record<string, ort.Tensor>;
+  try {
+    got = await candidate.runTensors(feeds);
+  } catch (e) {
+    return fail('run', `does not run in onnxruntime on ${formatInputs(inputs)}: ${messageOf(e)}`);
+  } finally {
+    await candidate.release();
+  }
+  const outputs: SmokeOutput[] = [];
+  for (const [name, ref] of Object.entries(originalOutputs)) {
+    const t = got[name];
+    if (!t) return fail('outputs', `has no output "${name}" (the original has)`);
+    const dims = [...t.dims];
+    if (dims.join(',') !== ref.dims.join(',')) return fail('outputs', `gives output "${name}" as [${dims.join(', ')}], the original [${ref.dims.join(', ')}], on ${formatInputs(inputs)}`);
+    const bad = nonFiniteOf(t);
+    if (bad && ref.nonFinite === 0) {
+      return fail(
+        'nonfinite',
+        `gives ${describeNonFinite(bad)} in output "${name}" (of ${t.size}, the first at [${unflattenIndex(bad.first, dims).join(', ')}]) where the original model's output is finite, on ${formatInputs(inputs)}`,
+      );
+    }
+    outputs.push({ name, dims, nonFinite: bad?.count ?? 0, originalNonFinite: ref.nonFinite });
+  }
+  return done({ status: 'passed', inputs, outputs });
+}
+
+/** External-data files the model's initializers reference that cannot be opened. */
+function missingExternalData(model: Model): string[] {
+  const missing = new Set<string>();
+  const seen = new Set<string>();
+  for (const v of model.graph.initializers.values()) {
+    const s = v.initializer?.storage;
+    if (s?.kind !== 'external' || seen.has(s.source.description)) continue;
+    seen.add(s.source.description);
+    try {
+      s.source.size();
+    } catch {
+      missing.add(s.location);
+    }
+  }
+  return [...missing];
+}
+
+/** "sample 1×4×32×32, timestep 1, …" */
+export function formatInputs(inputs: SmokeInput[]): string {
+  return inputs.map((i) => `${i.name} ${i.dims.length ? i.dims.join('×') : 'scalar'}`).join(', ');
+}
+
+/** Bytes of the weights onnxruntime would hold for `model` (all initializers). */
+export function weightBytes(model: Model): number {
+  let n = 0;
+  for (const v of model.graph.initializers.values()) n += v.initializer?.byteLength ?? 0;
+  return n;
+}
+
+/**
+ * Why the smoke check should not run by default on this machine, or null: the check
+ * holds one model's weights at a time, plus onnxruntime's pre-packed copies, so it
+ * runs when twice the weights fit in the memory available now.
+ */
+export function memoryReason(model: Model, available = os.freemem()): string | null {
+  const bytes = weightBytes(model);
+  if (2 * bytes <= available) return null;
+  const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+  return `the weights (${gb(bytes)}) need about ${gb(2 * bytes)} of memory and ${gb(available)} is available; --check runs it anyway`;
+}
+
+/**
+ * The smoke check of a saved conversion. On failure the output is deleted, or kept
+ * as `<name>.failed.onnx` with `keepFailed` (its external data stays where it is,
+ * which the renamed model still references), and the DELTAC_E_CHECK_FAILED message
+ * says which.
+ */
+export async function checkSavedModel(
+  original: string,
+  saved: SaveResult,
+  model: Model,
+  options: SmokeCheckOptions & { keepFailed?: boolean } = {},
+): Promise<SmokeCheckResult> {
+  try {
+    return await smokeCheck(original, saved.modelPath, model, options);
+  } catch (e) {
+    if (!isDeltacError(e) || e.code !== 'DELTAC_E_CHECK_FAILED') throw e;
+    let fate: string;
+    if (options.keepFailed) {
+      const kept = failedPath(saved.modelPath);
+      fs.renameSync(saved.modelPath, kept);
+      fate = `the output was kept as ${kept}${saved.externalDataPath ? ` (its weights stay in ${path.basename(saved.externalDataPath)})` : ''}`;
+    } else {
+      fs.rmSync(saved.modelPath, { force: true });
+      if (saved.externalDataPath && saved.externalDataBytes > 0) fs.rmSync(saved.externalDataPath, { force: true });
+      fate = `the output was deleted (--keep-failed keeps it as ${path.basename(failedPath(saved.modelPath))})`;
+    }
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `smoke check: ${e.message}; ${fate}`, { ...e.details, kept: options.keepFailed === true });
+  }
+}
+
+export function failedPath(modelPath: string): string {
+  return modelPath.replace(/(\.onnx)?$/i, '.failed.onnx');
+}
+
+// ---- inputs ------------------------------------------------------------------------
+
+interface PlannedInput {
+  name: string;
+  dtype: DataType;
+  dims: number[];
+  /** Whether a symbolic spatial dim was bound (so another size may be tried). */
+  spatial: boolean;
+  timestep: boolean;
+}
+
+/** Concrete shapes for the model's inputs, or why there are none. */
+function planInputs(model: Model, size: number, sequence: number): PlannedInput[] | string {
+  const inputs = model.graph.inputs.filter((v) => !v.isInitializer);
+  const bound = new Map<string, number>();
+  const plans = new Map<Value, PlannedInput>();
+  // Rank-4 (image-like) inputs first: their symbols name the spatial dims.
+  const order = [...inputs].sort((a, b) => rankOf(b) - rankOf(a));
+  for (const v of order) {
+    if (v.type?.kind !== 'tensor' || v.type.shape === null) return `input "${v.name}" has no declared shape`;
+    if (!FEEDABLE.has(v.type.dtype)) return `input "${v.name}" has element type ${dtypeName(v.type.dtype)}, which the check does not feed`;
+    const shape = v.type.shape;
+    let spatial = false;
+    const dims = shape.map((d, axis) => {
+      if (typeof d === 'number') return d;
+      if (d !== null && bound.has(d)) return bound.get(d)!;
+      let value = 1;
+      if (shape.length === 4 && axis >= 2) {
+        value = size;
+        spatial = true;
+      } else if (shape.length === 3 && axis === 1) value = sequence;
+      else if (axis > 0 && axis === shape.length - 1) value = consumerWidth(v) ?? 1;
+      if (d !== null) bound.set(d, value);
+      return value;
+    });
+    plans.set(v, { name: v.name, dtype: v.type.dtype, dims, spatial, timestep: shape.length <= 1 && TIMESTEP.test(v.name) });
+  }
+  return inputs.map((v) => plans.get(v)!);
+}
+
+function rankOf(v: Value): number {
+  return v.type?.kind === 'tensor' ? (v.type.shape?.length ?? 0) : 0;
+}
+
+/** The input width a MatMul/Gemm reading `v` (directly or through a Cast) expects. */
+function consumerWidth(v: Value): number | undefined {
+  for (const use of v.uses) {
+    const n = use.node;
+    if (n.opType === 'Cast' && n.domain === '') {
+      const w = consumerWidth(n.outputs[0]!);
+      if (w !== undefined) return w;
+    }
+    const weight = n.inputs[1]?.initializer;
+    if (use.index !== 0 || !weight || weight.dims.length !== 2) continue;
+    if (n.opType === 'MatMul' && n.domain === '') return weight.dims[0];
+    if (n.opType === 'Gemm' && n.domain === '') {
+      const transB = n.attributes.get('transB');
+      return transB?.type === 'int' && transB.value === 1 ? weight.dims[1] : weight.dims[0];
+    }
+  }
+  return undefined;
+}
+
+const FEEDABLE = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.INT64, DataType.INT32, DataType.BOOL]);
+
+function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [k, p] of plan.entries()) {
+    const random = mulberry32(seed * 1000 + k);
+    const n = p.dims.reduce((a, d) => a * d, 1);
+    const floats = () => Float32Array.from({ length: n }, () => (p.timestep ? Math.floor(random() * 1000) : normal(random)));
+    switch (p.dtype) {
+      case DataType.FLOAT:
+        feeds[p.name] = new ort.Tensor('float32', floats(), p.dims);
+        break;
+      case DataType.DOUBLE:
+        feeds[p.name] = new ort.Tensor('float64', Float64Array.from(floats()), p.dims);
+        break;
+      case DataType.FLOAT16:
+        feeds[p.name] = new ort.Tensor('float16', Uint16Array.from(floats(), halfBits), p.dims);
+        break;
+      case DataType.INT64:
+        feeds[p.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(random() * 1000))), p.dims);
+        break;
+      case DataType.INT32:
+        feeds[p.name] = new ort.Tensor('int32', Int32Array.from({ length: n }, () => Math.floor(random() * 1000)), p.dims);
+        break;
+      case DataType.BOOL:
+        feeds[p.name] = new ort.Tensor('bool', Uint8Array.from({ length: n }, () => (random() < 0.5 ? 1 : 0)), p.dims);
+        break;
+      default:
+        throw new Error(`smoke check: no feed for element type ${dtypeName(p.dtype)}`); // planInputs admits only FEEDABLE types
+    }
+  }
+  return feeds;
+}
+
+/** A small seeded generator (mulberry32): uniform in [0, 1). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normal(random: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** float32 → half bits, truncating (inputs are small normals; exactness does not matter here). */
+function halfBits(x: number): number {
+  f32[0] = x;
+  const b = u32[0]!;
+  const sign = (b >>> 16) & 0x8000;
+  const e = ((b >>> 23) & 0xff) - 127 + 15;
+  if (e <= 0) return sign;
+  if (e >= 31) return sign | 0x7bff;
+  return sign | (e << 10) | ((b >>> 13) & 0x3ff);
+}
+
+// ---- outputs and errors ------------------------------------------------------------
+
+const ORT_FLOATS: Record<string, DataType> = { float32: DataType.FLOAT, float16: DataType.FLOAT16, float64: DataType.DOUBLE, bfloat16: DataType.BFLOAT16 };
+
+function nonFiniteOf(t: ort.Tensor) {
+  const dtype = ORT_FLOATS[t.type];
+  if (dtype === undefined) return null;
+  const data = t.data as ArrayBufferView;
+  return scanNonFinite(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dtype);
+}
+
+/** "com.microsoft NhwcConv has no CPU kernel" when onnxruntime says it has no implementation for an operator. */
+function missingKernel(e: unknown, model: Model): string | null {
+  const m = /Could not find an implementation for (\w+)\((\d+)\)/.exec(messageOf(e)) ?? /(?:^|\s)([\w.]+):(\w+)\(-?\d+\) is not a registered function\/op/.exec(messageOf(e));
+  if (!m) return null;
+  const [domain, op] = m[0].startsWith('Could') ? [model.graph.nodes.find((n) => n.opType === m[1])?.domain ?? '', m[1]!] : [m[1]!, m[2]!];
+  return `${domain && domain !== 'ai.onnx' ? `${domain} ` : ''}${op} has no CPU kernel`;
+}
+
+function messageOf(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  // OrtModel's wrapper says which file; the check's message says which model.
+  return text.replace(/^onnxruntime (cannot load|failed to run) "[^"]*": /, '').split('\n')[0]!.trim();
+}

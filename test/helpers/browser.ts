@@ -1,0 +1,44 @@
+/**
+ * A headless Chromium for tests (Debian's `chromium` package driven by puppeteer-core;
+ * no browser download). Where the machine has none, suites that need it skip with one
+ * loud line that says what to install — unless DELTAC_REQUIRE_BROWSER=1 (set by .ci/run
+ * after it installs chromium), where a missing browser fails the run instead.
+ *
+ *   const chromium = findChromium('the web page');
+ *   describe.skipIf(!chromium)('…', () => { … launchChromium(chromium!) … });
+ */
+import fs from 'node:fs';
+import puppeteer, { type Browser } from 'puppeteer-core';
+
+export const CHROMIUM_HINT = 'install Debian\'s chromium (apt-get install chromium; `bash .ci/run` does it) or set DELTAC_CHROMIUM to a Chromium binary';
+
+export function browserRequired(): boolean {
+  return process.env.DELTAC_REQUIRE_BROWSER === '1';
+}
+
+/** The Chromium binary to drive, or null (after one loud line) when there is none. */
+export function findChromium(suite: string): string | null {
+  const candidates = process.env.DELTAC_CHROMIUM ? [process.env.DELTAC_CHROMIUM] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  const found = candidates.find((c) => {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (found) return found;
+  const message = `${suite}: no Chromium at ${candidates.join(', ')}; ${CHROMIUM_HINT}`;
+  if (browserRequired()) throw new Error(`${message} (DELTAC_REQUIRE_BROWSER=1)`);
+  process.stderr.write(`\n*** SKIPPED ${message}\n\n`);
+  return null;
+}
+
+/** Headless Chromium with WebGPU enabled (on Linux without a GPU it runs on SwiftShader). */
+export function launchChromium(executablePath: string): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage'],
+  });
+}
