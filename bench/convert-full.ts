@@ -142,6 +142,8 @@ const LAYOUT_CASES: LayoutCase[] = [
   { model: 'PixArt-Σ', options: { layout: 'pixart-sigma', style: 'ts-sdpa' } },
   // depth sweep: one token stream of n blocks at C 1152; ms/layer must not grow with n
   ...[7, 14, 56].map((n) => ({ model: `PixArt-Σ, ${n} blocks`, options: { layout: 'pixart-sigma', style: 'ts-sdpa', blocks: n } as FullSizeOptions })),
+  // deeper than any real model, at a quarter of the width (the weights would not fit otherwise)
+  ...[28, 224].map((n) => ({ model: `PixArt-Σ at C 288, ${n} blocks`, options: { layout: 'pixart-sigma', style: 'ts-sdpa', blocks: n, channels: 288 } as FullSizeOptions })),
 ];
 
 /**

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../src/cli/output.js';
+import { benchAnalyze } from './analyze.js';
 import { benchConvertFull, benchConvertLayouts } from './convert-full.js';
 import { benchLayers } from './layers.js';
 import { benchNonFinite } from './nonfinite.js';
@@ -90,4 +91,16 @@ if (want('weights')) {
     ),
   );
   save('weights', r);
+}
+
+if (want('analyze')) {
+  console.log('\n== deltac analyze on the full SD1.5 UNet at 512×512 (2 random inputs, with a checkpoint) ==');
+  const r = await benchAnalyze();
+  console.log(
+    table(
+      ['model', 'layers', 'seconds', 'peak RSS', 'target', 'met'],
+      [[`${r.model} @${r.resolution}`, String(r.layers), r.seconds.toFixed(1), `${(r.peakRssBytes / 2 ** 30).toFixed(2)} GiB`, '< 120 s, < 4 GB', yes(r.met)]],
+    ),
+  );
+  save('analyze', r);
 }

@@ -3,8 +3,9 @@
  * emulation: the CUDA runtime stand-in plus a cuBLASLt stand-in that runs cuBLASLt's
  * column-major semantics in plain loops (test/codegen/cuda-emu/cublasLt.h). Compared
  * with the TypeScript reference of SPEC.md §1: conv_up, pyramid, conv_out and the pool
- * term with its biases, three kernel launches, and a second call on the same workspace
- * (the pool term's counters reset themselves).
+ * term with its biases, three kernel launches, a second call on the same workspace
+ * (the pool term's counters reset themselves), and a call with one image's workspace
+ * (the batch then runs image by image).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,11 +22,13 @@ import { buildEmulated, elementBytes, floatsOf, hasGxx20, rounded } from './cuda
 const GXX = hasGxx20();
 if (!GXX) console.warn('SKIPPED: g++ with C++20 <barrier> is not available, so the generated whole-block CUDA was not executed on the CPU emulation');
 
-const CASES: { config: PyramidConvConfig; shapes: [number, number, number][]; env?: Record<string, string> }[] = [
+const CASES: { config: PyramidConvConfig; shapes: [number, number, number][]; env?: Record<string, string>; tiling?: { th: number; tw: number; r: number } }[] = [
   // SD1.5-like: simple gate, K=9; batch 2; odd sizes; more than one pool token range (N > 512)
   { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float32' }, shapes: [[2, 19, 35], [1, 3, 2]] },
   // PixArt-like: sigmoid gate, fp16 storage; C = 72 spans two 64-channel pool chunks
   { config: { channels: 72, inner: 16, kernel: 5, scales: [1, 0.5], gate: 'sigmoid', dtype: 'float16' }, shapes: [[2, 9, 7]] },
+  // the 8×8 tiling of the GPU check's sweep (low-res tiles step by 7)
+  { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float16' }, shapes: [[2, 19, 35]], tiling: { th: 8, tw: 8, r: 4 } },
   // Ci > C (U cannot be staged in `out`), three gates, odd Ci/2; cuBLASLt without batch-stride-0 support
   { config: { channels: 4, inner: 6, kernel: 3, scales: [1, 0.5, 0.25], gate: 'simple', dtype: 'float32' }, shapes: [[3, 17, 13]], env: { DELTAC_EMU_NO_BROADCAST: '1' } },
 ];
@@ -36,11 +39,11 @@ function roundedWeights(w: DeltaConvBlockWeights, half: boolean): DeltaConvBlock
 }
 
 describe.skipIf(!GXX)('generated whole-block CUDA on a CPU emulation vs the reference', () => {
-  for (const { config, shapes, env } of CASES) {
+  for (const { config, shapes, env, tiling } of CASES) {
     const plan = kernelPlan(config);
-    it(`${plan.blockEntry}${env ? ' (per-batch GEMM fallback)' : ''}`, { timeout: 120_000 }, () => {
+    it(`${plan.blockEntry}${env ? ' (per-batch GEMM fallback)' : ''}${tiling ? ` (tiles ${tiling.th}×${tiling.tw})` : ''}`, { timeout: 120_000 }, () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emu-block-'));
-      const exe = buildEmulated(cudaBlockSource(config), 'driver_block.cpp', dir, plan.id, { DELTAC_BLOCK_ENTRY: plan.blockEntry });
+      const exe = buildEmulated(cudaBlockSource(config, tiling), 'driver_block.cpp', dir, plan.id, { DELTAC_BLOCK_ENTRY: plan.blockEntry });
       const half = config.dtype === 'float16';
       const weights = randomWeights(config.channels, config.inner, config.kernel, config.scales.length, 11);
       fs.writeFileSync(path.join(dir, 'w.bin'), elementBytes(packBlockWeights(config, weights), half));
@@ -60,6 +63,9 @@ describe.skipIf(!GXX)('generated whole-block CUDA on a CPU emulation vs the refe
         const [, launches, matmuls] = /launches (\d+) matmuls (\d+)/.exec(log)!.map(Number);
         expect(launches, 'kernel launches of ours per call').toBe(1);
         expect(matmuls, 'cuBLASLt calls per call').toBe(env ? 1 + b : 2);
+        // with one image's workspace the batch runs image by image and gives the same bytes
+        expect(log).toContain('passes-equal 1');
+        expect(Number(/launches-one-image (\d+)/.exec(log)![1])).toBe(b);
       }
     });
   }

@@ -32,6 +32,20 @@ describe('emitKernels', () => {
       scales: [1, 0.5],
       gate: 'simple',
       dtype: 'float32',
+      block_entry: 'deltac_block_c64_ci32_k7_s1_0p5_simple_f32',
+      block_cuda: 'c64_ci32_k7_s1_0p5_simple_f32.block.cu',
+      block_weights: {
+        elements: 2048 + 64 + 3136 + 2048 + 64 + 4096 + 64,
+        tensors: [
+          { name: 'conv_up.weight', shape: [32, 64], offset: 0 },
+          { name: 'conv_up.bias', shape: [32], offset: 2048 },
+          { name: 'gates.conv_spatial.weight', shape: [2, 7, 7, 32], offset: 2112 },
+          { name: 'conv_out.weight', shape: [64, 32], offset: 5248 },
+          { name: 'conv_out.bias', shape: [64], offset: 7296 },
+          { name: 'conv_pool.weight', shape: [64, 64], offset: 7360 },
+          { name: 'conv_pool.bias', shape: [64], offset: 11456 },
+        ],
+      },
     });
     expect(Object.keys(manifest.layers)).toHaveLength(16);
     expect(manifest.layers['mid_block.attentions.0.transformer_blocks.0']).toBe('c64_ci32_k5_s1_0p5_simple_f32');
@@ -44,6 +58,14 @@ describe('emitKernels', () => {
     const midLayer = layers.find((l) => l.path.startsWith('mid_block'))!;
     expect(mid.length).toBe(2 * 5 * 5 * 32);
     expect(bin.readFloatLE(4 * (mid.offset + 7))).toBe(midLayer.weights.gateWeights[7]);
+    // whole-block weights: every layer in the block layout of its configuration, float32
+    const blockBin = fs.readFileSync(path.join(dir, 'block-weights.bin'));
+    const midBlock = manifest.block_weights.layers['mid_block.attentions.0.transformer_blocks.0'];
+    const midTensors = manifest.kernels[2].block_weights.tensors;
+    expect(midBlock.length).toBe(manifest.kernels[2].block_weights.elements);
+    const poolAt = midBlock.offset + midTensors.find((t: { name: string }) => t.name === 'conv_pool.bias').offset;
+    expect(blockBin.readFloatLE(4 * (poolAt + 5))).toBe(midLayer.weights.poolBias[5]);
+    expect(blockBin.byteLength).toBe(4 * Object.values(manifest.block_weights.layers).reduce((a: number, l) => a + (l as { length: number }).length, 0));
     // every file listed exists, nothing temporary is left
     for (const f of r.files) expect(fs.existsSync(f)).toBe(true);
     expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);

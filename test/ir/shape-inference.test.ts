@@ -217,6 +217,56 @@ describe('shape rules', () => {
     expect([t.e, t.f]).toEqual(['f32[1,N]', 'f32[3,N]']);
   });
 
+  it('Split: sizes that are not known give unknown parts, never equal ones; opset 18 splits unevenly', () => {
+    const t = infer(
+      `%a, %b = Split(%x, %sizes) {axis = 1}
+       %c, %d, %e = Split(%y) {axis = 0, num_outputs = 3}`,
+      '%x: f32[2,6], %sizes: i64[2], %y: f32[7,n]',
+    );
+    expect([t.a, t.b]).toEqual(['f32[2,?]', 'f32[2,?]']);
+    expect([t.c, t.d, t.e]).toEqual(['f32[3,n]', 'f32[3,n]', 'f32[1,n]']);
+    const model = parseModel(`model {opset_import = {"" = 18}}
+      graph @g(%x: f32[batch,2]) -> () {
+        %a, %b = Split(%x) {axis = 0, num_outputs = 2}
+      }`);
+    const types = [...runInference(model).types].filter(([v]) => v.name === 'a' || v.name === 'b').map(([, ty]) => formatType(ty));
+    expect(types).toEqual(['f32[?,2]', 'f32[?,2]']); // batch may be odd from opset 18 on
+  });
+
+  it('pooling with ceil_mode drops a last window that would start in the right padding', () => {
+    const t = infer(
+      `%a = AveragePool(%x) {ceil_mode = 1, kernel_shape = [3, 3], pads = [1, 1, 1, 1], strides = [3, 3]}
+       %b = MaxPool(%y) {ceil_mode = 1, kernel_shape = [1, 1], strides = [2, 2]}
+       %c = MaxPool(%z) {ceil_mode = 1, kernel_shape = [3, 3], strides = [2, 2]}
+       %d = MaxPool(%s) {ceil_mode = 1, kernel_shape = [3, 3], strides = [2, 2]}
+       %e = MaxPool(%s) {kernel_shape = [3, 3], strides = [2, 2]}`,
+      '%x: f32[1,3,2,2], %y: f32[1,1,2,2], %z: f32[1,1,4,4], %s: f32[1,1,h,w]',
+    );
+    expect(t.a).toBe('f32[1,3,1,1]');
+    expect(t.b).toBe('f32[1,1,1,1]');
+    expect(t.c).toBe('f32[1,1,2,2]'); // ceil((4-3)/2)+1 = 2, and the last window starts at 2 < 4
+    expect(t.d).toBe('f32[1,1,?,?]'); // depends on the value of h, w
+    expect(t.e).toBe('f32[1,1,floor((h-3)/2)+1,floor((w-3)/2)+1]');
+  });
+
+  it('Size, ConstantOfShape, Range, Identity and Neg carry shape arithmetic', () => {
+    const c = contents(
+      `@zero: i64[] = tensor<i64[]> [0]
+       @one: i64[] = tensor<i64[]> [1]
+       %s = Shape(%x)
+       %r = Size(%s)
+       %n = Neg(%r)
+       %i = Identity(%r)
+       %ones = ConstantOfShape(%i) {value = tensor<i64[1]> [1]}
+       %k = Range(@zero, %r, @one)`,
+      '%x: f32[b,3,5]',
+    );
+    expect(c.r).toEqual([3]);
+    expect(c.n).toEqual([-3]);
+    expect(c.ones).toEqual([1, 1, 1]);
+    expect(c.k).toEqual([0, 1, 2]);
+  });
+
   it('Slice: static, negative, stepped, and full-range on symbolic dims', () => {
     const t = infer(
       `@s0: i64[1] = tensor<i64[1]> [0]

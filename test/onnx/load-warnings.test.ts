@@ -72,6 +72,18 @@ describe('declared types that shape inference disagrees with', () => {
     expect(summary.outputs).toEqual([{ name: 'y', type: 'f32[3,2]' }]);
   });
 
+  it('`deltac inspect` of a model with a newer IR version: loads, warns DELTAC_W_IR_VERSION', async () => {
+    const file = path.join(tmp.dir, 'ir15.onnx');
+    fs.writeFileSync(file, encodeModel(modelProto({ irVersion: 15, opset: 28, inputs: [valueInfo('x', FLOAT, [2])], nodes: [{ opType: 'Relu', input: ['x'], output: ['y'] }], outputs: [valueInfo('y', FLOAT, [2])] })));
+    const r = await runCli('inspect', file, '--json');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.out) as ModelSummary;
+    expect(summary.irVersion).toBe(15);
+    expect(summary.opsets).toEqual({ 'ai.onnx': 28 });
+    expect(summary.warnings.map((w) => w.code)).toEqual(['DELTAC_W_IR_VERSION']);
+    expect(summary.warnings[0]!.message).toContain('declares IR version 15, newer than the 14 deltac knows');
+  });
+
   it('a model without problems has no warnings in --json', async () => {
     const file = path.join(tmp.dir, 'fine.onnx');
     fs.writeFileSync(file, splitWithWrongRule());

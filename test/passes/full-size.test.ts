@@ -21,6 +21,7 @@ const CASES: FullSizeOptions[] = [
   { layout: 'sd15', style: 'onnx-attention' },
   { layout: 'sd15', style: 'ts-sdpa', dtype: 'f16' },
   { layout: 'sd15', style: 'ms-mha-packed', ort: true, dtype: 'f16' },
+  { layout: 'sd15', style: 'ms-attention', ort: true },
   { layout: 'sd21', style: 'ts-torch1' },
   { layout: 'sd21', style: 'dynamo-sdpa', dtype: 'f16' },
   { layout: 'sd21', style: 'ms-mha', ort: true },
@@ -38,7 +39,7 @@ const CASES: FullSizeOptions[] = [
 
 const label = (c: FullSizeOptions) => `${c.layout} ${c.style}${c.ort ? ' (onnxruntime-optimized)' : ''} ${c.dtype ?? 'f32'}`;
 
-const CORE: Partial<Record<AttentionStyle, string>> = { 'ms-mha': 'MultiHeadAttention', 'ms-mha-packed': 'MultiHeadAttention', 'ms-mha-packed-kv': 'MultiHeadAttention', 'onnx-attention': 'Attention', 'onnx-attention-4d': 'Attention' };
+const CORE: Partial<Record<AttentionStyle, string>> = { 'ms-attention': 'MultiHeadAttention', 'ms-mha': 'MultiHeadAttention', 'ms-mha-packed': 'MultiHeadAttention', 'ms-mha-packed-kv': 'MultiHeadAttention', 'onnx-attention': 'Attention', 'onnx-attention-4d': 'Attention' };
 
 describe.each(CASES)('full size: $layout $style', (c) => {
   it(`${label(c)}: converts every self-attention layer and keeps every cross-attention`, () => {

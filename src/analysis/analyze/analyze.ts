@@ -96,6 +96,9 @@ export interface AnalysisReport {
   seconds: number;
 }
 
+/** Sampled query rows on which the TypeScript attention is checked against onnxruntime. */
+const CHECK_ROWS = 8;
+
 function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
   let d = 0;
   let m = 0;
@@ -202,14 +205,22 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     const sample = (k: number, b: number) => data(n.x, k).data.subarray(b * tokens * channels!, (b + 1) * tokens * channels!);
     const check = { output: null as number | null, probs: null as number | null };
     if (p && channels) {
-      const ts = attentionRows(sample(0, 0), tokens, p, n.queries);
+      // the check: CHECK_ROWS of the sampled queries, output and probabilities
+      const rows = n.queries.subarray(0, CHECK_ROWS);
+      const ts = attentionRows(sample(0, 0), tokens, p, rows);
       const y = data(n.y, 0).data;
-      const yRows = new Float32Array(n.queries.length * channels);
-      n.queries.forEach((q, i) => yRows.set(y.subarray(q * channels, (q + 1) * channels), i * channels));
+      const yRows = new Float32Array(rows.length * channels);
+      rows.forEach((q, i) => yRows.set(y.subarray(q * channels, (q + 1) * channels), i * channels));
       check.output = maxRel(ts.y, yRows);
-      if (n.probs) check.probs = maxRel(ts.probs, data(n.probs, 0).data.subarray(0, ts.probs.length));
-      else {
-        for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) builder.add(k === 0 && b === 0 ? ts.probs : attentionRows(sample(k, b), tokens, p, n.queries).probs, n.queries);
+      if (n.probs) {
+        // captured rows are [B·heads, Q, N]; the first sample's heads, first CHECK_ROWS rows
+        const got = data(n.probs, 0).data;
+        const heads = ts.probs.length / (rows.length * tokens);
+        const ref = new Float32Array(ts.probs.length);
+        for (let h = 0; h < heads; h++) ref.set(got.subarray(h * n.queries.length * tokens, (h * n.queries.length + rows.length) * tokens), h * rows.length * tokens);
+        check.probs = maxRel(ts.probs, ref);
+      } else {
+        for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) builder.add(attentionRows(sample(k, b), tokens, p, n.queries, false).probs, n.queries);
         probsSource = 'recomputed';
       }
       if (check.output > 1e-3) notes.push(`attention recomputed from the model's weights differs from onnxruntime by ${check.output.toExponential(1)} (relative): its ERF is unreliable`);

@@ -33,6 +33,10 @@ export function cudaTiling(plan: KernelPlan, override: Partial<Pick<CudaTiling, 
   const ca = largestDivisor(plan.half, [8, 4, 2, 1]);
   const tiling = { ca, p: ca % 2 === 0 ? 2 : 1, th: 16, tw: 16, r: 4, ...override };
   if (tiling.tw % tiling.r !== 0) throw new Error(`CUDA tiling: R=${tiling.r} must divide TW=${tiling.tw}`);
+  if (tiling.th < 2 || tiling.tw < 2) throw new Error(`CUDA tiling: tiles of ${tiling.th}×${tiling.tw} leave no room for the low-res overlap`);
+  if (((ca / tiling.p) * tiling.th * (tiling.tw / tiling.r)) % 32 !== 0) {
+    throw new Error(`CUDA tiling: ${tiling.th}×${tiling.tw} tiles with R=${tiling.r} give CTAs of a partial warp for Ci/2=${plan.half}`);
+  }
   return tiling;
 }
 
