@@ -387,40 +387,49 @@ def peak_gb(fn):
     return torch.cuda.max_memory_allocated() / 1e9
 
 
-def memory_rows(lib, log):
+def memory_rows(lib, log, failures):
     out_rows = []
-    for (C, H, W, B, paper_sdpa, paper_block, label) in MEMORY_ROWS:
-        fam, dtype = SD15, torch.float16
-        kid = config_id(C, fam, "f16")
-        p, _ = make_params(C, fam, dtype)
-        wbuf = lib.pack_weights(kid, p)
-        del p
-        x = torch.randn(B, H * W, C, device="cuda", dtype=dtype)
-        sdpa = sdpa_module(C, fam["heads"], dtype)
-
-        def block(images_per_pass):
-            def run():
-                out = torch.empty_like(x)
-                ws = torch.empty(lib.workspace_bytes(kid, images_per_pass, H, W), device="cuda", dtype=torch.uint8)
-                lib.block(kid, x, wbuf, out, ws, B, H, W)
-                torch.cuda.synchronize()
-            return run
-
-        def attention():
-            with torch.no_grad():
-                sdpa(x)
-            torch.cuda.synchronize()
-
-        one = peak_gb(block(1))
-        full = peak_gb(block(B))
-        att = peak_gb(attention)
-        met = "met" if one < paper_block and one < att else "MISSED"
-        row = [f"{B},{H},{W},{C}", label, f"{att:.2f}", f"{one:.2f}", f"{full:.2f}", f"{paper_sdpa:.2f}", f"{paper_block:.2f}", met]
-        log("  " + " | ".join(row))
-        out_rows.append(row)
-        del x, wbuf, sdpa
+    for row in MEMORY_ROWS:
+        try:
+            out_rows.append(memory_row(lib, log, row))
+        except Exception as e:  # noqa: BLE001 - report and go on
+            failures.append(f"memory row {row[:4]}: {type(e).__name__}: {e}")
+            log(f"  memory {row[:4]}: ERROR {type(e).__name__}: {e}")
         torch.cuda.empty_cache()
     return out_rows
+
+
+def memory_row(lib, log, row):
+    """Peak memory of the block (image per pass, one pass) and of the SDPA module at one shape."""
+    (C, H, W, B, paper_sdpa, paper_block, label) = row
+    fam, dtype = SD15, torch.float16
+    kid = config_id(C, fam, "f16")
+    p, _ = make_params(C, fam, dtype)
+    wbuf = lib.pack_weights(kid, p)
+    del p
+    x = torch.randn(B, H * W, C, device="cuda", dtype=dtype)
+    sdpa = sdpa_module(C, fam["heads"], dtype)
+
+    def block(images_per_pass):
+        def run():
+            out = torch.empty_like(x)
+            ws = torch.empty(lib.workspace_bytes(kid, images_per_pass, H, W), device="cuda", dtype=torch.uint8)
+            lib.block(kid, x, wbuf, out, ws, B, H, W)
+            torch.cuda.synchronize()
+        return run
+
+    def attention():
+        with torch.no_grad():
+            sdpa(x)
+        torch.cuda.synchronize()
+
+    one = peak_gb(block(1))
+    full = peak_gb(block(B))
+    att = peak_gb(attention)
+    met = "met" if one < paper_block and one < att else "MISSED"
+    cells = [f"{B},{H},{W},{C}", label, f"{att:.2f}", f"{one:.2f}", f"{full:.2f}", f"{paper_sdpa:.2f}", f"{paper_block:.2f}", met]
+    log("  " + " | ".join(cells))
+    return cells
 
 
 def main():
@@ -461,10 +470,15 @@ def run(args, log):
     for row in ROWS:
         if args.quick and not (row[6] and row[5] == "f16"):
             continue
-        rows_out.append(check_row(lib, row, args, bw, log, failures))
+        try:
+            rows_out.append(check_row(lib, row, args, bw, log, failures))
+        except Exception as e:  # noqa: BLE001 - one broken row must not hide the others
+            C, H, W, B, fam, dt = row[:6]
+            failures.append(f"{config_id(C, fam, dt)} at B={B} {H}x{W}: {type(e).__name__}: {e}")
+            log(f"  {B},{H},{W},{C},{fam['K']},{fam['gate']} | {dt} | ERROR {type(e).__name__}: {e}")
         torch.cuda.empty_cache()
 
-    mem = [] if args.quick or args.no_memory else memory_rows(lib, log)
+    mem = [] if args.quick or args.no_memory else memory_rows(lib, log, failures)
 
     log()
     log("| " + " | ".join(header) + " |")

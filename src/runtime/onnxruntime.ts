@@ -27,6 +27,11 @@ export interface SessionOptions {
   externalDataFolder?: string;
   /** Pre-pack weights for faster GEMMs (default true; off keeps a second copy of the weights out of memory). */
   prepacking?: boolean;
+  /**
+   * onnxruntime's CPU arena and memory patterns (default true). Off, each tensor is
+   * freed after its last reader: lower peak memory over runs on several inputs.
+   */
+  memoryArena?: boolean;
   /** Log nothing below fatal (errors still reach the caller as exceptions); for runs that may fail by design. */
   quiet?: boolean;
 }
@@ -48,6 +53,7 @@ export class OrtModel {
       interOpNumThreads: 1,
       graphOptimizationLevel: options.optimization ?? 'all',
       logSeverityLevel: options.quiet ? 4 : 3,
+      ...(options.memoryArena === false ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
       ...(Object.keys(session).length ? { extra: { session } } : {}),
     };
     try {

@@ -152,7 +152,7 @@ export async function runStaged(
     g.outputs.push(...outputs);
     g.removeUnusedInitializers();
     const { bytes, folder } = serializeInPlace(model);
-    const session = await OrtModel.load(`${model.sourcePath ?? 'model'} (analysis stage ${s + 1}/${stages.length})`, { externalDataFolder: folder, prepacking: false }, bytes);
+    const session = await OrtModel.load(`${model.sourcePath ?? 'model'} (analysis stage ${s + 1}/${stages.length})`, { externalDataFolder: folder, prepacking: false, memoryArena: false }, bytes);
     try {
       const inputNames = session.inputNames;
       for (let k = 0; k < feedSets.length; k++) {
