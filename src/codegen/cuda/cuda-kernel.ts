@@ -100,6 +100,16 @@ export function cudaConvKernel(plan: KernelPlan, t: CudaTiling): string[] {
   out(`constexpr size_t POOL_SMEM = sizeof(float) * ((G::THREADS / 32) * 64 + 65);`);
   const parts = [...(fullGates.length ? ['FULL_SMEM'] : []), ...(lowGates.length ? ['LOW_SMEM'] : []), 'POOL_SMEM'];
   out(`constexpr size_t SMEM = ${parts.slice(1).reduce((a, b) => `(${a} > ${b} ? ${a} : ${b})`, parts[0]!)};`);
+  out(`// CTAs per SM that shared memory allows (1 KiB reserved per CTA), promised to ptxas so that it`);
+  out(`// spends the registers that occupancy leaves (without it, it caps at 64 and spills for K = 13);`);
+  out(`// at most as many as keep 64 registers per thread.`);
+  out(`#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900`);
+  out(`constexpr size_t SMEM_PER_SM = 227 * 1024;`);
+  out(`#else`);
+  out(`constexpr size_t SMEM_PER_SM = 163 * 1024;`);
+  out(`#endif`);
+  out(`constexpr int cap_blocks(size_t n) { return n < 1 ? 1 : n > 65536 / (64 * G::THREADS) ? 65536 / (64 * G::THREADS) : static_cast<int>(n); }`);
+  out(`constexpr int MIN_BLOCKS = cap_blocks(SMEM_PER_SM / (SMEM + 1024));`);
   out(`bool smem_raised[64];`);
   out();
   out(`/// What the block adds to the conv grid: the pool term's inputs and outputs (pool_tiles = 0: none).`);
@@ -118,7 +128,7 @@ export function cudaConvKernel(plan: KernelPlan, t: CudaTiling): string[] {
   out(`// One grid for every gate and the pool term. blockIdx.x < full_tiles: a full-res tile (s = 1`);
   out(`// gates, written into G); then the low-res tiles of each s < 1 gate (anchor step TH-1 × TW-1);`);
   out(`// then the pool CTAs.`);
-  out(`__global__ void __launch_bounds__(G::THREADS) ${entry}_conv(`);
+  out(`__global__ void __launch_bounds__(G::THREADS, MIN_BLOCKS) ${entry}_conv(`);
   out(`    const T* __restrict__ u, const T* __restrict__ weights, T* __restrict__ out, int H, int W, int tiles_x, int full_tiles,`);
   out(`    ${lowParams ? `${lowParams}, ` : ''}PoolArgs pool) {`);
   out(`  extern __shared__ float4 smem4[];`);

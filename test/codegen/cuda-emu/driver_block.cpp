@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
   std::memcpy(wa, wt.data(), wt.size());
   EmuLtHandle handle{0x17};
   const size_t one_image = DELTAC_CAT(DELTAC_BLOCK_ENTRY, _workspace_size)(1, h, w);
+  // bad calls are refused with the documented codes, before anything runs
+  if (DELTAC_BLOCK_ENTRY(static_cast<char*>(xa) + 2, wa, out, b, h, w, ws, ws_bytes, &handle, nullptr) != cudaErrorMisalignedAddress) { std::fprintf(stderr, "misaligned x accepted\n"); return 1; }
+  if (DELTAC_BLOCK_ENTRY(xa, wa, out, b, h, w, ws, ws_bytes, nullptr, nullptr) != cudaErrorInvalidValue) { std::fprintf(stderr, "null handle accepted\n"); return 1; }
+  if (DELTAC_BLOCK_ENTRY(xa, wa, out, 0, h, w, ws, ws_bytes, &handle, nullptr) != cudaErrorInvalidValue) { std::fprintf(stderr, "batch 0 accepted\n"); return 1; }
   // less than one image's workspace is refused
   if (DELTAC_BLOCK_ENTRY(xa, wa, out, b, h, w, ws, one_image - 1, &handle, nullptr) == 0) { std::fprintf(stderr, "short workspace accepted\n"); return 1; }
   for (int call = 0; call < 2; ++call) {  // twice: the pool term's counters must be reusable
