@@ -35,7 +35,8 @@ export { unusedInitializersPass } from './passes/cleanup/unused-initializers.js'
 export { convert, createPassManager, type ConvertOptions, type ConversionReport } from './convert.js';
 export { Checkpoint } from './weights/checkpoint.js';
 export { SafetensorsFile } from './weights/safetensors.js';
-export { attentionCost, blockCost } from './analysis/flops.js';
+export { attentionCost, blockCost, flashAttentionBytes, localAttentionCost } from './analysis/flops.js';
+export { analyzeModel, writeAnalysisReport, type AnalyzeOptions, type AnalysisReport } from './analysis/analyze/index.js';
 export { OrtModel, readInputFolder, compareArrays } from './runtime/onnxruntime.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { smokeCheck, checkSavedModel, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';

@@ -7,6 +7,12 @@
  * divide), sigmoid 4 per element, bilinear upsampling 7 per output element
  * (4 multiplies, 3 adds). Batch size 1. Activation memory counts the largest
  * intermediate tensors that must exist at once, in bytes of the model's dtype.
+ *
+ * Baselines (seed §E, §F): local attention (NA) with a K×K window counts like
+ * self-attention with min(K,H)·min(K,W) keys per query (the window shifts inward
+ * at the borders, as in NATTEN), its score tensor materialised. Flash attention
+ * keeps no N×N matrix: its memory is q, k, v and the output plus two float32
+ * softmax statistics per row and head. Memory at batch B is B times batch 1.
  */
 import type { GateKind } from '../passes/delta-conv/op.js';
 
@@ -70,4 +76,32 @@ export function blockCost(b: BlockShape, bytesPerElement = 4): Cost {
   flops += n * c; // Y + P
   const activation = (n * ci + gateActivations + n * c) * bytesPerElement;
   return { flops, activationBytes: activation };
+}
+
+export interface LocalAttentionShape {
+  height: number;
+  width: number;
+  channels: number;
+  heads: number;
+  /** K: the window is K×K tokens around the query. */
+  window: number;
+}
+
+/** Local (neighbourhood) attention over a K×K window, with the same projections as self-attention. */
+export function localAttentionCost(a: LocalAttentionShape, bytesPerElement = 4): Cost {
+  const n = a.height * a.width;
+  const keys = Math.min(a.window, a.height) * Math.min(a.window, a.width);
+  const c = a.channels;
+  const projections = 3 * 2 * n * c * c;
+  const scores = 2 * n * keys * c;
+  const softmax = 3 * a.heads * n * keys;
+  const weighted = 2 * n * keys * c;
+  const out = 2 * n * c * c + n * c;
+  const activation = (3 * n * c + a.heads * n * keys) * bytesPerElement;
+  return { flops: projections + scores + softmax + weighted + out, activationBytes: activation };
+}
+
+/** Activation bytes of self-attention run with a flash kernel (no N×N matrix), at batch `batch`. */
+export function flashAttentionBytes(a: AttentionShape, batch: number, bytesPerElement = 4): number {
+  return batch * (4 * a.tokens * a.channels * bytesPerElement + 2 * a.heads * a.tokens * 4);
 }

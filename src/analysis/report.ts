@@ -16,7 +16,7 @@ import { DEFAULT_GATE } from '../passes/delta-conv/insert-pyramid-conv.js';
 import type { GateKind } from '../passes/delta-conv/op.js';
 import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatial/index.js';
 import type { Checkpoint } from '../weights/checkpoint.js';
-import { attentionCost, blockCost } from './flops.js';
+import { attentionCost, blockCost, type Cost, flashAttentionBytes, localAttentionCost } from './flops.js';
 
 /** Metadata key under which `convert` records what it replaced. */
 export const PROVENANCE_KEY = 'deltac.layers';
@@ -41,6 +41,10 @@ export interface LayerAtResolution {
   width: number;
   attention: { flops: number; activationBytes: number };
   block: { flops: number; activationBytes: number };
+  /** Local attention with a K×K window (`baselineWindow`). */
+  localAttention?: Cost;
+  /** Activation memory at `batch`: self-attention with a flash kernel vs the ΔConvBlock. */
+  atBatch?: { batch: number; flashAttentionBytes: number; blockBytes: number };
 }
 
 export interface ReportLayer extends LayerGeometry {
@@ -50,9 +54,29 @@ export interface ReportLayer extends LayerGeometry {
 export interface ModelReport {
   converted: boolean;
   layers: ReportLayer[];
-  totals: { resolution: number | null; attentionFlops: number; blockFlops: number; attentionPeakBytes: number; blockPeakBytes: number }[];
+  totals: {
+    resolution: number | null;
+    attentionFlops: number;
+    blockFlops: number;
+    attentionPeakBytes: number;
+    blockPeakBytes: number;
+    localAttentionFlops?: number;
+    localAttentionPeakBytes?: number;
+    /** Largest layer at `batch`: flash self-attention vs ΔConvBlock. */
+    flashPeakBytesAtBatch?: number;
+    blockPeakBytesAtBatch?: number;
+  }[];
+  /** K of the local-attention baseline column, when asked for. */
+  baselineWindow?: number;
+  batch?: number;
   notes: string[];
 }
+
+/** Seed Table I: measured VRAM of self-attention (FlashAttention) vs ΔConvBlock, batch 32. */
+export const PAPER_TABLE_I = [
+  { resolution: '1024²', selfAttentionGB: 1.77, blockGB: 1.46 },
+  { resolution: '4K', selfAttentionGB: 14.68, blockGB: 12.17 },
+] as const;
 
 export const DEFAULT_KERNEL: Record<ModelFamily, number> = { unet: 9, dit: 13 };
 
@@ -102,6 +126,10 @@ export interface ReportOptions {
   checkpoint?: Checkpoint;
   /** Bytes per activation element (default: 4, or 2 for fp16 models). */
   bytesPerElement?: number;
+  /** Add local attention with this K×K window as a baseline (seed §F: NA, K = 17). */
+  baselineWindow?: number;
+  /** Add activation memory at this batch size: flash self-attention vs ΔConvBlock (seed §E). */
+  batch?: number;
 }
 
 export function reportModel(model: Model, options: ReportOptions = {}): ModelReport {
@@ -150,15 +178,23 @@ export function reportModel(model: Model, options: ReportOptions = {}): ModelRep
       const hw = dims.get(res);
       if (!hw) return [];
       const [h, w] = hw;
-      return [
-        {
-          resolution: res,
-          height: h,
-          width: w,
-          attention: attentionCost({ tokens: h * w, channels: geo.channels, heads: geo.heads }, bytes),
-          block: blockCost({ height: h, width: w, channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales: geo.scales, gate: geo.gate }, bytes),
-        },
-      ];
+      const block = blockCost({ height: h, width: w, channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales: geo.scales, gate: geo.gate }, bytes);
+      const at: LayerAtResolution = {
+        resolution: res,
+        height: h,
+        width: w,
+        attention: attentionCost({ tokens: h * w, channels: geo.channels, heads: geo.heads }, bytes),
+        block,
+      };
+      if (options.baselineWindow) at.localAttention = localAttentionCost({ height: h, width: w, channels: geo.channels, heads: geo.heads, window: options.baselineWindow }, bytes);
+      if (options.batch) {
+        at.atBatch = {
+          batch: options.batch,
+          flashAttentionBytes: flashAttentionBytes({ tokens: h * w, channels: geo.channels, heads: geo.heads }, options.batch, bytes),
+          blockBytes: options.batch * block.activationBytes,
+        };
+      }
+      return [at];
     }),
   }));
   if (layers.some((l) => l.at.length < resolutions.length)) {
@@ -172,9 +208,28 @@ export function reportModel(model: Model, options: ReportOptions = {}): ModelRep
       blockFlops: at.reduce((s, a) => s + a.block.flops, 0),
       attentionPeakBytes: Math.max(0, ...at.map((a) => a.attention.activationBytes)),
       blockPeakBytes: Math.max(0, ...at.map((a) => a.block.activationBytes)),
+      ...(options.baselineWindow
+        ? {
+            localAttentionFlops: at.reduce((s, a) => s + a.localAttention!.flops, 0),
+            localAttentionPeakBytes: Math.max(0, ...at.map((a) => a.localAttention!.activationBytes)),
+          }
+        : {}),
+      ...(options.batch
+        ? {
+            flashPeakBytesAtBatch: Math.max(0, ...at.map((a) => a.atBatch!.flashAttentionBytes)),
+            blockPeakBytesAtBatch: Math.max(0, ...at.map((a) => a.atBatch!.blockBytes)),
+          }
+        : {}),
     };
   });
-  return { converted: provenance !== null, layers, totals, notes };
+  return {
+    converted: provenance !== null,
+    layers,
+    totals,
+    ...(options.baselineWindow ? { baselineWindow: options.baselineWindow } : {}),
+    ...(options.batch ? { batch: options.batch } : {}),
+    notes,
+  };
 }
 
 /** The checkpoint block of a self-attention module path (`….attn1` → its transformer block). */

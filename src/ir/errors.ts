@@ -22,7 +22,6 @@ export const ERROR_CODES = {
   DELTAC_E_DUPLICATE_NAME: 'two nodes/initializers/inputs define the same value name',
   DELTAC_E_UNDEFINED_VALUE: 'a node uses a value that nothing defines',
   DELTAC_E_DANGLING_VALUE: 'a value is still used after its producer was removed',
-  DELTAC_E_TYPE_CONFLICT: 'a value carries two different types or shapes',
   // textual IR
   DELTAC_E_TEXT_SYNTAX: 'the textual IR does not parse',
   // weights

@@ -29,10 +29,20 @@ export interface Binding {
   method: BindingMethod;
 }
 
+/** A layer with no weights, and the checkpoint block it would need. */
+export interface MissingLayer extends LayerRef {
+  /**
+   * Key prefix its weights would have in this checkpoint: the diffusers path for an
+   * LDM-named layer (`input_blocks.1.1.transformer_blocks.0` → `down_blocks.0.attentions.0.transformer_blocks.0`),
+   * after the wrapper the checkpoint's blocks share (`unet.`); null for a layer without a name.
+   */
+  expectedBlock: string | null;
+}
+
 export interface BindingResult {
   bound: Map<string, Binding>;
   /** Layers with no weights. */
-  missing: LayerRef[];
+  missing: MissingLayer[];
   /** Checkpoint blocks no layer uses. */
   unusedBlocks: string[];
 }
@@ -80,6 +90,12 @@ function checkpointNames(layers: LayerRef[], ckpt: Checkpoint): (layer: LayerRef
     const diffusers = layout ? ldmToDiffusers(layer.blockPath, layout) : null;
     return diffusers ? [diffusers, layer.blockPath] : [layer.blockPath];
   };
+}
+
+/** The wrapper (`unet.`) every block of the checkpoint has before its path, or '' when they differ. */
+function sharedWrapper(ckpt: Checkpoint): string {
+  const wrappers = new Set([...ckpt.blocks.values()].map((b) => b.prefix.slice(0, b.prefix.length - b.path.length)));
+  return wrappers.size === 1 ? [...wrappers][0]! : '';
 }
 
 export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<string, string>): BindingResult {
@@ -140,9 +156,13 @@ export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<st
     if (free.length === unnamed.length) unnamed.forEach((l, i) => assign(l, free[i]!, 'structure'));
   }
 
+  const wrapper = sharedWrapper(ckpt);
   return {
     bound,
-    missing: layers.filter((l) => !bound.has(l.id)),
+    missing: layers.filter((l) => !bound.has(l.id)).map((l) => {
+      const name = namesOf(l)[0];
+      return { ...l, expectedBlock: name === undefined ? null : `${wrapper}${name}` };
+    }),
     unusedBlocks: [...ckpt.blocks.values()].filter((b) => !used.has(b)).map((b) => b.prefix),
   };
 }

@@ -1,7 +1,7 @@
 /** The FLOP and memory counts, checked against values computed by hand for one SD1.5 layer. */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { attentionCost, blockCost } from '../../src/analysis/flops.js';
+import { attentionCost, blockCost, flashAttentionBytes, localAttentionCost } from '../../src/analysis/flops.js';
 import { reportModel } from '../../src/analysis/report.js';
 import { convert } from '../../src/convert.js';
 import { loadModel } from '../../src/onnx/load.js';
@@ -40,6 +40,36 @@ describe('FLOPs of one SD1.5 layer at 64×64×320 (8 heads; ΔConvBlock Ci = 160
     const simple = blockCost({ height: 8, width: 6, channels: 32, inner: 16, kernel: 5, scales: [1, 0.5], gate: 'simple' });
     const sigmoid = blockCost({ height: 8, width: 6, channels: 32, inner: 16, kernel: 5, scales: [1, 0.5], gate: 'sigmoid' });
     expect(sigmoid.flops - simple.flops).toBe(4 * (48 * 8 + 12 * 8));
+  });
+});
+
+describe('baselines for the same SD1.5 layer (seed §E, §F)', () => {
+  it('local attention NA with K = 17: 289 keys per query', () => {
+    const projections = 3 * 2 * 4096 * 320 * 320; //  2,516,582,400
+    const scores = 2 * 4096 * 289 * 320; //              757,596,160
+    const softmax = 3 * 8 * 4096 * 289; //                28,409,856
+    const weighted = 2 * 4096 * 289 * 320; //            757,596,160
+    const out = 2 * 4096 * 320 * 320 + 4096 * 320; //    840,171,520
+    expect(projections + scores + softmax + weighted + out).toBe(4_900_356_096);
+    const c = localAttentionCost({ height: 64, width: 64, channels: 320, heads: 8, window: 17 });
+    expect(c.flops).toBe(4_900_356_096);
+    expect(c.activationBytes).toBe((3 * 4096 * 320 + 8 * 4096 * 289) * 4);
+    // a window larger than the grid sees the whole grid: self-attention's count
+    expect(localAttentionCost({ height: 8, width: 8, channels: 1280, heads: 8, window: 17 }).flops).toBe(attentionCost({ tokens: 64, channels: 1280, heads: 8 }).flops);
+  });
+
+  it('flash self-attention at batch 32: q, k, v, output and 2 float32 statistics per row and head', () => {
+    expect(flashAttentionBytes({ tokens: 4096, channels: 320, heads: 8 }, 32)).toBe(32 * (4 * 4096 * 320 * 4 + 2 * 8 * 4096 * 4));
+    expect(flashAttentionBytes({ tokens: 4096, channels: 320, heads: 8 }, 32)).toBe(679_477_248);
+  });
+
+  it('deltac report --baseline na:17 --batch 32 puts them beside the ΔConvBlock', () => {
+    const full = loadModel(path.join(MODELS_DIR, 'sd15-full', 'model.graph.onnx'), { missingExternalData: 'warn' });
+    const r = reportModel(full, { resolutions: [512], baselineWindow: 17, batch: 32 });
+    const top = r.layers[0]!.at[0]!;
+    expect(top.localAttention!.flops).toBe(4_900_356_096);
+    expect(top.atBatch).toEqual({ batch: 32, flashAttentionBytes: 679_477_248, blockBytes: 32 * top.block.activationBytes });
+    expect(r.totals[0]!.flashPeakBytesAtBatch).toBe(679_477_248);
   });
 });
 

@@ -1,11 +1,16 @@
 /** Shape rules of the onnxruntime contrib operators (com.microsoft) in optimized diffusion graphs. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DataType } from '../../src/ir/dtype.js';
 import { Model } from '../../src/ir/model.js';
+import { CONTRIB_RULES } from '../../src/ir/shape-inference/contrib-rules.js';
 import { runInference } from '../../src/ir/shape-inference/infer.js';
+import { RULES } from '../../src/ir/shape-inference/rules.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { type Dim, tensorType } from '../../src/ir/types.js';
 import type { Value } from '../../src/ir/value.js';
+import { REPO_ROOT } from '../helpers/paths.js';
 
 const ms = { domain: 'com.microsoft' };
 const ints = (value: number[]) => ({ type: 'ints' as const, value });
@@ -72,5 +77,22 @@ describe('contrib shape rules', () => {
     const att = g.op('Attention', [q, weight('w', [320, 960])], { ...ms, attributes: { num_heads: int(8) } });
     expect(shapeOf(att)).toEqual({ dtype: DataType.FLOAT16, shape: ['batch', 'n', 320] });
     expect(shapeOf(kv)?.shape).toEqual(['batch', 77, 768]);
+  });
+
+  it('4-D value with another head size, and Attention with qkv_hidden_sizes: the output width is the value\'s', () => {
+    const { g, input, weight, shapeOf } = setup();
+    const q = input('q', ['batch', 'n', 320]);
+    const mha = g.op('MultiHeadAttention', [q, input('k4', ['batch', 8, 77, 40]), input('v4', ['batch', 8, 77, 64])], { ...ms, attributes: { num_heads: int(8) } });
+    expect(shapeOf(mha)?.shape).toEqual(['batch', 'n', 512]);
+    const att = g.op('Attention', [q, weight('w', [320, 1280])], { ...ms, attributes: { num_heads: int(8), qkv_hidden_sizes: ints([320, 320, 640]) } });
+    expect(shapeOf(att)?.shape).toEqual(['batch', 'n', 640]);
+  });
+
+  it('the com.microsoft rules are the ones of contrib-rules.ts, written nowhere else', () => {
+    const contrib = Object.keys(RULES).filter((op) => op.startsWith('com.microsoft.'));
+    expect(contrib.sort()).toEqual(Object.keys(CONTRIB_RULES).sort());
+    for (const op of contrib) expect(RULES[op], op).toBe(CONTRIB_RULES[op]);
+    const rulesSource = fs.readFileSync(path.join(REPO_ROOT, 'src/ir/shape-inference/rules.ts'), 'utf8');
+    expect(rulesSource.match(/'com\.microsoft\.\w+'/g)).toBeNull();
   });
 });

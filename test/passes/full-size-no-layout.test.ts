@@ -12,7 +12,7 @@ import { DeltacError } from '../../src/ir/errors.js';
 import { saveModel } from '../../src/onnx/save.js';
 import { buildTextEncoder } from '../fixtures/full-size/text-encoder.js';
 import { runCli } from '../helpers/cli.js';
-import { makeTempDir } from '../helpers/paths.js';
+import { REPO_ROOT, makeTempDir } from '../helpers/paths.js';
 import { deltaCheckpointTensors, writeSafetensors } from '../helpers/safetensors-writer.js';
 
 const tmp = makeTempDir('deltac-no-layout-');
@@ -56,8 +56,24 @@ describe('self-attention without a 2-D layout (text encoder)', () => {
     const r = await runCli('convert', model, '--weights', weights, '-o', out, '--allow-partial');
     expect(r.code).toBe(0);
     for (const l of encoder.blocks) expect(r.err).toContain(`warning: layer ${l} keeps its self-attention: its /m/text_model/encoder/${l}/layer_norm1/LayerNormalization_output_0 tokens have no 2-D layout (DELTAC_E_SPATIAL_DIMS)`);
-    expect(r.out).toMatch(/0 converted, 3 kept/);
+    expect(r.out).toMatch(/self-attention +0 converted, 3 kept \(no 2-D layout\); cross-attention kept: 0/);
+    expect(r.out).not.toMatch(/no weights/);
     expect(r.out).toMatch(/check\s+passed/);
     expect(fs.existsSync(out)).toBe(true);
+  });
+
+  it('the summary says why each group was kept: a layer without weights apart from those without a 2-D layout', async () => {
+    const partial = path.join(tmp.dir, 'partial.safetensors');
+    writeSafetensors(partial, deltaCheckpointTensors(encoder.blocks.slice(1).map((b) => ({ block: b, channels: 32, kernel: 3 }))));
+    const r = await runCli('convert', model, '--weights', partial, '-o', path.join(tmp.dir, 'mixed.onnx'), '--allow-partial', '--no-check');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/self-attention +0 converted, 1 kept \(no weights in the checkpoint\), 2 kept \(no 2-D layout\); cross-attention kept: 0/);
+  });
+
+  it("the README's DELTAC_E_SPATIAL_DIMS row says --allow-partial keeps layers that are not image tokens", () => {
+    const row = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `DELTAC_E_SPATIAL_DIMS` |'));
+    const whatToDo = row?.split('|')[3] ?? '';
+    expect(whatToDo).toMatch(/not image tokens \(e\.g\. a text encoder/);
+    expect(whatToDo).toMatch(/`--allow-partial` keeps/);
   });
 });

@@ -177,6 +177,39 @@ describe('a checkpoint missing one layer', () => {
     expect(message).toContain('--allow-partial');
   });
 
+  it('an LDM-named layer: the message gives the diffusers key the checkpoint needs (after its wrapper), not the LDM module path', () => {
+    const first = buildExport({ ...SD15, names: 'ldm' }).selfBlocks[0]!;
+    expect([first.path, first.checkpointPath]).toEqual(['input_blocks.1.1.transformer_blocks.0', 'down_blocks.0.attentions.0.transformer_blocks.0']);
+    for (const prefix of ['', 'unet.']) {
+      const weights = checkpointFor(SD15, { omit: [first.checkpointPath!], prefix });
+      let error: DeltacError | undefined;
+      try {
+        converted({ ...SD15, names: 'ldm' }, weights);
+      } catch (e) {
+        error = e as DeltacError;
+      }
+      expect(error?.code).toBe('DELTAC_E_WEIGHT_MISSING');
+      expect(error?.message).toContain(`layer ${first.path} has no ΔConvBlock weights`);
+      expect(error?.message).toContain(`(expected keys "${prefix}down_blocks.0.attentions.0.transformer_blocks.0.conv1.…"; 1 layer(s) missing)`);
+      expect(error?.details).toEqual({ layers: [first.path] });
+    }
+  });
+
+  it('the binding result names the block each missing layer needs', () => {
+    // layers_per_block 1 from the model's names (2 input, 4 output slots)
+    const paths = ['input_blocks.1.1', 'input_blocks.3.1', 'middle_block.1', 'output_blocks.0.1', 'output_blocks.1.1', 'output_blocks.2.1', 'output_blocks.3.1'].map((p) => `${p}.transformer_blocks.0`);
+    const layers: LayerRef[] = paths.map((p, index) => ({ id: p, blockPath: p, modulePath: `${p}.attn1`, index }));
+    const ckpt = Checkpoint.open(writeCheckpoint(deltaCheckpointTensors([{ block: 'model.diffusion_model.mid_block.attentions.0.transformer_blocks.0', channels: 4, kernel: 3 }])));
+    const result = bindLayers(layers, ckpt);
+    expect([...result.bound.keys()]).toEqual(['middle_block.1.transformer_blocks.0']);
+    expect(result.missing.map((l) => [l.id, l.expectedBlock])).toEqual(
+      ['down_blocks.0.attentions.0', 'down_blocks.1.attentions.0', 'up_blocks.0.attentions.0', 'up_blocks.0.attentions.1', 'up_blocks.1.attentions.0', 'up_blocks.1.attentions.1'].map((d, i) => [
+        paths[i < 2 ? i : i + 1],
+        `model.diffusion_model.${d}.transformer_blocks.0`,
+      ]),
+    );
+  });
+
   it('with allowPartial keeps that layer\'s attention, reports it, and converts the rest the same way in every export style', async () => {
     const outputs: RunOutput[][] = [];
     for (const style of ['ts-sdpa', 'ms-attention'] as const) {

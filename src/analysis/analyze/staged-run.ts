@@ -56,25 +56,55 @@ function nodeInputs(n: Node): Value[] {
   return [...n.inputs, ...n.subgraphs().flatMap((g) => [...g.captures()])].filter((v): v is Value => !!v);
 }
 
-/** Cuts the needed nodes into stages by weight bytes; returns node indices per stage. */
+/**
+ * Nodes that compute from constants only (Constant, the Identity copies of shared
+ * weights TorchScript writes): every stage that reads them gets its own copy
+ * instead of receiving their (weight-sized) outputs from an earlier stage.
+ */
+function constantNodes(nodes: Node[]): Set<Node> {
+  const out = new Set<Node>();
+  for (const n of nodes) {
+    if (n.subgraphs().length) continue;
+    if (n.inputs.every((v) => !v || v.initializer || (v.producer && out.has(v.producer)))) out.add(n);
+  }
+  return out;
+}
+
+/** Cuts the needed nodes into stages by weight bytes; returns node indices per stage (constant nodes go with their readers). */
 function planStages(model: Model, wanted: Value[], stageBytes: number): number[][] {
   const index = new Map(model.graph.nodes.map((n, i) => [n, i]));
-  const stages: number[][] = [[]];
+  const needed = neededNodes(model, wanted);
+  const constants = constantNodes(needed);
+  const stages: Set<Node>[] = [new Set()];
   const seen = new Set<Value>();
   let bytes = 0;
-  for (const n of neededNodes(model, wanted)) {
+  /** n and the constant nodes it reads through. */
+  const withConstants = (n: Node): Node[] => {
+    const out: Node[] = [];
+    const visit = (m: Node) => {
+      for (const v of m.inputs) if (v?.producer && constants.has(v.producer) && !out.includes(v.producer)) visit(v.producer);
+      out.push(m);
+    };
+    visit(n);
+    return out;
+  };
+  for (const n of needed) {
+    if (constants.has(n)) continue;
+    const group = withConstants(n);
+    const reads = new Set(group.flatMap((m) => nodeInputs(m)).filter((v) => v.initializer));
     let add = 0;
-    for (const v of nodeInputs(n)) if (v.initializer && !seen.has(v)) add += v.initializer.byteLength;
-    if (bytes + add > stageBytes && stages[stages.length - 1]!.length) {
-      stages.push([]);
+    for (const v of reads) if (!seen.has(v)) add += v.initializer!.byteLength;
+    if (bytes + add > stageBytes && stages[stages.length - 1]!.size) {
+      stages.push(new Set());
       bytes = 0;
       seen.clear();
+      add = [...reads].reduce((a, v) => a + v.initializer!.byteLength, 0);
     }
-    for (const v of nodeInputs(n)) if (v.initializer) seen.add(v);
+    for (const v of reads) seen.add(v);
     bytes += add;
-    stages[stages.length - 1]!.push(index.get(n)!);
+    for (const m of group) stages[stages.length - 1]!.add(m);
   }
-  return stages;
+  return stages.map((s) => [...s].map((n) => index.get(n)!).sort((a, b) => a - b));
 }
 
 /** Serialized bytes of a model whose external tensors stay in their files, and the folder they resolve against. */
@@ -114,10 +144,13 @@ export async function runStaged(
   });
   const stages = planStages(plan, wantedValues, options.stageBytes ?? 2 ** 30);
   // the last stage that reads each value (so that a stage hands it on)
-  const stageOf = new Map<Node, number>();
-  stages.forEach((s, i) => s.forEach((k) => stageOf.set(plan.graph.nodes[k]!, i)));
   const lastUse = new Map<string, number>();
-  for (const [n, s] of stageOf) for (const v of nodeInputs(n)) lastUse.set(v.name, Math.max(lastUse.get(v.name) ?? -1, s));
+  stages.forEach((st, s) => {
+    const inStage = new Set(st.map((k) => plan.graph.nodes[k]!));
+    for (const n of inStage) {
+      for (const v of nodeInputs(n)) if (!(v.producer && inStage.has(v.producer))) lastUse.set(v.name, Math.max(lastUse.get(v.name) ?? -1, s));
+    }
+  });
   const wantedSet = new Set(wanted);
 
   const results = feedSets.map(() => new Map<string, ort.Tensor>());

@@ -82,7 +82,7 @@ export const analyzeCommand: Command = {
       return;
     }
     io.out(renderAnalysis(report));
-    if (output) io.out(`wrote ${output}/index.html, overview.png and ${files.filter((f) => f.startsWith('layers/')).length} layer pictures in ${report.seconds.toFixed(1)} s`);
+    if (output) io.out(`wrote ${output}/index.html, overview.png and ${files.filter((f) => f.startsWith('layers/')).length} layer picture(s) in ${report.seconds.toFixed(1)} s`);
   },
 };
 

@@ -136,6 +136,21 @@ export function renderCheck(c: SmokeCheckResult): string {
   );
 }
 
+/**
+ * Kept layers grouped by why, in order of first appearance: the head of each
+ * layer's reason (`no 2-D layout: …` → `no 2-D layout`), without the option
+ * that allowed it.
+ */
+function keptGroups(layers: ConversionReport['layers']): [string, number][] {
+  const groups = new Map<string, number>();
+  for (const l of layers) {
+    if (l.status === 'converted') continue;
+    const why = (l.reason ?? 'unknown reason').replace(/\s*\(--allow-partial\)$/, '').split(':')[0]!.trim();
+    groups.set(why, (groups.get(why) ?? 0) + 1);
+  }
+  return [...groups];
+}
+
 export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: SmokeCheckResult): string {
   const resolutions = r.totals.map((t) => t.resolution);
   const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
@@ -159,8 +174,8 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
     '',
   ];
   const converted = r.layers.filter((l) => l.status === 'converted').length;
-  const kept = r.layers.length - converted;
-  lines.push(`self-attention   ${converted} converted${kept ? `, ${kept} kept (no weights)` : ''}; cross-attention kept: ${r.crossAttention}`);
+  const kept = keptGroups(r.layers).map(([why, n]) => `, ${n} kept (${why})`).join('');
+  lines.push(`self-attention   ${converted} converted${kept}; cross-attention kept: ${r.crossAttention}`);
   for (const t of r.totals) {
     if (!t.attention) continue;
     lines.push(

@@ -379,22 +379,6 @@ const attentionRule: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), [q[0]!, q[1]!, vHidden])];
 };
 
-const msMultiHeadAttention: ShapeRule = (ctx) => {
-  const q = ctx.shape(0);
-  const v = ctx.shape(2);
-  if (!q) return [tensor(ctx.dtype(0), null)];
-  // packed QKV: query is [B, N, heads, 3, head_size]
-  if (q.length === 5) return [tensor(ctx.dtype(0), [q[0]!, q[1]!, mulDim(q[2]!, q[4]!)])];
-  return [tensor(ctx.dtype(0), [q[0]!, q[1]!, v && v.length === 3 ? v[2]! : q[2]!])];
-};
-
-const msAttention: ShapeRule = (ctx) => {
-  const x = ctx.shape(0);
-  const bias = ctx.shape(2);
-  const hidden = bias && typeof bias[0] === 'number' ? bias[0] / 3 : null;
-  return [tensor(ctx.dtype(0), x ? [x[0]!, x[1]!, hidden] : null)];
-};
-
 const topLevelPool: ShapeRule = (ctx) => {
   const x = ctx.shape(0);
   return [tensor(ctx.dtype(0), x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : null)];
@@ -459,16 +443,6 @@ export const RULES: Record<string, ShapeRule> = {
       'Softmax', 'LogSoftmax', 'Mish', 'Celu', 'ThresholdedRelu', 'Trilu', 'CumSum', 'BiasGelu',
     ].map((op) => [op, sameAsInput]),
   ),
-  'com.microsoft.QuickGelu': sameAsInput,
-  'com.microsoft.BiasGelu': sameAsInput,
-  'com.microsoft.FastGelu': sameAsInput,
-  'com.microsoft.BiasAdd': sameAsInput,
-  'com.microsoft.BiasSplitGelu': (ctx) => {
-    const x = ctx.shape(0);
-    return [tensor(ctx.dtype(0), x ? [...x.slice(0, -1), floorDivDim(x[x.length - 1]!, 2)] : null)];
-  },
-  'com.microsoft.SkipLayerNormalization': (ctx) => [ctx.type(0), null, null, ctx.type(0)],
-  'com.microsoft.GroupNorm': sameAsInput,
   MatMul: (ctx) => [tensor(ctx.dtype(0), matmulShape(ctx.shape(0), ctx.shape(1)))],
   Gemm: gemmRule,
   Reshape: reshapeRule,
@@ -524,10 +498,9 @@ export const RULES: Record<string, ShapeRule> = {
   Tile: tileRule,
   Pad: padRule,
   Attention: attentionRule,
-  'com.microsoft.MultiHeadAttention': msMultiHeadAttention,
-  'com.microsoft.Attention': msAttention,
   'ai.deltac.PyramidConvBlock': pyramidConvBlockRule,
   ...TENSOR_RULES,
   ...NN_RULES,
+  // onnxruntime contrib operators (com.microsoft.*): their only rules are in contrib-rules.ts
   ...CONTRIB_RULES,
 };

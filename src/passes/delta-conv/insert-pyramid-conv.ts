@@ -113,7 +113,7 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       const l = binding.missing[0]!;
       throw new DeltacError(
         'DELTAC_E_WEIGHT_MISSING',
-        `layer ${l.id} has no ΔConvBlock weights in "${options.checkpoint.path}" (expected keys "${l.blockPath ?? '<block>'}.conv1.…"; ${binding.missing.length} layer(s) missing); pass --allow-partial to keep their attention`,
+        `layer ${l.id} has no ΔConvBlock weights in "${options.checkpoint.path}" (expected keys "${l.expectedBlock ?? '<block>'}.conv1.…"; ${binding.missing.length} layer(s) missing); pass --allow-partial to keep their attention`,
         { layers: binding.missing.map((m) => m.id) },
       );
     }
