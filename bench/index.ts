@@ -3,7 +3,8 @@
  * the same run. Sections: layers (attention vs ΔConvBlock per layer, onnxruntime
  * CPU), unet (whole UNet step, original vs converted), convert (every full-size
  * layout, graph only: time, layers/s, peak RSS; full SD1.5 conversion vs cp of
- * its weights). `npm run bench -- layers unet` runs a
+ * its weights), half (F16 vs F32 checkpoint: the casts and convert(), the old
+ * per-element cast as the baseline). `npm run bench -- layers unet` runs a
  * subset; `--quick` skips the full-size SD1.5 UNet timings. Results go to
  * bench/results/<section>.json.
  */
@@ -15,6 +16,7 @@ import { table } from '../src/cli/output.js';
 import { benchAnalyze } from './analyze.js';
 import { benchConvertFull, benchConvertLayouts } from './convert-full.js';
 import { benchLayers } from './layers.js';
+import { benchHalfCast } from './half-cast.js';
 import { benchNonFinite } from './nonfinite.js';
 import { benchUnets } from './unet.js';
 
@@ -91,6 +93,27 @@ if (want('weights')) {
     ),
   );
   save('weights', r);
+}
+
+if (want('half')) {
+  console.log('\n== binding an F16 vs an F32 ΔConvFusion checkpoint (full-size SD1.5): per-element casts (before) vs whole-array (after) ==');
+  const r = await benchHalfCast();
+  console.log(
+    table(
+      ['cast', 'values', 'per-element ms', 'array ms', 'speed-up'],
+      r.casts.map((x) => [x.what, `${(x.elements / 1e6).toFixed(1)} M`, x.oldMs.toFixed(0), x.newMs.toFixed(0), `${x.speedup.toFixed(1)}×`]),
+      ['l', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  const c = r.convert;
+  console.log(
+    table(
+      ['convert() sd15-full', 'F32 ms', 'F16 ms before', 'F16 ms after', 'F16/F32 before', 'F16/F32 after', 'target', 'met'],
+      [['in memory, min of 5', c.f32Ms.toFixed(0), c.f16OldMs.toFixed(0), c.f16NewMs.toFixed(0), `${c.ratioBefore.toFixed(2)}×`, `${c.ratioAfter.toFixed(2)}×`, `≤ ${c.target}×`, yes(c.met)]],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ),
+  );
+  save('half', r);
 }
 
 if (want('analyze')) {

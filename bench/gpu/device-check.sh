@@ -15,7 +15,7 @@ fi
 nvidia-smi --query-gpu=name,memory.used,memory.total --format=csv,noheader || true
 python3 bench/gpu/run_gpu_check.py --out bench/gpu/out --log "$logs/last-gpu.log" "$@"
 status=$?
-for variant in t8 r8; do
+for variant in t8 r8 c4; do
   if [ -f "bench/gpu/out/$variant/kernels.json" ]; then
     echo "== tiling $variant =="
     python3 bench/gpu/run_gpu_check.py --out "bench/gpu/out/$variant" --quick --iters 30 --log "$logs/tiling-$variant.log" || status=1

@@ -139,7 +139,10 @@ class Kernels:
             size = getattr(self.lib, k["block_entry"] + "_workspace_size")
             size.restype = ctypes.c_size_t
             size.argtypes = [ctypes.c_int] * 3
-            self.by_id[k["id"]] = (pyr, block, size, k)
+            info = getattr(self.lib, k["entry"] + "_launch_info")
+            info.restype = ctypes.c_int
+            info.argtypes = [ctypes.c_int] * 3 + [ctypes.POINTER(ctypes.c_int)]
+            self.by_id[k["id"]] = (pyr, block, size, k, info)
 
     def pyramid(self, kid, u, w, g, B, H, W):
         rc = self.by_id[kid][0](u.data_ptr(), w.data_ptr(), g.data_ptr(), B, H, W, stream_ptr())
@@ -152,6 +155,14 @@ class Kernels:
         if rc != 0:
             what = f"cublasStatus {rc - CUBLAS_ERROR_BASE}" if rc >= CUBLAS_ERROR_BASE else f"cudaError {rc}"
             raise RuntimeError(f"{kid}: block entry returned {what}")
+
+    def launch_info(self, kid, B, H, W):
+        """The pyramid grid's CTAs, threads per CTA, shared memory per CTA, registers, CTAs resident per SM."""
+        info = (ctypes.c_int * 5)()
+        rc = self.by_id[kid][4](B, H, W, info)
+        if rc != 0:
+            raise RuntimeError(f"{kid}: launch_info returned cudaError {rc}")
+        return list(info)
 
     def workspace_bytes(self, kid, B, H, W):
         return self.by_id[kid][2](B, H, W)
@@ -370,10 +381,13 @@ def check_row(lib, row, args, bw, log, failures):
         x_mem = t_pyr / mem_ms
         met = "-" if target is None else ("met" if speedup >= target else "MISSED")
         pyr_met = "met" if x_mem <= PYRAMID_TARGET else "MISSED"
+        ctas, threads, smem, regs, per_sm = lib.launch_info(kid, B, H, W)
+        waves = ctas / max(1, per_sm * torch.cuda.get_device_properties(0).multi_processor_count)
         cells += [f"{t_block:.4f}", f"{t_sdpa:.4f}", f"{speedup:.2f}x", "-" if target is None else f">= {target:g}x", met,
-                  f"{t_pyr:.4f}", f"{t_gemm:.4f}", f"{moved / 1e6:.2f}", f"{x_mem:.1f}", pyr_met]
+                  f"{t_pyr:.4f}", f"{t_gemm:.4f}", f"{moved / 1e6:.2f}", f"{x_mem:.1f}", pyr_met,
+                  f"{ctas}x{threads}", f"{smem // 1024}K/{regs}r", f"{per_sm}", f"{waves:.2f}"]
     else:
-        cells += ["-"] * 10
+        cells += ["-"] * 14
     log("  " + " | ".join(cells) + ("" if ok else "   <-- FAIL"))
     return cells
 
@@ -464,7 +478,7 @@ def run(args, log):
     log(f"copy bandwidth (read+write): {bw / 1e9:.0f} GB/s")
 
     header = ("shape (B,H,W,C,K,gate)", "", "dtype", "pyr err", "block err", "block ms", "SDPA ms", "speed-up", "target",
-              "met", "pyr ms", "GEMMs ms", "MB min", "pyr x mem-bound", "<= 3x")
+              "met", "pyr ms", "GEMMs ms", "MB min", "pyr x mem-bound", "<= 3x", "pyr CTAs", "smem/regs", "CTAs/SM", "waves")
     rows_out = []
     failures = []
     for row in ROWS:
@@ -490,6 +504,8 @@ def run(args, log):
     log("pyramid + pool term, cuBLASLt conv_out); SDPA = QKV projection + scaled_dot_product_attention + output projection;")
     log("speed-up = SDPA / block. pyr = the pyramid kernel alone; GEMMs = conv_up + conv_out as torch runs them (cuBLAS);")
     log("MB min = U read once + G written once + gate weights; pyr x mem-bound = pyr ms / (MB min at copy bandwidth).")
+    log("pyr CTAs = CTAs x threads of the pyramid grid; smem/regs per CTA / per thread; CTAs/SM = resident by the occupancy")
+    log("calculator; waves = CTAs / (CTAs/SM x SMs).")
     log("err = max|Δ| / max|ref| against SPEC.md §1 in fp32 on the same inputs (block: full workspace and one image per pass).")
     if mem:
         log()

@@ -5,7 +5,7 @@
  */
 import { DataType, byteSizeOf, dtypeName } from './dtype.js';
 import { DeltacError } from './errors.js';
-import { bfloat16BitsToFloat32, float32ToBfloat16Bits, float32ToHalfBits, halfBitsToFloat32 } from './half.js';
+import { bfloat16ToFloat32Array, float32ToBfloat16Array, float32ToHalfArray, halfToFloat32Array } from './half.js';
 
 /** Typed arrays use the platform's byte order; ONNX raw data is little-endian. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -107,6 +107,11 @@ export class Tensor {
       // raw_data is little-endian f32: one memcpy into an aligned buffer
       return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + n * 4));
     }
+    if ((this.dtype === DataType.FLOAT16 || this.dtype === DataType.BFLOAT16) && LITTLE_ENDIAN) {
+      // whole-array conversion over a Uint16Array view (a copy first only when the bytes are unaligned)
+      const h = b.byteOffset % 2 === 0 ? new Uint16Array(b.buffer, b.byteOffset, n) : new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + n * 2));
+      return this.dtype === DataType.FLOAT16 ? halfToFloat32Array(h) : bfloat16ToFloat32Array(h);
+    }
     const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const out = new Float32Array(n);
     switch (this.dtype) {
@@ -114,11 +119,12 @@ export class Tensor {
         for (let i = 0; i < n; i++) out[i] = dv.getFloat32(i * 4, true);
         return out;
       case DataType.FLOAT16:
-        for (let i = 0; i < n; i++) out[i] = halfBitsToFloat32(dv.getUint16(i * 2, true));
-        return out;
-      case DataType.BFLOAT16:
-        for (let i = 0; i < n; i++) out[i] = bfloat16BitsToFloat32(dv.getUint16(i * 2, true));
-        return out;
+      case DataType.BFLOAT16: {
+        // big-endian host: swap the bytes into a native Uint16Array, then convert
+        const h = new Uint16Array(n);
+        for (let i = 0; i < n; i++) h[i] = dv.getUint16(i * 2, true);
+        return this.dtype === DataType.FLOAT16 ? halfToFloat32Array(h, out) : bfloat16ToFloat32Array(h, out);
+      }
       case DataType.DOUBLE:
         for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
         return out;
@@ -184,11 +190,15 @@ export class Tensor {
         for (let i = 0; i < n; i++) dv.setFloat32(i * 4, values[i]!, true);
         break;
       case DataType.FLOAT16:
-        for (let i = 0; i < n; i++) dv.setUint16(i * 2, float32ToHalfBits(values[i]!), true);
+      case DataType.BFLOAT16: {
+        // whole-array conversion (numbers are rounded to float32 first, as the scalar path did)
+        const f32 = values instanceof Float32Array ? values : Float32Array.from(values);
+        const h = new Uint16Array(bytes.buffer, 0, n);
+        if (dtype === DataType.FLOAT16) float32ToHalfArray(f32, h);
+        else float32ToBfloat16Array(f32, h);
+        if (!LITTLE_ENDIAN) for (let i = 0; i < n; i++) dv.setUint16(i * 2, h[i]!, true);
         break;
-      case DataType.BFLOAT16:
-        for (let i = 0; i < n; i++) dv.setUint16(i * 2, float32ToBfloat16Bits(values[i]!), true);
-        break;
+      }
       case DataType.DOUBLE:
         for (let i = 0; i < n; i++) dv.setFloat64(i * 8, values[i]!, true);
         break;
@@ -209,6 +219,11 @@ export class Tensor {
   /** A copy of this tensor converted to another float dtype. */
   castTo(dtype: DataType): Tensor {
     if (dtype === this.dtype) return this;
-    return Tensor.fromFloat32(this.toFloat32(), [...this.dims], dtype);
+    const f32 = this.toFloat32();
+    if (dtype === DataType.FLOAT && LITTLE_ENDIAN) {
+      // toFloat32() made a fresh array: its bytes become the tensor's, with no second copy
+      return new Tensor(dtype, [...this.dims], { kind: 'inline', bytes: new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength), encoding: 'raw' });
+    }
+    return Tensor.fromFloat32(f32, [...this.dims], dtype);
   }
 }

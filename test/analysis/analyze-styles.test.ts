@@ -35,4 +35,18 @@ describe('deltac analyze across export styles', () => {
       }
     });
   }
+
+  it('ts-sdpa in float16 (random inputs in half precision; onnxruntime computes in half)', async () => {
+    const built = buildExport({ layout: 'sd15', style: 'ts-sdpa', dtype: 'f16' });
+    const file = path.join(tmp.dir, 'ts-sdpa-f16.onnx');
+    saveModel(built.model, file);
+    const r = await analyzeModel(file, { samples: 1, queries: 16, resolution: 96 });
+    expect(r.layers).toHaveLength(built.selfBlocks.length);
+    for (const l of r.layers) {
+      expect(l.probsSource).toBe('captured');
+      expect(l.check.output!).toBeLessThan(5e-3);
+      expect(l.check.output!).toBeGreaterThan(1e-6); // really half precision, not float32
+      expect(l.notes).toEqual([]);
+    }
+  });
 });

@@ -38,7 +38,7 @@ describe('ΔConvBlock ERF', () => {
       const x = uniform(H * W * c);
       const g = blockVjp(x, H, W, w, p, n0);
       const f = (xs: Float64Array) => {
-        // float64 forward by running the float32 reference on a scaled copy is too coarse: sum in float64 over the f32 output
+        // the float32 reference forward; central differences with eps = 1e-2 stay well above its rounding
         const y = deltaConvBlockReference(Float32Array.from(xs), w, { batch: 1, height: H, width: W }, p);
         let s = 0;
         for (let o = 0; o < c; o++) s += y[n0 * c + o]!;
@@ -54,9 +54,6 @@ describe('ΔConvBlock ERF', () => {
         pairs.push([(f(xp) - f(xm)) / (2 * eps), g[i]!]);
       }
       expect(relError(pairs)).toBeLessThan(1e-3);
-      // the window: tokens far from n0 get only the global-mean term (same for all of them)
-      const far = g.slice(0, c);
-      expect(Number.isFinite(far[0]!)).toBe(true);
     });
   }
 });

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cudaBlockSource } from '../../src/codegen/cuda/cuda-block.js';
+import type { TilingOverride } from '../../src/codegen/cuda/cuda-kernel.js';
 import { kernelPlan, packBlockWeights } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { deltaConvBlockReference, type DeltaConvBlockWeights } from '../../src/reference/index.js';
@@ -22,13 +23,15 @@ import { buildEmulated, elementBytes, floatsOf, hasGxx20, rounded } from './cuda
 const GXX = hasGxx20();
 if (!GXX) console.warn('SKIPPED: g++ with C++20 <barrier> is not available, so the generated whole-block CUDA was not executed on the CPU emulation');
 
-const CASES: { config: PyramidConvConfig; shapes: [number, number, number][]; env?: Record<string, string>; tiling?: { th: number; tw: number; r: number } }[] = [
+const CASES: { config: PyramidConvConfig; shapes: [number, number, number][]; env?: Record<string, string>; tiling?: TilingOverride }[] = [
   // SD1.5-like: simple gate, K=9; batch 2; odd sizes; more than one pool token range (N > 512)
   { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float32' }, shapes: [[2, 19, 35], [1, 3, 2]] },
   // PixArt-like: sigmoid gate, fp16 storage; C = 72 spans two 64-channel pool chunks
   { config: { channels: 72, inner: 16, kernel: 5, scales: [1, 0.5], gate: 'sigmoid', dtype: 'float16' }, shapes: [[2, 9, 7]] },
   // the 8×8 tiling of the GPU check's sweep (low-res tiles step by 7)
   { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float16' }, shapes: [[2, 19, 35]], tiling: { th: 8, tw: 8, r: 4 } },
+  // 4 A-channels per CTA (the sweep's c4)
+  { config: { channels: 32, inner: 16, kernel: 9, scales: [1, 0.5], gate: 'simple', dtype: 'float32' }, shapes: [[1, 19, 35]], tiling: { ca: 4 } },
   // Ci > C (U cannot be staged in `out`), three gates, odd Ci/2; cuBLASLt without batch-stride-0 support
   { config: { channels: 4, inner: 6, kernel: 3, scales: [1, 0.5, 0.25], gate: 'simple', dtype: 'float32' }, shapes: [[3, 17, 13]], env: { DELTAC_EMU_NO_BROADCAST: '1' } },
 ];
@@ -41,7 +44,7 @@ function roundedWeights(w: DeltaConvBlockWeights, half: boolean): DeltaConvBlock
 describe.skipIf(!GXX)('generated whole-block CUDA on a CPU emulation vs the reference', () => {
   for (const { config, shapes, env, tiling } of CASES) {
     const plan = kernelPlan(config);
-    it(`${plan.blockEntry}${env ? ' (per-batch GEMM fallback)' : ''}${tiling ? ` (tiles ${tiling.th}×${tiling.tw})` : ''}`, { timeout: 120_000 }, () => {
+    it(`${plan.blockEntry}${env ? ' (per-batch GEMM fallback)' : ''}${tiling ? ` (tiling ${JSON.stringify(tiling)})` : ''}`, { timeout: 120_000 }, () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emu-block-'));
       const exe = buildEmulated(cudaBlockSource(config, tiling), 'driver_block.cpp', dir, plan.id, { DELTAC_BLOCK_ENTRY: plan.blockEntry });
       const half = config.dtype === 'float16';

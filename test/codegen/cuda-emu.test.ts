@@ -34,7 +34,8 @@ function runEmulated(exe: string, config: PyramidConvConfig, u: Float32Array, w:
   const log = execFileSync(exe, [path.join(dir, 'u.bin'), path.join(dir, 'w.bin'), out, String(b), String(h), String(wd), String(n), String(half ? 2 : 4)], {
     encoding: 'utf8',
   });
-  return { g: floatsOf(fs.readFileSync(out), half), launches: Number(/launches (\d+)/.exec(log)![1]) };
+  const [, launches, ctas] = /launches (\d+) ctas (\d+)/.exec(log)!.map(Number);
+  return { g: floatsOf(fs.readFileSync(out), half), launches: launches!, ctas: ctas! };
 }
 
 const CASES: { config: PyramidConvConfig; shapes: [number, number, number][] }[] = [
@@ -62,9 +63,11 @@ describe.skipIf(!GXX)('generated CUDA executed on a CPU emulation vs the referen
         const wt = randomArray(config.scales.length * config.kernel ** 2 * config.inner, 5, 1 / config.kernel);
         const half = config.dtype === 'float16';
         const ref = pyramidConvReference(rounded(u, half), rounded(wt, half), { batch: b, height: h, width: w }, config);
-        const { g, launches } = runEmulated(exe, config, u, wt, b, h, w, dir);
+        const { g, launches, ctas } = runEmulated(exe, config, u, wt, b, h, w, dir);
         expect(maxRelError(g, ref), `${id} at ${b}×${h}×${w}`).toBeLessThan(half ? 1e-3 : 1e-5);
         expect(launches, 'one launch per call').toBe(1);
+        // launch_info counts the grid: 2×19×35 at 16×16 tiles is 3·2 full-res + 2·1 low-res (9×17, step 15) per image
+        if (id === 'c32_ci16_k9_s1_0p5_simple_f32' && b === 2 && h === 19) expect(ctas).toBe(16);
       }
     });
   }

@@ -98,6 +98,7 @@ describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
         expect(symbols, `${path.basename(obj)}: ${e}`).toMatch(new RegExp(`^[0-9a-f]+ T ${e}$`, 'm'));
         expect(symbols).toMatch(new RegExp(`^[0-9a-f]+ T ${e}_ws$`, 'm'));
         expect(symbols).toMatch(new RegExp(`^[0-9a-f]+ T ${e}_workspace_size$`, 'm'));
+        expect(symbols).toMatch(new RegExp(`^[0-9a-f]+ T ${e}_launch_info$`, 'm'));
       }
     }
   });

@@ -34,14 +34,16 @@ const device = gpu?.device as GPUDevice;
 
 afterAll(() => device?.destroy());
 
-async function hostModule(layers: LayerSpec[], dtype: 'float32' | 'float16', withBlockWeights = true) {
+/** Emits the kernels of `layers`, imports the generated host module; `open` creates its kernels on the device. */
+async function emitted(layers: LayerSpec[], dtype: 'float32' | 'float16') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-wgsl-block-'));
   emitKernels(pyramidModel(layers, dtype), dir);
   const mod = (await import(pathToFileURL(path.join(dir, 'deltac-kernels.ts')).href)) as HostModule;
-  return mod.createDeltacKernels(device, fs.readFileSync(path.join(dir, 'gate-weights.bin')), {
-    blockWeights: withBlockWeights ? fs.readFileSync(path.join(dir, 'block-weights.bin')) : undefined,
-  });
+  const file = (name: string) => fs.readFileSync(path.join(dir, name));
+  return { open: (withBlockWeights = true) => mod.createDeltacKernels(device, file('gate-weights.bin'), { blockWeights: withBlockWeights ? file('block-weights.bin') : undefined }) };
 }
+
+const hostModule = async (layers: LayerSpec[], dtype: 'float32' | 'float16') => (await emitted(layers, dtype)).open();
 
 const toHalf = (a: Float32Array) => floatsFromHalfBits(halfBitsFromFloats(a));
 
@@ -95,11 +97,12 @@ describe.skipIf(!gpu)('runBlock: the whole ΔConvBlock on WebGPU vs the referenc
   it('says what is missing when the block weights were not passed, and refuses a wrong x', { timeout: 60_000 }, async () => {
     const layers = fixtureLayers('pixart-mini').slice(0, 1);
     const l = layers[0]!;
-    const bare = await hostModule(layers, 'float32', false);
+    const module = await emitted(layers, 'float32');
+    const bare = await module.open(false);
     const x = new Float32Array(l.height * l.width * l.channels);
     await expect(bare.runBlock(l.path, { data: x, batch: 1, height: l.height, width: l.width })).rejects.toThrow(/block-weights\.bin/);
     bare.destroy();
-    const kernels = await hostModule(layers, 'float32');
+    const kernels = await module.open();
     await expect(kernels.runBlock(l.path, { data: x, batch: 2, height: l.height, width: l.width })).rejects.toThrow(/expected 2·48·32/);
     await expect(kernels.runBlock('no.such.layer', { data: x, batch: 1, height: l.height, width: l.width })).rejects.toThrow(/unknown layer/);
     kernels.destroy();

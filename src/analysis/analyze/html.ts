@@ -55,9 +55,9 @@ ${l.notes.length ? `<ul>${l.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>deltac analyze — ${esc(r.model)}</title>
 <style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
+body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}p{max-width:70em}
 table{border-collapse:collapse;margin:1em 0;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}td:nth-child(2){text-align:left}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}td:nth-child(2),th:nth-child(2){text-align:left}
 th{background:#f3f3f3}img{image-rendering:pixelated;max-width:100%}code{background:#f3f3f3;padding:1px 4px}
 small{color:#666;font-weight:normal}
 </style></head><body>
@@ -65,17 +65,18 @@ small{color:#666;font-weight:normal}
 <p>Model <code>${esc(r.model)}</code>, ${esc(r.inputs)}; ${r.queriesPerLayer} sampled query positions per layer (seed ${r.seed})${r.weights ? `; ΔConvBlocks from <code>${esc(r.weights)}</code>` : ''}; ${r.seconds.toFixed(1)} s.</p>
 ${command ? `<p><code>${esc(command)}</code></p>` : ''}
 ${r.notes.length ? `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
-<h2>Pictures</h2>
-<p>Each row: the <b>centroid-aligned attention map</b> ((2H−1)×(2W−1): every sampled query's attention shifted so the query sits at the centre, averaged over queries, heads and inputs),
-the <b>effective receptive field of the attention</b> (|∂ Σ<sub>c</sub> y<sub>c</sub>(centre) / ∂x| summed over input channels, H×W, exact vector–Jacobian product on the captured input),
-and${r.weights ? '' : ' (with <code>--weights</code>)'} the same for the <b>ΔConvBlock</b> of the layer. Colour map inferno; each panel scaled to its own maximum.</p>
-<img src="overview.png" alt="all layers">
 <h2>Locality and K per resolution level</h2>
 <p>Share of the attention mass inside the K×K window around the query (mean map of the level's layers). Recommended K: the smallest odd K whose window holds ≥ ${r.recommendMass * 100}% of the mass.</p>
 ${levels}
 <h2>Layers</h2>
 <p>“probs”: captured from the model's Softmax (a Gather of the sampled query rows) or recomputed from its weights. “TS vs ORT”: max|Δ|/max|y| between the attention output recomputed in TypeScript from the model's weights (the basis of the ERF) and onnxruntime's, at the sampled rows.</p>
 ${layers}
+<h2>Pictures</h2>
+<p>Each layer, left to right: the <b>centroid-aligned attention map</b> ((2H−1)×(2W−1): every sampled query's attention shifted so the query sits at the centre, averaged over queries, heads and inputs),
+the <b>effective receptive field of the attention</b> (|∂ Σ<sub>c</sub> y<sub>c</sub>(centre) / ∂x| summed over input channels, H×W, exact vector–Jacobian product on the captured input),
+and${r.weights ? '' : ' (with <code>--weights</code>)'} the same for the <b>ΔConvBlock</b> of the layer. Colour map inferno; each panel scaled to its own maximum.</p>
+<p>All layers, four per row, in the order of the table:</p>
+<img src="overview.png" alt="all layers">
 ${sections}
 </body></html>
 `;

@@ -1,13 +1,15 @@
 /**
  * The inputs `deltac analyze` runs the model on: `.npy` files from a folder (as
  * `verify` reads them), or N seeded random sets at an image resolution — latents
- * and text states from a standard normal, timesteps uniform in 0…999; batch 1,
+ * and text states from a standard normal (float32 or float16 as the model takes
+ * them), timesteps uniform in 0…999; batch 1,
  * symbolic text length 77. Also the bindings of the model's symbolic dims that
  * shape inference needs to give every layer its H×W.
  */
 import ort from 'onnxruntime-node';
 import { DataType } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
+import { float32ToHalfArray } from '../../ir/half.js';
 import type { Model } from '../../ir/model.js';
 import type { Value } from '../../ir/value.js';
 import { readInputFolder, toOrtTensor } from '../../runtime/onnxruntime.js';
@@ -75,9 +77,10 @@ export function randomInputs(model: Model, resolution: number | null, samples: n
       const count = dims.reduce((a, b) => a * b, 1);
       const rand = seededRandom(seed * 7919 + k * 131 + i);
       const timestep = dims.length <= 1;
-      if (t.dtype === DataType.FLOAT) {
+      if (t.dtype === DataType.FLOAT || t.dtype === DataType.FLOAT16) {
         const normal = normalSampler(rand);
-        feeds[v.name] = new ort.Tensor('float32', Float32Array.from({ length: count }, () => (timestep ? Math.floor(rand() * 1000) : normal())), dims);
+        const values = Float32Array.from({ length: count }, () => (timestep ? Math.floor(rand() * 1000) : normal()));
+        feeds[v.name] = t.dtype === DataType.FLOAT ? new ort.Tensor('float32', values, dims) : new ort.Tensor('float16', float32ToHalfArray(values), dims);
       } else if (t.dtype === DataType.INT64) {
         feeds[v.name] = new ort.Tensor('int64', BigInt64Array.from({ length: count }, () => BigInt(Math.floor(rand() * 1000))), dims);
       } else if (t.dtype === DataType.INT32) {

@@ -48,11 +48,16 @@ function drawPanel(png: pngjs.PNG, p: Panel, left: number, top: number, zoom: nu
   }
 }
 
-/** Rows of panels (each row side by side, rows stacked), every panel about `size` px on its longer side. */
-export function renderPanels(rows: Panel[][], size: number): Buffer {
+/**
+ * Rows of panels (each row side by side, rows stacked), every panel about `size` px
+ * on its longer side; with `group`, every `group` panels of a row are set apart by
+ * a wider gap (several layers' panels in one row).
+ */
+export function renderPanels(rows: Panel[][], size: number, group = 0): Buffer {
+  const gapAfter = (i: number, n: number) => (i === n - 1 ? GAP : group && (i + 1) % group === 0 ? 4 * GAP : GAP);
   const layout = rows.map((row) => row.map((p) => ({ p, zoom: zoomOf(p, size) })));
   const rowHeights = layout.map((row) => Math.max(1, ...row.map(({ p, zoom }) => p.height * zoom)));
-  const rowWidths = layout.map((row) => row.reduce((a, { p, zoom }) => a + p.width * zoom, 0) + GAP * (row.length + 1));
+  const rowWidths = layout.map((row) => row.reduce((a, { p, zoom }, i) => a + p.width * zoom + gapAfter(i, row.length), GAP));
   const width = Math.max(...rowWidths);
   const height = rowHeights.reduce((a, b) => a + b, 0) + GAP * (rows.length + 1);
   const png = new pngjs.PNG({ width, height });
@@ -60,10 +65,10 @@ export function renderPanels(rows: Panel[][], size: number): Buffer {
   let top = GAP;
   layout.forEach((row, r) => {
     let left = GAP;
-    for (const { p, zoom } of row) {
+    row.forEach(({ p, zoom }, i) => {
       drawPanel(png, p, left, top + Math.floor((rowHeights[r]! - p.height * zoom) / 2), zoom);
-      left += p.width * zoom + GAP;
-    }
+      left += p.width * zoom + gapAfter(i, row.length);
+    });
     top += rowHeights[r]! + GAP;
   });
   return pngjs.PNG.sync.write(png);

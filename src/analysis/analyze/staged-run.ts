@@ -21,7 +21,7 @@ import { OrtModel } from '../../runtime/onnxruntime.js';
 export type TensorFeeds = Record<string, ort.Tensor>;
 
 export interface StagedRunOptions {
-  /** Weight bytes per stage (default 1 GiB). */
+  /** Weight bytes per stage (default 512 MiB). */
   stageBytes?: number;
   /** Called after each stage ran on every feed set. */
   onStage?: (done: number, total: number) => void;
@@ -142,7 +142,7 @@ export async function runStaged(
     if (!v) throw new Error(`internal: captured value ${name} is missing`);
     return v;
   });
-  const stages = planStages(plan, wantedValues, options.stageBytes ?? 2 ** 30);
+  const stages = planStages(plan, wantedValues, options.stageBytes ?? 512 * 2 ** 20);
   // the last stage that reads each value (so that a stage hands it on)
   const lastUse = new Map<string, number>();
   stages.forEach((st, s) => {

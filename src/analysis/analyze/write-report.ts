@@ -14,6 +14,8 @@ import { layerPicture, renderIndexHtml } from './html.js';
 import { type Panel, renderPanels } from './render-png.js';
 
 export const REPORT_JSON = 'analysis.json';
+/** Layers per row of overview.png. */
+const OVERVIEW_COLUMNS = 4;
 
 /** Checks that `outDir` can take a report (call before the analysis: fail fast, write nothing). */
 export function checkOutputFolder(outDir: string): void {
@@ -77,7 +79,11 @@ export function writeAnalysisReport(r: AnalysisReport, outDir: string, command?:
       files.push(name);
     };
     r.layers.forEach((l, i) => write(layerPicture(i, l), renderPanels([panelsOf(l)], 192)));
-    write('overview.png', renderPanels(r.layers.map(panelsOf), 96));
+    // overview: OVERVIEW_COLUMNS layers per row, each as its 2 or 3 panels
+    const perLayer = panelsOf(r.layers[0]!).length;
+    const rows: Panel[][] = [];
+    for (let i = 0; i < r.layers.length; i += OVERVIEW_COLUMNS) rows.push(r.layers.slice(i, i + OVERVIEW_COLUMNS).flatMap(panelsOf));
+    write('overview.png', renderPanels(rows, 96, perLayer));
     write(REPORT_JSON, JSON.stringify(analysisJson(r)));
     write('index.html', renderIndexHtml(r, command));
     let moved = false;

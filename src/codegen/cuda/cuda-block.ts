@@ -11,7 +11,7 @@
  */
 import { blockWeightLayout, kernelPlan, type KernelPlan } from '../kernel-plan.js';
 import type { PyramidConvConfig } from '../../passes/delta-conv/op.js';
-import { cudaConvKernel, cudaTemplateText, cudaTiling, describe } from './cuda-kernel.js';
+import { cudaConvKernel, cudaTemplateText, cudaTiling, describe, type TilingOverride } from './cuda-kernel.js';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -51,7 +51,7 @@ function layoutComment(config: PyramidConvConfig): string[] {
 }
 
 /** The `.block.cu` file of one configuration. */
-export function cudaBlockSource(config: PyramidConvConfig, tiling: Partial<{ th: number; tw: number; r: number }> = {}): string {
+export function cudaBlockSource(config: PyramidConvConfig, tiling: TilingOverride = {}): string {
   const plan = kernelPlan(config);
   const t = cudaTiling(plan, tiling);
   const { config: c, half, gates } = plan;

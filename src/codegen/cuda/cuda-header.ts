@@ -23,6 +23,8 @@ export function cudaHeader(configs: PyramidConvConfig[]): string {
     ' *     returns 0 on success, otherwise a cudaError_t. Asynchronous on `stream`, one launch.',
     ' *   size_t deltac_pyramid_conv_<id>_workspace_size(int batch, int height, int width);  (0)',
     ' *   int    deltac_pyramid_conv_<id>_ws(u, weights, out, void* workspace, batch, height, width, stream);',
+    ' *   int    deltac_pyramid_conv_<id>_launch_info(batch, height, width, int info[5]);',
+    ' *     profile facts: CTAs, threads per CTA, shared memory per CTA, registers, CTAs resident per SM',
     ' *',
     ' *   size_t deltac_block_<id>_workspace_size(int batch, int height, int width);',
     ' *   int deltac_block_<id>(const void* x, const void* weights, void* out, int batch, int height,',

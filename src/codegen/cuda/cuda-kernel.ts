@@ -29,12 +29,16 @@ export interface CudaTiling {
   r: number;
 }
 
-export function cudaTiling(plan: KernelPlan, override: Partial<Pick<CudaTiling, 'th' | 'tw' | 'r'>> = {}): CudaTiling {
-  const ca = largestDivisor(plan.half, [8, 4, 2, 1]);
-  const tiling = { ca, p: ca % 2 === 0 ? 2 : 1, th: 16, tw: 16, r: 4, ...override };
+/** What a caller may override (for tuning); `ca` must divide Ci/2. */
+export type TilingOverride = Partial<Pick<CudaTiling, 'ca' | 'th' | 'tw' | 'r'>>;
+
+export function cudaTiling(plan: KernelPlan, override: TilingOverride = {}): CudaTiling {
+  const ca = override.ca ?? largestDivisor(plan.half, [8, 4, 2, 1]);
+  if (!(Number.isInteger(ca) && ca >= 1 && plan.half % ca === 0)) throw new Error(`CUDA tiling: CA=${ca} must divide Ci/2=${plan.half}`);
+  const tiling = { th: 16, tw: 16, r: 4, ...override, ca, p: ca % 2 === 0 ? 2 : 1 };
   if (tiling.tw % tiling.r !== 0) throw new Error(`CUDA tiling: R=${tiling.r} must divide TW=${tiling.tw}`);
   if (tiling.th < 2 || tiling.tw < 2) throw new Error(`CUDA tiling: tiles of ${tiling.th}×${tiling.tw} leave no room for the low-res overlap`);
-  if (((ca / tiling.p) * tiling.th * (tiling.tw / tiling.r)) % 32 !== 0) {
+  if (((tiling.ca / tiling.p) * tiling.th * (tiling.tw / tiling.r)) % 32 !== 0) {
     throw new Error(`CUDA tiling: ${tiling.th}×${tiling.tw} tiles with R=${tiling.r} give CTAs of a partial warp for Ci/2=${plan.half}`);
   }
   return tiling;
@@ -57,6 +61,7 @@ export function cudaPrototypes(plan: KernelPlan): string {
     `int ${e}(const void* u, const void* weights, void* out, int batch, int height, int width, void* stream);`,
     `size_t ${e}_workspace_size(int batch, int height, int width);`,
     `int ${e}_ws(const void* u, const void* weights, void* out, void* workspace, int batch, int height, int width, void* stream);`,
+    `int ${e}_launch_info(int batch, int height, int width, int* info);`,
   ].join('\n');
 }
 
@@ -64,7 +69,6 @@ export function describe(c: PyramidConvConfig): string {
   return `Ci=${c.inner} (C=${c.channels}), K=${c.kernel}, scales [${c.scales.join(', ')}], gate ${c.gate}, ${c.dtype}`;
 }
 
-type TilingOverride = Partial<Pick<CudaTiling, 'th' | 'tw' | 'r'>>;
 
 /** The opening of a generated file: the building blocks, guarded so that several files can share a translation unit. */
 export function cudaTemplateText(): string {
@@ -180,12 +184,11 @@ export function cudaConvKernel(plan: KernelPlan, t: CudaTiling): string[] {
   out(`  }`);
   out(`}`);
   out();
-  out(`/// Checks the extent and launches the conv grid on \`stream\` (one launch, nothing allocated).`);
+  out(`/// Checks the extent and launches the conv grid on \`stream\` (one launch, nothing allocated);`);
+  out(`/// with \`ctas\`, only counts the grid's CTAs.`);
   out(`inline cudaError_t launch_conv(const T* u, const T* weights, T* g, int batch, int height, int width, PoolArgs pool,`);
-  out(`                               cudaStream_t stream) {`);
+  out(`                               cudaStream_t stream, long long* ctas = nullptr) {`);
   out(`  if (batch <= 0 || height <= 0 || width <= 0 || batch > 65535) return cudaErrorInvalidValue;`);
-  out(`  if (!u || !weights || !g) return cudaErrorInvalidValue;`);
-  out(`  if (!deltac::aligned(u, G::P * sizeof(T)) || !deltac::aligned(g, G::P * sizeof(T))) return cudaErrorMisalignedAddress;`);
   out(`  const int tiles_x = (width + G::TW - 1) / G::TW;`);
   out(`  const int full_tiles = ${fullGates.length ? 'tiles_x * ((height + G::TH - 1) / G::TH)' : '0'};`);
   out(`  long long tiles = full_tiles;`);
@@ -198,12 +201,33 @@ export function cudaConvKernel(plan: KernelPlan, t: CudaTiling): string[] {
   }
   out(`  tiles += pool.tiles;`);
   out(`  if (tiles > 0x7fffffff) return cudaErrorInvalidValue;`);
+  out(`  if (ctas) {`);
+  out(`    *ctas = tiles * (HALF / G::CA) * batch;`);
+  out(`    return cudaSuccess;`);
+  out(`  }`);
+  out(`  if (!u || !weights || !g) return cudaErrorInvalidValue;`);
+  out(`  if (!deltac::aligned(u, G::P * sizeof(T)) || !deltac::aligned(g, G::P * sizeof(T))) return cudaErrorMisalignedAddress;`);
   out(`  cudaError_t err = deltac::allow_shared_memory(${entry}_conv, SMEM, smem_raised);`);
   out(`  if (err != cudaSuccess) return err;`);
   const lowArgs = lowGates.map((g) => `ho_${g.index}, wo_${g.index}, tiles_x_${g.index}, tiles_${g.index}, `).join('');
   out(`  ${entry}_conv<<<dim3(static_cast<unsigned>(tiles), HALF / G::CA, batch), G::THREADS, SMEM, stream>>>(u, weights, g, height, width,`);
   out(`      tiles_x, full_tiles, ${lowArgs}pool);`);
   out(`  return cudaGetLastError();`);
+  out(`}`);
+  out();
+  out(`/// Profile facts of the conv grid at an extent: info[0] CTAs, [1] threads per CTA, [2] dynamic shared`);
+  out(`/// memory per CTA (bytes), [3] registers per thread, [4] CTAs resident per SM (occupancy calculator).`);
+  out(`inline cudaError_t conv_launch_info(int batch, int height, int width, int* info) {`);
+  out(`  long long ctas = 0;`);
+  out(`  cudaError_t err = launch_conv(nullptr, nullptr, nullptr, batch, height, width, PoolArgs{}, nullptr, &ctas);`);
+  out(`  if (err != cudaSuccess) return err;`);
+  out(`  if ((err = deltac::allow_shared_memory(${entry}_conv, SMEM, smem_raised)) != cudaSuccess) return err;`);
+  out(`  cudaFuncAttributes attributes;`);
+  out(`  if ((err = cudaFuncGetAttributes(&attributes, ${entry}_conv)) != cudaSuccess) return err;`);
+  out(`  int per_sm = 0;`);
+  out(`  if ((err = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, ${entry}_conv, G::THREADS, SMEM)) != cudaSuccess) return err;`);
+  out(`  info[0] = static_cast<int>(ctas), info[1] = G::THREADS, info[2] = static_cast<int>(SMEM), info[3] = attributes.numRegs, info[4] = per_sm;`);
+  out(`  return cudaSuccess;`);
   out(`}`);
   return lines;
 }
@@ -232,6 +256,8 @@ export function cudaSource(config: PyramidConvConfig, tiling: TilingOverride = {
   out(`//     Returns 0 (cudaSuccess) or a cudaError_t. u and out must be ${t.p * esize}-byte aligned.`);
   out(`//   size_t ${entry}_workspace_size(int batch, int height, int width);  // 0: no workspace`);
   out(`//   int ${entry}_ws(..., void* workspace, ...);  // same (kept for callers of the workspace form)`);
+  out(`//   int ${entry}_launch_info(int batch, int height, int width, int* info);`);
+  out(`//     info[5]: CTAs, threads per CTA, shared memory per CTA, registers per thread, CTAs resident per SM`);
   out(`//`);
   out(`// Compile: nvcc -std=c++17 -arch=sm_80 (or sm_90) -c ${plan.id}.cu`);
   out();
@@ -252,6 +278,10 @@ export function cudaSource(config: PyramidConvConfig, tiling: TilingOverride = {
   out(`  (void)workspace;`);
   out(`  return static_cast<int>(launch_conv(static_cast<const T*>(u), static_cast<const T*>(weights), static_cast<T*>(out), batch,`);
   out(`                                      height, width, PoolArgs{}, static_cast<cudaStream_t>(stream)));`);
+  out(`}`);
+  out();
+  out(`extern "C" int ${entry}_launch_info(int batch, int height, int width, int* info) {`);
+  out(`  return static_cast<int>(conv_launch_info(batch, height, width, info));`);
   out(`}`);
   out();
   out(`extern "C" int ${entry}(const void* u, const void* weights, void* out, int batch, int height, int width,`);

@@ -105,3 +105,6 @@ inline float atomicAdd(float* p, float v) { return std::atomic_ref<float>(*p).fe
 inline unsigned atomicAdd(unsigned* p, unsigned v) { return std::atomic_ref<unsigned>(*p).fetch_add(v); }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 template <typename T> inline T __ldcg(const T* p) { return *p; }
+struct cudaFuncAttributes { int numRegs = 32; };
+template <typename K> inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* a, K) { *a = cudaFuncAttributes{}; return cudaSuccess; }
+template <typename K> inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int* n, K, int, size_t) { *n = 1; return cudaSuccess; }

@@ -7,6 +7,9 @@
 
 // The entry point is defined inside its configuration namespace; C linkage makes it this function.
 extern "C" int DELTAC_ENTRY(const void*, const void*, void*, int, int, int, void*);
+#define DELTAC_CAT2(a, b) a##b
+#define DELTAC_CAT(a, b) DELTAC_CAT2(a, b)
+extern "C" int DELTAC_CAT(DELTAC_ENTRY, _launch_info)(int, int, int, int*);
 
 static std::vector<char> read_file(const char* path) {
   std::vector<char> v;
@@ -30,6 +33,8 @@ int main(int argc, char** argv) {
   FILE* f = std::fopen(argv[3], "wb");
   std::fwrite(out.data(), 1, out_bytes, f);
   std::fclose(f);
-  std::printf("launches %d\n", deltac_emu::launches);
+  int info[5] = {};
+  if (DELTAC_CAT(DELTAC_ENTRY, _launch_info)(std::atoi(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]), info) != 0) return 1;
+  std::printf("launches %d ctas %d threads %d\n", deltac_emu::launches, info[0], info[1]);
   return 0;
 }
