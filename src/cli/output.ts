@@ -1,4 +1,6 @@
-/** Small formatting helpers for CLI output. */
+/** Small helpers shared by the CLI commands: formatting, progress, list options. */
+import cliProgress from 'cli-progress';
+import { DeltacError } from '../ir/errors.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -45,16 +47,36 @@ export const processIo: Io = {
   interactive: Boolean(process.stderr.isTTY),
 };
 
-/** A one-line progress bar on stderr (only when interactive). */
-export function progressBar(io: Io, label: string): (done: number, total: number) => void {
-  let last = -1;
-  return (done, total) => {
-    if (!io.interactive || total <= 0) return;
-    const pct = Math.floor((done / total) * 100);
-    if (pct === last) return;
-    last = pct;
-    const width = 30;
-    const fill = Math.round((pct / 100) * width);
-    process.stderr.write(`\r${label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${pct}%${pct >= 100 ? '\n' : ''}`);
+/** A one-line progress bar on stderr (cli-progress), drawn only when stderr is a terminal. */
+export interface ProgressBar {
+  update(done: number, total: number, what?: string): void;
+  stop(): void;
+}
+
+export function progressBar(io: Io, label: string): ProgressBar {
+  if (!io.interactive) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: `${label} [{bar}] {percentage}% {what}`, clearOnComplete: true, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(done, total, what = '') {
+      if (!started) bar.start(total, 0, { what: '' });
+      started = true;
+      bar.setTotal(total);
+      bar.update(done, { what: what.length > 48 ? `…${what.slice(-47)}` : what });
+    },
+    stop: () => started && bar.stop(),
   };
+}
+
+/** A comma-separated list of numbers (`--scales 1,0.5`, `--resolution 512,768`). */
+export function parseList(text: string | undefined, what: string): number[] | undefined {
+  if (text === undefined) return undefined;
+  const values = text.split(',').map((s) => Number(s.trim()));
+  if (!values.length || values.some((v) => !Number.isFinite(v))) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be a comma-separated list of numbers, got "${text}"`);
+  }
+  return values;
 }

@@ -4,13 +4,11 @@
  * recommended K per resolution level, and the effective receptive fields of the
  * attention and (with --weights) of its ΔConvBlock — as PNGs, index.html and JSON.
  */
-import cliProgress from 'cli-progress';
 import { analysisJson, analyzeModel, checkOutputFolder, MASS_THRESHOLDS, WINDOW_SIZES, writeAnalysisReport, type AnalysisReport } from '../../analysis/analyze/index.js';
 import { DeltacError } from '../../ir/errors.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import type { Command } from '../main.js';
-import { table } from '../output.js';
-import { parseList } from './convert.js';
+import { parseList, progressBar, table } from '../output.js';
 
 function integer(text: unknown, what: string): number | undefined {
   if (text === undefined) return undefined;
@@ -50,10 +48,8 @@ export const analyzeCommand: Command = {
     const gate = values.gate as string | undefined;
     if (gate !== undefined && !GATE_KINDS.includes(gate as GateKind)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${gate}"`);
     if (output) checkOutputFolder(output);
-    const bar = io.interactive
-      ? new cliProgress.SingleBar({ stream: process.stderr, format: 'analyze [{bar}] {percentage}% {what}', clearOnComplete: true, hideCursor: true }, cliProgress.Presets.shades_classic)
-      : null;
-    bar?.start(1, 0, { what: 'loading' });
+    const bar = progressBar(io, 'analyze');
+    bar.update(0, 1, 'loading');
     let report: AnalysisReport;
     try {
       report = await analyzeModel(file, {
@@ -66,13 +62,10 @@ export const analyzeCommand: Command = {
         seed: integer(values.seed, '--seed'),
         gate: gate as GateKind | undefined,
         scales: parseList(values.scales as string | undefined, '--scales'),
-        onProgress: (done, total, what) => {
-          bar?.setTotal(total);
-          bar?.update(done, { what: what.length > 48 ? `…${what.slice(-47)}` : what });
-        },
+        onProgress: (done, total, what) => bar.update(done, total, what),
       });
     } finally {
-      bar?.stop();
+      bar.stop();
     }
     const flags = Object.entries(values).map(([k, v]) => (v === true ? `--${k}` : `--${k} ${String(v)}`));
     const command = ['deltac analyze', file, ...flags].join(' ');

@@ -10,17 +10,8 @@ import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
-import { formatBytes, formatCount, type Io, progressBar, table } from '../output.js';
+import { formatBytes, formatCount, type Io, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
-
-export function parseList(text: string | undefined, what: string): number[] | undefined {
-  if (text === undefined) return undefined;
-  const values = text.split(',').map((s) => Number(s.trim()));
-  if (!values.length || values.some((v) => !Number.isFinite(v))) {
-    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be a comma-separated list of numbers, got "${text}"`);
-  }
-  return values;
-}
 
 /** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
 function ensureOutputFolder(output: string): void {
@@ -100,12 +91,13 @@ export const convertCommand: Command = {
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
     });
     ensureOutputFolder(output);
+    const bar = progressBar(io, 'writing weights');
     const saved = await saveModelAsync(model, output, {
       externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
       reuseWeights: values['reuse-weights'] === true,
       force: values.force === true,
-      onProgress: progressBar(io, 'writing weights'),
-    });
+      onProgress: (done, total) => bar.update(done, total),
+    }).finally(() => bar.stop());
     const seconds = (performance.now() - started) / 1000;
     const check = await runCheck(input, saved, model, values);
     if (values.json) {

@@ -7,8 +7,7 @@ import { DeltacError } from '../../ir/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { Checkpoint } from '../../weights/checkpoint.js';
 import type { Command } from '../main.js';
-import { formatBytes, formatCount, table } from '../output.js';
-import { parseList } from './convert.js';
+import { formatBytes, formatCount, parseList, table } from '../output.js';
 
 export const reportCommand: Command = {
   name: 'report',
