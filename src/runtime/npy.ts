@@ -1,7 +1,7 @@
 /** Reading and writing NumPy .npy files (v1–v3, little-endian, C order). */
 import fs from 'node:fs';
 import { DeltacError } from '../ir/errors.js';
-import { halfBitsToFloat32 } from '../ir/half.js';
+import { halfToFloat32Array } from '../ir/half.js';
 
 export type NpyDtype = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 
@@ -72,7 +72,7 @@ export function parseNpy(buf: Uint8Array, label = 'array'): NpyArray {
     case 'int32':
       return { dtype, shape, data: new Int32Array(ab) };
     case 'float16': {
-      return { dtype: 'float32', shape, data: Float32Array.from(new Uint16Array(ab), halfBitsToFloat32) };
+      return { dtype: 'float32', shape, data: halfToFloat32Array(new Uint16Array(ab)) };
     }
     default:
       return { dtype, shape, data: new Uint8Array(ab) };

@@ -49,8 +49,7 @@ const CASES: { config: PyramidConvConfig; shapes: [number, number, number][] }[]
   { config: { channels: 32, inner: 16, kernel: 13, scales: [0.5], gate: 'sigmoid', dtype: 'float32' }, shapes: [[1, 21, 18]] },
 ];
 
-const GXX = hasGxx20();
-if (!GXX) console.warn('SKIPPED: g++ with C++20 <barrier> is not available, so the generated CUDA was not executed on the CPU emulation');
+const GXX = hasGxx20('the generated CUDA on the CPU emulation');
 
 describe.skipIf(!GXX)('generated CUDA executed on a CPU emulation vs the reference', () => {
   for (const { config, shapes } of CASES) {

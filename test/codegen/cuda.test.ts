@@ -23,6 +23,7 @@ import { cudaBlockSource } from '../../src/codegen/cuda/cuda-block.js';
 import { emitKernels } from '../../src/codegen/emit.js';
 import { kernelPlan } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
+import { systemDependency } from '../helpers/system.js';
 import { fixtureLayers, pyramidModel } from '../reference/fixtures.js';
 
 const run = promisify(execFile);
@@ -35,20 +36,26 @@ function hasNvcc(): boolean {
     return false;
   }
 }
-const NVCC = hasNvcc();
-if (!NVCC) console.warn('SKIPPED: nvcc is not on PATH, so the generated CUDA was not compiled (install the CUDA toolkit to run test/codegen/cuda.test.ts)');
+const NVCC = systemDependency({
+  suite: 'the generated CUDA compiled by nvcc',
+  missing: hasNvcc() ? null : 'nvcc is not on PATH',
+  hint: 'install the CUDA toolkit',
+  require: 'DELTAC_REQUIRE_NVCC',
+});
 
 /** A folder holding cublasLt.h, or undefined. */
 function cublasInclude(): string | undefined {
   const candidates = [process.env.DELTAC_CUBLAS_INCLUDE, path.join(os.homedir(), '.cache/deltac/cublas/include'), '/usr/local/cuda/include'];
   return candidates.find((d) => d && fs.existsSync(path.join(d, 'cublasLt.h')));
 }
-const CUBLAS = cublasInclude();
-if (NVCC && !CUBLAS) {
-  console.warn(
-    '\n*** SKIPPED: cublasLt.h not found ($DELTAC_CUBLAS_INCLUDE, ~/.cache/deltac/cublas/include, /usr/local/cuda/include), so the whole-block .block.cu files were not compiled; run `bash bench/gpu/fetch-cublas-headers.sh`\n',
-  );
-}
+const CUBLAS = NVCC
+  ? systemDependency({
+      suite: 'the whole-block .block.cu files compiled by nvcc',
+      missing: cublasInclude() ? null : 'cublasLt.h not found ($DELTAC_CUBLAS_INCLUDE, ~/.cache/deltac/cublas/include, /usr/local/cuda/include)',
+      hint: 'run `bash bench/gpu/fetch-cublas-headers.sh`',
+      require: 'DELTAC_REQUIRE_CUBLAS',
+    }) && cublasInclude()
+  : undefined;
 const gencode = ['80', '90'].flatMap((sm) => ['-gencode', `arch=compute_${sm},code=sm_${sm}`]);
 
 function fullModelConfigs(): PyramidConvConfig[] {

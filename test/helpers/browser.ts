@@ -9,12 +9,9 @@
  */
 import fs from 'node:fs';
 import puppeteer, { type Browser } from 'puppeteer-core';
+import { systemDependency } from './system.js';
 
 export const CHROMIUM_HINT = 'install Debian\'s chromium (apt-get install chromium; `bash .ci/run` does it) or set DELTAC_CHROMIUM to a Chromium binary';
-
-export function browserRequired(): boolean {
-  return process.env.DELTAC_REQUIRE_BROWSER === '1';
-}
 
 /** The Chromium binary to drive, or null (after one loud line) when there is none. */
 export function findChromium(suite: string): string | null {
@@ -28,9 +25,7 @@ export function findChromium(suite: string): string | null {
     }
   });
   if (found) return found;
-  const message = `${suite}: no Chromium at ${candidates.join(', ')}; ${CHROMIUM_HINT}`;
-  if (browserRequired()) throw new Error(`${message} (DELTAC_REQUIRE_BROWSER=1)`);
-  process.stderr.write(`\n*** SKIPPED ${message}\n\n`);
+  systemDependency({ suite, missing: `no Chromium at ${candidates.join(', ')}`, hint: CHROMIUM_HINT, require: 'DELTAC_REQUIRE_BROWSER' });
   return null;
 }
 

@@ -8,6 +8,7 @@
  *   describe.skipIf(!gpu)('…', () => { … gpu!.device … });
  */
 import { create, globals } from 'webgpu';
+import { systemDependency } from './system.js';
 
 export interface WebGPUContext {
   gpu: GPU;
@@ -21,10 +22,6 @@ export const INSTALL_HINT =
 /** Keeps every GPU instance referenced for the life of the process: if it is collected, Dawn tears the device down. */
 const keep: GPU[] = [];
 
-export function webgpuRequired(): boolean {
-  return process.env.DELTAC_REQUIRE_WEBGPU === '1';
-}
-
 export async function openWebGPU(suite: string, options: { features?: GPUFeatureName[] } = {}): Promise<WebGPUContext | null> {
   Object.assign(globalThis, globals);
   const gpu = create([]);
@@ -33,12 +30,7 @@ export async function openWebGPU(suite: string, options: { features?: GPUFeature
   const missing = !adapter
     ? 'no WebGPU adapter'
     : (options.features ?? []).filter((f) => !adapter.features.has(f)).map((f) => `the WebGPU adapter lacks "${f}"`)[0];
-  if (missing || !adapter) {
-    const message = `${suite}: ${missing}; ${INSTALL_HINT}`;
-    if (webgpuRequired()) throw new Error(`${message} (DELTAC_REQUIRE_WEBGPU=1)`);
-    process.stderr.write(`\n*** SKIPPED ${message}\n\n`);
-    return null;
-  }
+  if (!systemDependency({ suite, missing: missing ?? null, hint: INSTALL_HINT, require: 'DELTAC_REQUIRE_WEBGPU' }) || !adapter) return null;
   const device = await adapter.requestDevice({ requiredFeatures: options.features ?? [] });
   return { gpu, adapter, device };
 }
