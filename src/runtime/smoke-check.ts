@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { DataType, dtypeName } from '../ir/dtype.js';
+import { float32ToHalfArray } from '../ir/half.js';
 import { DeltacError, isDeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Value } from '../ir/value.js';
@@ -33,6 +34,7 @@ import type { SaveResult } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
 import { OrtModel } from './onnxruntime.js';
+import { normalSampler, seededRandom } from './seeded-random.js';
 
 export interface SmokeCheckOptions {
   /** Seed of the random inputs (default 1). */
@@ -301,9 +303,10 @@ const FEEDABLE = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, Dat
 function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [k, p] of plan.entries()) {
-    const random = mulberry32(seed * 1000 + k);
+    const random = seededRandom(seed * 1000 + k);
+    const normal = normalSampler(random);
     const n = p.dims.reduce((a, d) => a * d, 1);
-    const floats = () => Float32Array.from({ length: n }, () => (p.timestep ? Math.floor(random() * 1000) : normal(random)));
+    const floats = () => Float32Array.from({ length: n }, () => (p.timestep ? Math.floor(random() * 1000) : normal()));
     switch (p.dtype) {
       case DataType.FLOAT:
         feeds[p.name] = new ort.Tensor('float32', floats(), p.dims);
@@ -312,7 +315,7 @@ function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tenso
         feeds[p.name] = new ort.Tensor('float64', Float64Array.from(floats()), p.dims);
         break;
       case DataType.FLOAT16:
-        feeds[p.name] = new ort.Tensor('float16', Uint16Array.from(floats(), halfBits), p.dims);
+        feeds[p.name] = new ort.Tensor('float16', float32ToHalfArray(floats()), p.dims);
         break;
       case DataType.INT64:
         feeds[p.name] = new ort.Tensor('int64', BigInt64Array.from({ length: n }, () => BigInt(Math.floor(random() * 1000))), p.dims);
@@ -328,35 +331,6 @@ function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tenso
     }
   }
   return feeds;
-}
-
-/** A small seeded generator (mulberry32): uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function normal(random: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-/** float32 → half bits, truncating (inputs are small normals; exactness does not matter here). */
-function halfBits(x: number): number {
-  f32[0] = x;
-  const b = u32[0]!;
-  const sign = (b >>> 16) & 0x8000;
-  const e = ((b >>> 23) & 0xff) - 127 + 15;
-  if (e <= 0) return sign;
-  if (e >= 31) return sign | 0x7bff;
-  return sign | (e << 10) | ((b >>> 13) & 0x3ff);
 }
 
 // ---- outputs and errors ------------------------------------------------------------

@@ -13,7 +13,7 @@ import { float32ToHalfArray } from '../../ir/half.js';
 import type { Model } from '../../ir/model.js';
 import type { Value } from '../../ir/value.js';
 import { readInputFolder, toOrtTensor } from '../../runtime/onnxruntime.js';
-import { normalSampler, seededRandom } from './seeded.js';
+import { normalSampler, seededRandom } from '../../runtime/seeded-random.js';
 
 export interface InputPlan {
   feedSets: Record<string, ort.Tensor>[];
