@@ -14,8 +14,8 @@
 import type { Node } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/shape-inference/einsum.js';
 import type { Value } from '../../ir/value.js';
-import type { AttentionCore, AttentionPattern } from './match.js';
-import { probsProduct, scoresProduct } from './softmax-attention.js';
+import type { AttentionPattern } from './match.js';
+import { softmaxCore } from './softmax-attention.js';
 
 /** The terms of an Einsum node split into shared batch labels and the last (two) letters; null when the prefixes differ. */
 function terms(node: Node): { a: string[]; b: string[]; out: string[] } | null {
@@ -56,16 +56,5 @@ export const einsumAttention: AttentionPattern = {
   name: 'einsum',
   description: 'Einsum attention: Einsum(q, k) → [scale, mask] → Softmax → Einsum(·, v) (LDM / CompVis code)',
   anchor: (node) => node.opType === 'Softmax' && node.domain === '',
-  match(softmax, ctx): AttentionCore | null {
-    const axis = softmax.getInt('axis', -1);
-    const rank = ctx.shape(softmax.inputs[0])?.length;
-    if (rank !== undefined && axis !== -1 && axis !== rank - 1) return null;
-    const nodes: Node[] = [softmax];
-    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, nodes, isScoresEinsum);
-    if (!qk) return null;
-    const pv = probsProduct(softmax.outputs[0]!, nodes, isProbsEinsum);
-    if (!pv) return null;
-    nodes.push(qk, pv);
-    return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes };
-  },
+  match: softmaxCore(isScoresEinsum, isProbsEinsum),
 };

@@ -56,20 +56,31 @@ export function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs:
   return null;
 }
 
-export const softmaxAttention: AttentionPattern = {
-  name: 'softmax',
-  description: 'decomposed attention: MatMul(q, kᵀ) → [scale, mask] → Softmax → MatMul(·, v) (TorchScript, dynamo)',
-  anchor: (node) => node.opType === 'Softmax' && node.domain === '',
-  match(softmax, ctx): AttentionCore | null {
+/**
+ * The core shared by the softmax-anchored patterns: a Softmax over the last axis between the
+ * QKᵀ product (`isScores`) and the product with V (`isProbsV`); only the two products differ.
+ */
+export function softmaxCore(
+  isScores: (n: Node) => boolean = isScoresMatMul,
+  isProbsV: (n: Node, probs: Value) => boolean = (n, probs) => n.opType === 'MatMul' && n.inputs[0] === probs,
+): AttentionPattern['match'] {
+  return (softmax, ctx): AttentionCore | null => {
     const axis = softmax.getInt('axis', -1);
     const rank = ctx.shape(softmax.inputs[0])?.length;
     if (rank !== undefined && axis !== -1 && axis !== rank - 1) return null;
     const nodes: Node[] = [softmax];
-    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, nodes);
+    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, nodes, isScores);
     if (!qk) return null;
-    const pv = probsProduct(softmax.outputs[0]!, nodes);
+    const pv = probsProduct(softmax.outputs[0]!, nodes, isProbsV);
     if (!pv) return null;
     nodes.push(qk, pv);
     return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes };
-  },
+  };
+}
+
+export const softmaxAttention: AttentionPattern = {
+  name: 'softmax',
+  description: 'decomposed attention: MatMul(q, kᵀ) → [scale, mask] → Softmax → MatMul(·, v) (TorchScript, dynamo)',
+  anchor: (node) => node.opType === 'Softmax' && node.domain === '',
+  match: softmaxCore(),
 };
