@@ -5,6 +5,8 @@
  * `require` names is set to 1 (.ci/run sets it after installing the package), where the
  * missing thing fails the run instead, so CI can never skip a suite silently.
  */
+import fs from 'node:fs';
+
 export interface SystemDependency {
   /** What the suite checks, for the message. */
   suite: string;
@@ -22,5 +24,6 @@ export function systemDependency({ suite, missing, hint, require }: SystemDepend
   const message = `${suite}: ${missing}; ${hint}`;
   if (require && process.env[require] === '1') throw new Error(`${message} (${require}=1)`);
   process.stderr.write(`\n*** SKIPPED ${message}\n\n`);
+  if (process.env.DELTAC_SKIP_LOG) fs.appendFileSync(process.env.DELTAC_SKIP_LOG, `${message}\n`); // named again at the end of the run (global-setup.ts)
   return false;
 }
