@@ -24,11 +24,11 @@ import { assertNewInitializersFinite } from './weights/nonfinite.js';
 
 export function createPassManager(): PassManager {
   return new PassManager([
-    insertPyramidConvPass as never,
-    deadCodePass as never,
-    unusedInitializersPass as never,
-    lowerPyramidConvPass as never,
-    foldConstantsPass as never,
+    insertPyramidConvPass,
+    deadCodePass,
+    unusedInitializersPass,
+    lowerPyramidConvPass,
+    foldConstantsPass,
   ]);
 }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { DeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
-import { isPyramidConvBlock, PyramidInput, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
+import { isPyramidConvBlock, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
 import { cudaHeader } from './cuda/cuda-header.js';
 import { cudaSource } from './cuda/cuda-kernel.js';
 import { webgpuHostModule, type HostLayer } from './host/webgpu-host.js';
@@ -112,9 +112,11 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
   const files = new Map<string, string | Uint8Array>();
   const kernels: KernelEntry[] = [];
   for (const [id, config] of configs) {
+    const plan = kernelPlan(config);
+    const layout = blockWeightLayout(config);
     const entry: KernelEntry = {
       id,
-      entry: kernelPlan(config).entry,
+      entry: plan.entry,
       cuda: `${id}.cu`,
       wgsl: `${id}.wgsl`,
       wgsl_f16: `${id}.f16.wgsl`,
@@ -123,9 +125,9 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
       scales: [...config.scales],
       gate: config.gate,
       dtype: config.dtype,
-      block_entry: kernelPlan(config).blockEntry,
-      block_cuda: cudaBlockFile(kernelPlan(config)),
-      block_weights: { elements: blockWeightLayout(config).elements, tensors: blockWeightLayout(config).slots },
+      block_entry: plan.blockEntry,
+      block_cuda: cudaBlockFile(plan),
+      block_weights: { elements: layout.elements, tensors: layout.slots },
     };
     kernels.push(entry);
     files.set(entry.cuda, cudaSource(config));
@@ -135,41 +137,24 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
   }
   files.set(CUDA_HEADER_FILE, cudaHeader([...configs.values()]));
 
-  // gate weights of every layer, float32, in layer order
-  const weightArrays: Float32Array[] = [];
+  // every layer's gate weights and whole-block weights, float32, in layer order
+  const gateArrays: Float32Array[] = [];
+  const blockArrays: Float32Array[] = [];
   const hostLayers: HostLayer[] = [];
-  let offset = 0;
-  for (const l of layers) {
-    const t = l.node.inputs[PyramidInput.GateWeights]?.initializer;
-    if (!t) {
-      throw new DeltacError(
-        'DELTAC_E_UNSUPPORTED_MODEL',
-        `PyramidConvBlock "${l.name}": its gate weights are not a constant initializer; kernels need the distilled weights in the model`,
-      );
-    }
-    const w = t.toFloat32();
-    const c = l.config;
-    const expected = c.scales.length * c.kernel * c.kernel * c.inner;
-    if (w.length !== expected) {
-      throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `gate weights of ${l.name} are [${t.dims.join(',')}], expected [${c.scales.length},${c.kernel},${c.kernel},${c.inner}]`);
-    }
-    weightArrays.push(w);
-    hostLayers.push({ name: l.name, kernel: l.id, weightOffset: offset, weightLength: w.length, blockOffset: 0, blockLength: 0 });
-    offset += w.length;
-  }
-  files.set(GATE_WEIGHTS_FILE, float32Bytes(weightArrays, offset));
-
-  // whole-block weights of every layer, float32, in layer order
-  const blockArrays = layers.map((l) => packBlockWeights(l.config, deltaConvBlockFromNode(l.node).weights));
+  let gateOffset = 0;
   let blockOffset = 0;
-  const blockLayers: Record<string, { offset: number; length: number }> = {};
-  layers.forEach((l, i) => {
-    blockLayers[l.name] = { offset: blockOffset, length: blockArrays[i]!.length };
-    hostLayers[i]!.blockOffset = blockOffset;
-    hostLayers[i]!.blockLength = blockArrays[i]!.length;
-    blockOffset += blockArrays[i]!.length;
-  });
-  files.set(BLOCK_WEIGHTS_FILE, float32Bytes(blockArrays, blockOffset));
+  for (const l of layers) {
+    // DELTAC_E_UNSUPPORTED_MODEL when a weight is not a constant, DELTAC_E_WEIGHT_SHAPE when its size is off
+    const { weights } = deltaConvBlockFromNode(l.node);
+    const block = packBlockWeights(l.config, weights, l.name);
+    gateArrays.push(weights.gateWeights);
+    blockArrays.push(block);
+    hostLayers.push({ name: l.name, kernel: l.id, weightOffset: gateOffset, weightLength: weights.gateWeights.length, blockOffset, blockLength: block.length });
+    gateOffset += weights.gateWeights.length;
+    blockOffset += block.length;
+  }
+  files.set(GATE_WEIGHTS_FILE, float32Bytes(gateArrays));
+  files.set(BLOCK_WEIGHTS_FILE, float32Bytes(blockArrays));
 
   files.set(
     options.hostModule ?? 'deltac-kernels.ts',
@@ -194,7 +179,11 @@ export function emitKernels(model: Model, outDir: string, options: EmitKernelsOp
       dtype: 'float32',
       layers: Object.fromEntries(hostLayers.map((l) => [l.name, { offset: l.weightOffset, length: l.weightLength }])),
     },
-    block_weights: { file: BLOCK_WEIGHTS_FILE, dtype: 'float32', layers: blockLayers },
+    block_weights: {
+      file: BLOCK_WEIGHTS_FILE,
+      dtype: 'float32',
+      layers: Object.fromEntries(hostLayers.map((l) => [l.name, { offset: l.blockOffset, length: l.blockLength }])),
+    },
   };
   files.set(MANIFEST_FILE, JSON.stringify(manifest, null, 2) + '\n');
 
@@ -219,8 +208,8 @@ function blockOffsets(config: PyramidConvConfig): BlockWeightOffsets {
 }
 
 /** Float32 arrays, concatenated, as little-endian bytes. */
-function float32Bytes(arrays: Float32Array[], total: number): Uint8Array {
-  const bytes = new Uint8Array(total * 4);
+function float32Bytes(arrays: Float32Array[]): Uint8Array {
+  const bytes = new Uint8Array(arrays.reduce((n, a) => n + a.length, 0) * 4);
   const dv = new DataView(bytes.buffer);
   let at = 0;
   for (const w of arrays) for (const v of w) dv.setFloat32(4 * at++, v, true);

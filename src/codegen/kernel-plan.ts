@@ -100,15 +100,18 @@ export function blockWeightLayout(config: PyramidConvConfig): { slots: BlockWeig
   return { slots, elements: at };
 }
 
-/** The block's float32 weights in the blockWeightLayout order (convert to the element type when uploading). */
-export function packBlockWeights(config: PyramidConvConfig, w: DeltaConvBlockWeights): Float32Array {
+/**
+ * The block's float32 weights in the blockWeightLayout order (convert to the element type
+ * when uploading); a tensor of the wrong size is DELTAC_E_WEIGHT_SHAPE, naming `layer`.
+ */
+export function packBlockWeights(config: PyramidConvConfig, w: DeltaConvBlockWeights, layer = configId(config)): Float32Array {
   const { slots, elements } = blockWeightLayout(config);
   const arrays = [w.upWeight, w.upBias, w.gateWeights, w.outWeight, w.outBias, w.poolWeight, w.poolBias];
   const out = new Float32Array(elements);
   slots.forEach((slot, i) => {
     const expected = slot.shape.reduce((a, b) => a * b, 1);
     if (arrays[i]!.length !== expected) {
-      throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `${slot.name} has ${arrays[i]!.length} elements, expected [${slot.shape.join(',')}] for ${configId(config)}`);
+      throw new DeltacError('DELTAC_E_WEIGHT_SHAPE', `${slot.name} has ${arrays[i]!.length} elements, expected [${slot.shape.join(',')}] for ${layer}`);
     }
     out.set(arrays[i]!, slot.offset);
   });

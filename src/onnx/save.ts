@@ -300,7 +300,7 @@ function isDirectory(p: string): boolean {
 }
 
 /** Same file: equal paths, or (through symlinks and hard links) the same inode. */
-function sameFile(a: string, b: string): boolean {
+export function sameFile(a: string, b: string): boolean {
   if (path.resolve(a) === path.resolve(b)) return true;
   try {
     const sa = fs.statSync(a);

@@ -30,7 +30,7 @@ import { float32ToHalfArray } from '../ir/half.js';
 import { DeltacError, isDeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Value } from '../ir/value.js';
-import type { SaveResult } from '../onnx/save.js';
+import { type SaveResult, sameFile } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
 import { OrtModel } from './onnxruntime.js';
@@ -204,8 +204,9 @@ export function memoryReason(model: Model, available = os.freemem()): string | n
 /**
  * The smoke check of a saved conversion. On failure the output is deleted, or kept
  * as `<name>.failed.onnx` with `keepFailed` (its external data stays where it is,
- * which the renamed model still references), and the DELTAC_E_CHECK_FAILED message
- * says which.
+ * which the renamed model still references; never over the input model, which an input
+ * named `<name>.failed.onnx` would be: then it is deleted too), and the
+ * DELTAC_E_CHECK_FAILED message says which.
  */
 export async function checkSavedModel(
   original: string,
@@ -217,17 +218,19 @@ export async function checkSavedModel(
     return await smokeCheck(original, saved.modelPath, model, options);
   } catch (e) {
     if (!isDeltacError(e) || e.code !== 'DELTAC_E_CHECK_FAILED') throw e;
+    const kept = failedPath(saved.modelPath);
+    // The failed model never takes the input's place (an input named <name>.failed.onnx).
+    const keep = options.keepFailed === true && !sameFile(kept, original);
     let fate: string;
-    if (options.keepFailed) {
-      const kept = failedPath(saved.modelPath);
+    if (keep) {
       fs.renameSync(saved.modelPath, kept);
       fate = `the output was kept as ${kept}${saved.externalDataPath ? ` (its weights stay in ${path.basename(saved.externalDataPath)})` : ''}`;
     } else {
       fs.rmSync(saved.modelPath, { force: true });
-      if (saved.externalDataPath && saved.externalDataBytes > 0) fs.rmSync(saved.externalDataPath, { force: true });
-      fate = `the output was deleted (--keep-failed keeps it as ${path.basename(failedPath(saved.modelPath))})`;
+      if (saved.externalDataPath) fs.rmSync(saved.externalDataPath, { force: true });
+      fate = `the output was deleted (--keep-failed ${options.keepFailed ? 'would have replaced the input model' : 'keeps it as'} ${path.basename(kept)})`;
     }
-    throw new DeltacError('DELTAC_E_CHECK_FAILED', `smoke check: ${e.message}; ${fate}`, { ...e.details, kept: options.keepFailed === true });
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `smoke check: ${e.message}; ${fate}`, { ...e.details, kept: keep });
   }
 }
 

@@ -165,4 +165,19 @@ describe('a broken rewrite fails the check', () => {
     expect(listDir(dir)).toEqual(['pixart.failed.onnx']);
     expect(failedPath(saved.modelPath)).toBe(path.join(dir, 'pixart.failed.onnx'));
   });
+
+  it('--keep-failed never replaces the input model: an input named pixart.failed.onnx stays as it was', async () => {
+    const dir = path.join(tmp.dir, 'keep-input');
+    fs.mkdirSync(dir);
+    const input = path.join(dir, 'pixart.failed.onnx');
+    fs.copyFileSync(fixture('pixart-mini'), input);
+    const before = fs.readFileSync(input);
+    const model = convertedPixart(nanRewrite);
+    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
+    const e = await expectCheckFailed(checkSavedModel(input, saved, model, { keepFailed: true }));
+    expect(e.message).toMatch(/; the output was deleted \(--keep-failed would have replaced the input model pixart\.failed\.onnx\)$/);
+    expect(e.details).toMatchObject({ kept: false });
+    expect(fs.readFileSync(input).equals(before)).toBe(true);
+    expect(listDir(dir)).toEqual(['pixart.failed.onnx']);
+  });
 });

@@ -8,46 +8,15 @@
 import { DataType } from '../dtype.js';
 import type { Dim, ValueType } from '../types.js';
 import type { ShapeRule } from './infer.js';
+import { convShape, sameAsInput, tensor } from './rule-helpers.js';
 import { divDimExact, floorDivDim, mulDim } from './symbolic.js';
-
-const tensor = (dtype: DataType, shape: Dim[] | null): ValueType => ({ kind: 'tensor', dtype, shape });
-
-const sameAsInput: ShapeRule = (ctx) => [ctx.type(0)];
-
-/** One output dim of a convolution (floor mode). */
-function convDim(d: Dim, k: number, s: number, p0: number, p1: number, dil: number): Dim {
-  if (typeof d === 'number') return Math.floor((d + p0 + p1 - dil * (k - 1) - 1) / s) + 1;
-  if (d === null) return null;
-  if (s === 1 && p0 + p1 === dil * (k - 1)) return d;
-  const off = p0 + p1 - dil * (k - 1) - 1;
-  return `floor((${d}${off >= 0 ? '+' : ''}${off})/${s})+1`;
-}
 
 /**
  * NhwcConv: Conv on channels-last tensors. X [N, H, W, C], W [M, kH, kW, C/group]
  * (the optimizer transposes the weight, or adds a Transpose(0, 2, 3, 1) on it),
  * attributes as Conv; Y [N, H', W', M].
  */
-const nhwcConv: ShapeRule = (ctx) => {
-  const x = ctx.shape(0);
-  const w = ctx.shape(1);
-  if (!x || x.length < 3) return [tensor(ctx.dtype(0), null)];
-  const spatial = x.length - 2;
-  const kernel = ctx.node.getInts('kernel_shape') ?? (w ? (w.slice(1, 1 + spatial) as number[]) : undefined);
-  const out: Dim[] = [x[0]!];
-  const autoPad = ctx.node.getString('auto_pad', 'NOTSET');
-  const strides = ctx.node.getInts('strides') ?? Array(spatial).fill(1);
-  const dil = ctx.node.getInts('dilations') ?? Array(spatial).fill(1);
-  const pads = autoPad === 'VALID' ? Array(spatial * 2).fill(0) : (ctx.node.getInts('pads') ?? Array(spatial * 2).fill(0));
-  for (let i = 0; i < spatial; i++) {
-    const d = x[i + 1]!;
-    const k = kernel?.[i];
-    if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') out.push(typeof d === 'number' ? Math.ceil(d / strides[i]!) : strides[i] === 1 ? d : null);
-    else out.push(typeof k === 'number' ? convDim(d, k, strides[i]!, pads[i]!, pads[i + spatial]!, dil[i]!) : null);
-  }
-  out.push(w?.[0] ?? null);
-  return [tensor(ctx.dtype(0), out)];
-};
+const nhwcConv: ShapeRule = (ctx) => [tensor(ctx.dtype(0), convShape(ctx, 0, 1, true))];
 
 /** Mean and inverse standard deviation of a layer norm over the last axis: [..., 1], float. */
 const statsOf = (x: Dim[] | null): ValueType => tensor(DataType.FLOAT, x ? [...x.slice(0, -1), 1] : null);
@@ -105,7 +74,7 @@ export const CONTRIB_RULES: Record<string, ShapeRule> = {
   /** SkipGroupNorm: Y = GroupNorm(X + skip + bias), S = X + skip + bias. */
   'com.microsoft.SkipGroupNorm': (ctx) => [ctx.type(0), ctx.type(0)],
   'com.microsoft.SkipLayerNormalization': skipLayerNorm,
-  'com.microsoft.SkipSimplifiedLayerNormalization': (ctx) => [ctx.type(0), statsOf(ctx.shape(0)), statsOf(ctx.shape(0)), ctx.type(0)],
+  'com.microsoft.SkipSimplifiedLayerNormalization': skipLayerNorm,
   /** BiasAdd: X [N, S, C] + bias [C] + skip [N, S, C]. */
   'com.microsoft.BiasAdd': sameAsInput,
   'com.microsoft.BiasSplitGelu': biasSplitGelu,

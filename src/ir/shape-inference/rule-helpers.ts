@@ -11,6 +11,15 @@ export const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank 
 /** A shape of `rank` unknown dims (null when the rank is unknown too). */
 export const unknownDims = (rank: number | undefined): Dim[] | null => (rank === undefined ? null : Array(rank).fill(null));
 
+/** Ranks above this are not materialized from a (declared) shape-tensor length. */
+const MAX_RANK = 64;
+
+/** The rank a 1-D shape-valued input describes (its length), when that is known and at most MAX_RANK. */
+export function rankOfShapeInput(ctx: RuleContext, i: number): number | undefined {
+  const n = ctx.shape(i)?.[0];
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= MAX_RANK ? n : undefined;
+}
+
 /** Numpy-style broadcast of several shapes. */
 export function broadcast(shapes: (Dim[] | null)[]): Dim[] | null {
   if (shapes.some((s) => s === null)) return null;
@@ -78,28 +87,30 @@ export function poolDim(d: Dim, k: number, s: number, p0: number, p1: number, di
 /**
  * Output shape of a convolution (weight at input `w`: channels from it, kernel from it
  * when there is no kernel_shape) or of a pooling window (`w` null: channels kept).
+ * `channelsLast`: X is [N, spatial…, C], W [M, k…, C/group] and Y [N, spatial…, M]
+ * (onnxruntime's NhwcConv); the arithmetic is the same. With an unknown kernel the
+ * spatial dims are unknown.
  */
-export function convShape(ctx: RuleContext, x: number, w: number | null): Dim[] | null {
-  const xs = ctx.shape(x);
+export function convShape(ctx: RuleContext, x: number, w: number | null, channelsLast = false): Dim[] | null {
+  // channels-last shapes are read as channels-first ([N, C, spatial…]) and the result turned back
+  const channelsFirst = (s: Dim[] | null) => (s && channelsLast && s.length >= 2 ? [s[0]!, s[s.length - 1]!, ...s.slice(1, -1)] : s);
+  const xs = channelsFirst(ctx.shape(x));
   if (!xs) return null;
   const spatial = xs.length - 2;
-  const ws = w === null ? null : ctx.shape(w);
-  const kernel = ctx.node.getInts('kernel_shape') ?? (ws ? (ws.slice(2) as number[]) : undefined);
-  if (!kernel || kernel.some((k) => typeof k !== 'number')) return null;
+  const ws = w === null ? null : channelsFirst(ctx.shape(w));
+  const kernel = ctx.node.getInts('kernel_shape') ?? (ws ? ws.slice(2) : undefined);
   const strides = ctx.node.getInts('strides') ?? Array(spatial).fill(1);
   const dil = ctx.node.getInts('dilations') ?? Array(spatial).fill(1);
-  let pads = ctx.node.getInts('pads') ?? Array(spatial * 2).fill(0);
   const autoPad = ctx.node.getString('auto_pad', 'NOTSET');
+  const pads = autoPad === 'VALID' ? Array(spatial * 2).fill(0) : (ctx.node.getInts('pads') ?? Array(spatial * 2).fill(0));
   const ceil = ctx.node.getInt('ceil_mode', 0) === 1;
   const out: Dim[] = [xs[0]!, w !== null ? (ws?.[0] ?? null) : xs[1]!];
   for (let i = 0; i < spatial; i++) {
     const d = xs[i + 2]!;
+    const k = kernel?.[i];
     if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
       out.push(typeof d === 'number' ? Math.ceil(d / strides[i]!) : strides[i] === 1 ? d : `ceil(${d}/${strides[i]})`);
-      continue;
-    }
-    if (autoPad === 'VALID') pads = Array(spatial * 2).fill(0);
-    out.push(poolDim(d, kernel[i]!, strides[i]!, pads[i]!, pads[i + spatial]!, dil[i]!, ceil));
+    } else out.push(typeof k === 'number' ? poolDim(d, k, strides[i]!, pads[i]!, pads[i + spatial]!, dil[i]!, ceil) : null);
   }
-  return out;
+  return channelsLast ? [out[0]!, ...out.slice(2), out[1]!] : out;
 }

@@ -6,7 +6,7 @@
  */
 import { DataType } from '../dtype.js';
 import type { Dim } from '../types.js';
-import type { RuleContext, ShapeRule } from './infer.js';
+import type { ShapeRule } from './infer.js';
 import { broadcast, normAxis, sameAsInput, scalarInput, tensor, unknownDims } from './rule-helpers.js';
 import { divDimExact, mulDim } from './symbolic.js';
 
@@ -158,14 +158,6 @@ const labelEncoder: ShapeRule = (ctx) => {
     ?? (n.attr('values_strings') ? DataType.STRING : n.attr('values_int64s') ? DataType.INT64 : n.attr('values_floats') ? DataType.FLOAT : undefined);
   return [dtype === undefined ? null : tensor(dtype, ctx.shape(0))];
 };
-
-/** The contents of a shape-valued 1-D input as a shape, else as many unknown dims as it has elements. */
-export function shapeFromInput(ctx: RuleContext, i: number): Dim[] | null {
-  const c = ctx.contents(i);
-  if (c) return c.map((d) => (typeof d === 'number' && d < 0 ? null : d));
-  const r = ctx.shape(i);
-  return r && typeof r[0] === 'number' && r[0] <= 64 ? Array(r[0]).fill(null) : null;
-}
 
 const ops = (names: string[], rule: ShapeRule): Record<string, ShapeRule> => Object.fromEntries(names.map((n) => [n, rule]));
 

@@ -5,7 +5,7 @@
 import { DataType } from '../dtype.js';
 import type { Dim } from '../types.js';
 import type { RuleContext, ShapeRule } from './infer.js';
-import { broadcast, convShape, matmulShape, normAxis, sameAsInput, tensor } from './rule-helpers.js';
+import { broadcast, convShape, matmulShape, normAxis, rankOfShapeInput, sameAsInput, tensor, unknownDims } from './rule-helpers.js';
 import { CONTRIB_RULES } from './contrib-rules.js';
 import { einsumRule } from './einsum.js';
 import { NN_RULES } from './rules-nn.js';
@@ -14,8 +14,6 @@ import { addDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from './sym
 
 export { broadcast };
 
-/** Ranks above this are not materialized from a (declared) shape-tensor length. */
-const MAX_RANK = 64;
 /** Longest contents a rule builds itself (infer.ts keeps no longer ones either). */
 const MAX_CONTENT_ELEMENTS = 64;
 
@@ -70,9 +68,7 @@ const reshapeRule: ShapeRule = (ctx) => {
   const target = ctx.contents(1);
   const x = ctx.shape(0);
   if (!target) {
-    const r = ctx.shape(1);
-    const rank = r && typeof r[0] === 'number' && Number.isSafeInteger(r[0]) && r[0] >= 0 && r[0] <= MAX_RANK ? r[0] : undefined;
-    return [tensor(ctx.dtype(0), rank !== undefined ? Array(rank).fill(null) : null)];
+    return [tensor(ctx.dtype(0), unknownDims(rankOfShapeInput(ctx, 1)))];
   }
   const allowzero = ctx.node.getInt('allowzero', 0) === 1;
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (x?.[i] ?? null) : d));
@@ -270,10 +266,7 @@ const constantOfShapeRule: ShapeRule = (ctx) => {
   const t = ctx.node.getTensor('value');
   const dtype = t?.dtype ?? DataType.FLOAT;
   const dims = ctx.contents(0);
-  if (!dims) {
-    const r = ctx.shape(0);
-    return [tensor(dtype, r && typeof r[0] === 'number' && r[0] <= MAX_RANK ? Array(r[0]).fill(null) : null)];
-  }
+  if (!dims) return [tensor(dtype, unknownDims(rankOfShapeInput(ctx, 0)))];
   // A small integer fill (ConstantOfShape([n], 1) builds shapes of ones) is shape arithmetic too.
   if (dims.length <= 1 && typeof dims[0] !== 'string' && t && (t.dtype === DataType.INT64 || t.dtype === DataType.INT32) && t.storage.kind === 'inline') {
     const n = dims.length === 0 ? 1 : dims[0];
