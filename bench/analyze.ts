@@ -8,12 +8,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
-import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { ensureSd15DeltaCheckpoint } from './models/sd15-delta.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface AnalyzeBenchResult {
   model: string;
@@ -28,19 +26,18 @@ export interface AnalyzeBenchResult {
 }
 
 export async function benchAnalyze(): Promise<AnalyzeBenchResult> {
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('building dist/ failed');
   const dir = await ensureSd15FullWeights();
-  const ckpt = path.join(ROOT, 'bench/cache/sd15-full-delta.safetensors');
-  if (!fs.existsSync(ckpt)) writeSafetensors(ckpt, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 11));
+  const ckpt = ensureSd15DeltaCheckpoint();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-analyze-'));
   try {
     const out = path.join(work, 'report');
     const t0 = performance.now();
     const r = spawnSync(
       process.execPath,
-      [path.join(ROOT, 'bench/convert-child.mjs'), 'analyze', path.join(dir, 'model.graph.onnx'), '--resolution', '512', '--samples', '2', '--weights', ckpt, '-o', out],
-      { cwd: ROOT, encoding: 'utf8' },
+      [path.join(REPO_ROOT, 'bench/convert-child.mjs'), 'analyze', path.join(dir, 'model.graph.onnx'), '--resolution', '512', '--samples', '2', '--weights', ckpt, '-o', out],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
     );
     const seconds = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`deltac analyze failed: ${r.stderr}`);

@@ -9,15 +9,13 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadModel } from '../src/onnx/load.js';
-import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
+import { REPO_ROOT } from '../test/helpers/paths.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
 import type { FullSizeOptions } from '../test/fixtures/full-size/index.js';
-import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { ensureSd15DeltaCheckpoint } from './models/sd15-delta.js';
 import { median } from './timing.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export interface ConvertFullResult {
   weightBytes: number;
@@ -43,11 +41,10 @@ function externalFiles(dir: string): string[] {
 
 export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
   // The child runs the built CLI (dist/), as `deltac convert` runs for users.
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('building dist/ failed');
   const dir = await ensureSd15FullWeights();
-  const ckpt = path.join(ROOT, 'bench/cache/sd15-full-delta.safetensors');
-  if (!fs.existsSync(ckpt)) writeSafetensors(ckpt, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 11));
+  const ckpt = ensureSd15DeltaCheckpoint();
   const files = externalFiles(dir);
   const weightBytes = files.reduce((a, f) => a + fs.statSync(f).size, 0);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-convert-'));
@@ -74,8 +71,8 @@ export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
       fs.mkdirSync(out);
       settle();
       const t0 = performance.now();
-      const r = spawnSync(process.execPath, [path.join(ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx'), '--no-check'], {
-        cwd: ROOT,
+      const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx'), '--no-check'], {
+        cwd: REPO_ROOT,
         encoding: 'utf8',
       });
       const t = (performance.now() - t0) / 1000;
@@ -153,7 +150,7 @@ const LAYOUT_CASES: LayoutCase[] = [
  */
 export function benchConvertLayouts(): ConvertLayoutRow[] {
   return LAYOUT_CASES.map((c) => {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/convert-layout-child.ts'), JSON.stringify(c.options)], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'bench/convert-layout-child.ts'), JSON.stringify(c.options)], { cwd: REPO_ROOT, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`converting ${c.model} failed: ${r.stderr}`);
     const x = JSON.parse(r.stdout.trim().split('\n').pop()!) as { layers: number; expected: number; nodesBefore: number; convertMs: number; passes: Record<string, number>; maxRssBytes: number };
     const o = c.options;

@@ -14,18 +14,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { convert } from '../src/convert.js';
 import { DataType } from '../src/ir/dtype.js';
 import { float32ToHalfBits, halfBitsToFloat32 } from '../src/ir/half.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { loadModel } from '../src/onnx/load.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
-import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
-import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { MODELS_DIR } from '../test/helpers/paths.js';
+import { writeSd15DeltaCheckpoint } from './models/sd15-delta.js';
+import { leastMs } from './timing.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MODELS = process.env.DELTAC_MODELS ?? path.resolve(ROOT, '../shared/models');
 
 export interface HalfCastRow {
   what: string;
@@ -69,23 +67,13 @@ function oldFloat32ToHalf(values: Float32Array): Uint8Array {
   return bytes;
 }
 
-function least(runs: number, f: () => unknown): number {
-  let best = Infinity;
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    f();
-    best = Math.min(best, performance.now() - t0);
-  }
-  return best;
-}
-
 export async function benchHalfCast(): Promise<{ casts: HalfCastRow[]; convert: HalfConvertResult }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-half-'));
   try {
     const files: Record<'F32' | 'F16', string> = { F32: '', F16: '' };
     for (const dtype of ['F32', 'F16'] as const) {
       files[dtype] = path.join(dir, `sd15-delta-${dtype}.safetensors`);
-      writeSafetensors(files[dtype], deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 7, dtype));
+      writeSd15DeltaCheckpoint(files[dtype], 7, dtype);
     }
     const read = (file: string) => {
       const ckpt = Checkpoint.open(file);
@@ -111,12 +99,12 @@ export async function benchHalfCast(): Promise<{ casts: HalfCastRow[]; convert: 
     const row = (what: string, oldMs: number, newMs: number) => casts.push({ what, elements, oldMs, newMs, speedup: oldMs / newMs });
     // Tensor.castTo(FLOAT) before: toFloat32() per element, then fromFloat32() copied the result into the tensor's bytes
     const oldCastTo = (t: Tensor) => new Uint8Array(oldHalfToFloat32(t).buffer.slice(0));
-    row('f16 → f32 (F16 checkpoint into an f32 model)', least(5, () => halves.forEach(oldCastTo)), least(5, () => halves.forEach((t) => t.castTo(DataType.FLOAT))));
-    row('f32 → f16 (F32 checkpoint into an f16 model)', least(5, () => floats.forEach(oldFloat32ToHalf)), least(5, () => floats.forEach((f) => Tensor.fromFloat32(f, [f.length], DataType.FLOAT16))));
+    row('f16 → f32 (F16 checkpoint into an f32 model)', leastMs(5, () => halves.forEach(oldCastTo)), leastMs(5, () => halves.forEach((t) => t.castTo(DataType.FLOAT))));
+    row('f32 → f16 (F32 checkpoint into an f16 model)', leastMs(5, () => floats.forEach(oldFloat32ToHalf)), leastMs(5, () => floats.forEach((f) => Tensor.fromFloat32(f, [f.length], DataType.FLOAT16))));
 
     // the three conversions take turns, so that a change in the machine's load falls on all of them
     const once = (file: string) => {
-      const model = loadModel(path.join(MODELS, 'sd15-full', 'model.graph.onnx'), { missingExternalData: 'warn' });
+      const model = loadModel(path.join(MODELS_DIR, 'sd15-full', 'model.graph.onnx'), { missingExternalData: 'warn' });
       const t0 = performance.now();
       convert(model, { weights: file });
       return performance.now() - t0;

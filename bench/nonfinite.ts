@@ -10,16 +10,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { convert } from '../src/convert.js';
 import { loadModel } from '../src/onnx/load.js';
 import { Checkpoint } from '../src/weights/checkpoint.js';
 import { scanNonFinite } from '../src/weights/nonfinite.js';
-import { deltaCheckpointTensors, type SafetensorsDtype, writeSafetensors } from '../test/helpers/safetensors-writer.js';
-import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { MODELS_DIR } from '../test/helpers/paths.js';
+import type { SafetensorsDtype } from '../test/helpers/safetensors-writer.js';
+import { writeSd15DeltaCheckpoint } from './models/sd15-delta.js';
+import { timeMs } from './timing.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MODELS = process.env.DELTAC_MODELS ?? path.resolve(ROOT, '../shared/models');
 
 export interface NonFiniteResult {
   dtype: SafetensorsDtype;
@@ -40,19 +39,13 @@ export interface NonFiniteResult {
 /** The scan may take at most this share of the conversion. */
 const TARGET = 0.05;
 
-const time = (f: () => unknown) => {
-  const t0 = performance.now();
-  f();
-  return performance.now() - t0;
-};
-
 export async function benchNonFinite(): Promise<NonFiniteResult[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-nonfinite-'));
   try {
     const results: NonFiniteResult[] = [];
     for (const dtype of ['F32', 'F16', 'BF16'] as const) {
       const file = path.join(dir, `sd15-delta-${dtype}.safetensors`);
-      writeSafetensors(file, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 7, dtype));
+      writeSd15DeltaCheckpoint(file, 7, dtype);
       const ckpt = Checkpoint.open(file);
       const keys = [...ckpt.file.entries.keys()];
       const read = () => keys.map((k) => ckpt.file.tensor(k));
@@ -62,13 +55,13 @@ export async function benchNonFinite(): Promise<NonFiniteResult[]> {
       const reads: number[] = [];
       const scans: number[] = [];
       for (let i = 0; i < 7; i++) {
-        reads.push(time(read));
-        scans.push(time(scan));
+        reads.push(timeMs(read));
+        scans.push(timeMs(scan));
       }
       const converts: number[] = [];
       for (let i = 0; i < 3; i++) {
-        const model = loadModel(path.join(MODELS, 'sd15-full', 'model.graph.onnx'), { missingExternalData: 'warn' });
-        converts.push(time(() => convert(model, { weights: file })));
+        const model = loadModel(path.join(MODELS_DIR, 'sd15-full', 'model.graph.onnx'), { missingExternalData: 'warn' });
+        converts.push(timeMs(() => convert(model, { weights: file })));
       }
       const convertMs = Math.min(...converts);
       const scanMs = Math.min(...scans);

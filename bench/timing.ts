@@ -53,6 +53,20 @@ export async function timePair(baseline: string, candidate: string, feeds: Feeds
   }
 }
 
+/** Milliseconds one call of `f` takes. */
+export function timeMs(f: () => unknown): number {
+  const t0 = performance.now();
+  f();
+  return performance.now() - t0;
+}
+
+/** The least of `runs` timings of `f`, in milliseconds. */
+export function leastMs(runs: number, f: () => unknown): number {
+  let best = Infinity;
+  for (let i = 0; i < runs; i++) best = Math.min(best, timeMs(f));
+  return best;
+}
+
 /** Uniform values in [-1, 1) from a seed. */
 export function seededFeed(shape: number[], seed = 1): Float32Array {
   const rand = seededRandom(seed);

@@ -6,18 +6,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { convert } from '../src/convert.js';
 import { loadModel } from '../src/onnx/load.js';
 import { saveModel } from '../src/onnx/save.js';
 import type { Feeds } from '../src/runtime/onnxruntime.js';
-import { deltaCheckpointTensors, writeSafetensors } from '../test/helpers/safetensors-writer.js';
+import { MODELS_DIR } from '../test/helpers/paths.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
-import { SD15_BLOCKS } from './models/sd15-blocks.js';
+import { ensureSd15DeltaCheckpoint } from './models/sd15-delta.js';
 import { seededFeed, timePair } from './timing.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MODELS = process.env.DELTAC_MODELS ?? path.resolve(ROOT, '../shared/models');
 
 export interface UnetResult {
   model: string;
@@ -44,7 +41,7 @@ export async function benchUnets(options: { full?: boolean; runs?: number } = {}
   const results: UnetResult[] = [];
   try {
     // SD1.5-mini (shared fixture, real distilled weights)
-    const miniDir = path.join(MODELS, 'sd15-mini');
+    const miniDir = path.join(MODELS_DIR, 'sd15-mini');
     const mini = loadModel(path.join(miniDir, 'model.onnx'));
     convert(mini, { weights: path.join(miniDir, 'delta.safetensors') });
     const miniOut = path.join(work, 'sd15-mini.delta.onnx');
@@ -55,8 +52,7 @@ export async function benchUnets(options: { full?: boolean; runs?: number } = {}
     }
     if (options.full !== false) {
       const dir = await ensureSd15FullWeights();
-      const ckpt = path.join(ROOT, 'bench/cache/sd15-full-delta.safetensors');
-      if (!fs.existsSync(ckpt)) writeSafetensors(ckpt, deltaCheckpointTensors(SD15_BLOCKS.map((b) => ({ ...b, kernel: 9 })), 11));
+      const ckpt = ensureSd15DeltaCheckpoint();
       const full = loadModel(path.join(dir, 'model.graph.onnx'));
       convert(full, { weights: ckpt });
       // Written next to the original, referencing its weight files (no 3.4 GB copy).

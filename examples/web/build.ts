@@ -18,6 +18,7 @@ import { emitKernels } from '../../src/codegen/emit.js';
 import { convert, loadModel, saveModel } from '../../src/index.js';
 
 export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const REPO = path.resolve(EXAMPLES, '..');
 export const PIXART = path.join(EXAMPLES, 'pixart-mini');
 export const CONVERTED = path.join(EXAMPLES, 'out', 'pixart-mini.delta.onnx');
 export const WEB_OUT = path.join(EXAMPLES, 'out', 'web');
@@ -49,32 +50,38 @@ function writeAtomic(file: string, data: string | Uint8Array): void {
   fs.renameSync(tmp, file);
 }
 
-function newer(file: string, than: string[]): boolean {
-  if (!fs.existsSync(file)) return false;
-  const t = fs.statSync(file).mtimeMs;
-  return than.every((f) => fs.statSync(f).mtimeMs <= t);
+/** Newest modification time of the files under `paths` (folders walked recursively). */
+function newestMtime(paths: string[]): number {
+  let newest = 0;
+  for (const p of paths) {
+    const st = fs.statSync(p);
+    newest = Math.max(newest, st.isDirectory() ? newestMtime(fs.readdirSync(p).map((n) => path.join(p, n))) : st.mtimeMs);
+  }
+  return newest;
 }
 
-/** Builds everything the page needs; quick when the outputs are newer than their sources. */
+/** Whether `file` exists and is at least as new as every file under `sources` (files or folders). */
+export function upToDate(file: string, sources: string[]): boolean {
+  return fs.existsSync(file) && fs.statSync(file).mtimeMs >= newestMtime(sources);
+}
+
+/** Builds everything the page needs; quick when the outputs are up to date. */
 export async function buildWebExample(log: (line: string) => void = () => {}): Promise<void> {
   const model = path.join(PIXART, 'model.onnx');
   const weights = path.join(PIXART, 'delta.safetensors');
+  // The outputs are stale when the model, its weights or deltac itself (the conversion and
+  // the kernel generators under src/ and kernels/, and this script) changed since they were built.
+  const sources = [model, weights, path.join(REPO, 'src'), path.join(REPO, 'kernels'), fileURLToPath(import.meta.url)];
   fs.mkdirSync(path.join(WEB_OUT, 'kernels'), { recursive: true });
 
-  if (!newer(CONVERTED, [model, weights])) {
-    log(`converting ${path.relative(process.cwd(), model)} → ${path.relative(process.cwd(), CONVERTED)}`);
-    const m = loadModel(model);
-    convert(m, { weights });
-    saveModel(m, CONVERTED, { force: true });
-  }
-
   const hostJs = path.join(WEB_OUT, 'kernels', 'deltac-kernels.js');
-  if (!newer(hostJs, [model, weights])) {
-    log('emitting the WGSL kernels and their host module');
-    const fused = loadModel(model);
-    const report = convert(fused, { weights, emit: 'fused' });
+  if (!upToDate(CONVERTED, sources) || !upToDate(hostJs, sources)) {
+    // One conversion: the kernels come from its fused stage (as `deltac convert --emit-kernels`), the page's model from its end.
+    log(`converting ${path.relative(process.cwd(), model)} → ${path.relative(process.cwd(), CONVERTED)} and emitting its WGSL kernels and host module`);
     const dir = path.join(WEB_OUT, 'kernels');
-    emitKernels(fused, dir, { modelName: 'pixart-mini' });
+    const m = loadModel(model);
+    const report = convert(m, { weights, onFused: (fused) => emitKernels(fused, dir, { modelName: 'pixart-mini' }) });
+    saveModel(m, CONVERTED, { force: true });
     const layers: WebLayer[] = report.layers
       .filter((l) => l.status === 'converted')
       .map((l) => ({

@@ -13,7 +13,9 @@
  */
 import * as ort from 'onnxruntime-web';
 import { pyramidConvReference } from '../../src/reference/pyramid-conv.js';
+import { compareArrays } from '../../src/runtime/compare.js';
 import { parseNpy } from '../../src/runtime/npy.js';
+import { seededRandom } from '../../src/runtime/seeded-random.js';
 import type { WebLayer } from './build.js';
 
 /** Tolerances: SPEC.md §5 for a converted fp32 model; the kernel tests' bound for the WGSL kernels. */
@@ -64,17 +66,8 @@ declare global {
   }
 }
 
-/** max|a − b| / max|b|, the measure SPEC.md §5 states tolerances in. */
-function relError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) return Infinity;
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    ref = Math.max(ref, Math.abs(expected[i]!));
-  }
-  return Number.isNaN(diff) ? Infinity : diff / (ref || 1);
-}
+/** max|a − b| / max|b|, the measure SPEC.md §5 states tolerances in (a NaN counts as ∞). */
+const relError = (actual: Float32Array, expected: Float32Array) => compareArrays(actual, expected).rel;
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
   const res = await fetch(url);
@@ -86,15 +79,10 @@ async function fetchNpy(name: string) {
   return parseNpy(await fetchBytes(`/data/${name}`), name);
 }
 
-/** Deterministic values in [-1, 1) (a 32-bit LCG), so every run of the page checks the same U. */
+/** Seeded values in [-1, 1), so every run of the page checks the same U. */
 function randomU(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => random() * 2 - 1);
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -13,15 +13,18 @@ export type WarningCode =
 
 export type Severity = 'error' | 'warning' | 'note';
 
-export interface Diagnostic {
-  severity: Severity;
-  code: ErrorCode | WarningCode | 'DELTAC_N_INFO';
+interface DiagnosticText {
   message: string;
   /** Node or value the diagnostic is about, when there is one. */
   where?: string;
 }
 
-export function error(code: Diagnostic['code'], message: string, where?: string): Diagnostic {
+/** An error always carries an ErrorCode, so it can be thrown as a DeltacError as it is. */
+export type Diagnostic =
+  | (DiagnosticText & { severity: 'error'; code: ErrorCode })
+  | (DiagnosticText & { severity: 'warning' | 'note'; code: ErrorCode | WarningCode | 'DELTAC_N_INFO' });
+
+export function error(code: ErrorCode, message: string, where?: string): Diagnostic {
   return { severity: 'error', code, message, where };
 }
 

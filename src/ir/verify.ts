@@ -32,7 +32,7 @@ export function verifyModel(model: Model, options: VerifyOptions = {}): Diagnost
 /** Throws the first error as a DeltacError. */
 export function verifyOrThrow(model: Model, options?: VerifyOptions): void {
   const first = verifyModel(model, options).find((d) => d.severity === 'error');
-  if (first) throw new DeltacError(first.code as never, first.message);
+  if (first) throw new DeltacError(first.code, first.message);
 }
 
 function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): void {

@@ -122,7 +122,7 @@ export function decodeModel(bytes: Uint8Array, baseDir: string, options: LoadOpt
     // only a warning (the declared type wins: the file's author may know better than a rule).
     const found = verifyModel(model);
     const errors = found.filter((d) => d.severity === 'error');
-    if (errors.length) throw new DeltacError(errors[0]!.code as never, `"${label}": ${errors[0]!.message}`);
+    if (errors.length) throw new DeltacError(errors[0]!.code, `"${label}": ${errors[0]!.message}`);
     ctx.diagnostics.push(...found.filter((d) => d.code === 'DELTAC_W_TYPE_CONFLICT'));
   }
   return {

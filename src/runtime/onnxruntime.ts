@@ -8,6 +8,8 @@ import ort from 'onnxruntime-node';
 import { DeltacError } from '../ir/errors.js';
 import { type NpyArray, readNpy } from './npy.js';
 
+export { compareArrays } from './compare.js';
+
 export type Feeds = Record<string, NpyArray>;
 export type Outputs = Record<string, { data: Float32Array; dims: number[] }>;
 
@@ -146,21 +148,4 @@ export function readInputFolder(dir: string): Map<string, Feeds> {
     sets.set(key, feeds);
   }
   return sets;
-}
-
-/** max|a−b| / max|b| and max|a−b|. */
-export function compareArrays(actual: Float32Array, expected: Float32Array): { maxAbs: number; maxRef: number; rel: number; meanAbs: number } {
-  if (actual.length !== expected.length) {
-    throw new DeltacError('DELTAC_E_VERIFY_MISMATCH', `output sizes differ: ${actual.length} vs ${expected.length}`);
-  }
-  let maxAbs = 0;
-  let maxRef = 0;
-  let sum = 0;
-  for (let i = 0; i < actual.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (d > maxAbs || Number.isNaN(d)) maxAbs = Number.isNaN(d) ? Infinity : d;
-    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
-    sum += d;
-  }
-  return { maxAbs, maxRef, rel: maxRef > 0 ? maxAbs / maxRef : maxAbs, meanAbs: sum / Math.max(actual.length, 1) };
 }

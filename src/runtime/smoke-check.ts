@@ -72,6 +72,11 @@ export interface SmokeCheckResult {
 }
 
 const DEFAULT_SIZES = [32, 64, 16];
+
+/** A check that did not run, and why. */
+export function skippedCheck(reason: string, ms = 0): SmokeCheckResult {
+  return { status: 'skipped', reason, inputs: [], outputs: [], ms };
+}
 const TIMESTEP = /time|step|sigma/i;
 
 /**
@@ -83,8 +88,7 @@ const TIMESTEP = /time|step|sigma/i;
  */
 export async function smokeCheck(original: string, converted: string, model: Model, options: SmokeCheckOptions = {}): Promise<SmokeCheckResult> {
   const started = performance.now();
-  const done = (r: Omit<SmokeCheckResult, 'ms'>): SmokeCheckResult => ({ ...r, ms: performance.now() - started });
-  const skip = (reason: string) => done({ status: 'skipped', reason, inputs: [], outputs: [] });
+  const skip = (reason: string) => skippedCheck(reason, performance.now() - started);
   const fused = model.graph.nodes.find((n) => n.domain === PYRAMID_CONV_DOMAIN);
   if (fused) return skip(`${PYRAMID_CONV_DOMAIN} ${fused.opType} has no CPU kernel (--emit fused keeps it for runtimes with the generated kernels)`);
   const missing = missingExternalData(model);
@@ -157,7 +161,7 @@ export async function smokeCheck(original: string, converted: string, model: Mod
     }
     outputs.push({ name, dims, nonFinite: bad?.count ?? 0, originalNonFinite: ref.nonFinite });
   }
-  return done({ status: 'passed', inputs, outputs });
+  return { status: 'passed', inputs, outputs, ms: performance.now() - started };
 }
 
 /** External-data files the model's initializers reference that cannot be opened. */

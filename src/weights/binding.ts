@@ -62,6 +62,9 @@ export function readLayerMap(file: string): Record<string, string> {
 
 const components = (p: string) => p.split('.').filter(Boolean);
 
+/** The last two components of a path (`transformer_blocks.0`). */
+const lastTwo = (p: string) => components(p).slice(-2).join('.');
+
 /**
  * Length of the match when one path is the other plus a wrapper prefix (`m.`,
  * `unet.`, `model.diffusion_model.` …), else 0. A prefix holding module structure
@@ -125,15 +128,24 @@ export function bindLayers(layers: LayerRef[], ckpt: Checkpoint, map?: Record<st
     }
   }
 
-  // By name: the longest suffix match; ties are ambiguous.
+  // By name: the longest suffix match; ties are ambiguous. A match spans at least the last
+  // two components, so a layer only tries the blocks that end like one of its names
+  // (linear in the number of layers, not quadratic).
   const namesOf = checkpointNames(layers, ckpt);
+  const byTail = new Map<string, CheckpointBlock[]>();
+  for (const block of ckpt.blocks.values()) {
+    const key = lastTwo(block.prefix);
+    const list = byTail.get(key);
+    if (list) list.push(block);
+    else byTail.set(key, [block]);
+  }
   for (const layer of layers) {
     if (bound.has(layer.id) || !layer.blockPath) continue;
     let best: CheckpointBlock | null = null;
     let bestLen = 0;
     let tie = false;
     const names = namesOf(layer);
-    for (const block of ckpt.blocks.values()) {
+    for (const block of new Set(names.flatMap((name) => byTail.get(lastTwo(name)) ?? []))) {
       if (used.has(block)) continue;
       const len = Math.max(0, ...names.map((name) => suffixMatch(name, block.prefix)));
       if (len < 2) continue;

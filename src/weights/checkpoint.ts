@@ -133,17 +133,9 @@ export class Checkpoint {
     return { channels, inner, kernel, gates };
   }
 
-  /**
-   * Reads a block's tensors (bytes as stored; callers cast). Each tensor is scanned
-   * for NaN/±Inf as it is read (DELTAC_E_WEIGHTS_NONFINITE), in place: a block's
-   * bytes are in memory once.
-   */
+  /** Reads a block's tensors (bytes as stored; callers cast). */
   read(block: CheckpointBlock): BlockTensors {
-    const t = (e: SafetensorsEntry | undefined) => {
-      const tensor = this.file.tensor(e!.key);
-      assertFinite(tensor, e!.key, `checkpoint "${this.file.path}"`, 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it');
-      return tensor;
-    };
+    const t = (e: SafetensorsEntry | undefined) => this.readTensor(e!);
     return {
       upWeight: t(block.upWeight),
       upBias: t(block.upBias),
@@ -153,6 +145,16 @@ export class Checkpoint {
       poolWeight: t(block.poolWeight),
       poolBias: t(block.poolBias),
     };
+  }
+
+  /**
+   * One tensor, scanned for NaN/±Inf as it is read (DELTAC_E_WEIGHTS_NONFINITE), in
+   * place: a block's bytes are in memory once.
+   */
+  protected readTensor(e: SafetensorsEntry): Tensor {
+    const tensor = this.file.tensor(e.key);
+    assertFinite(tensor, e.key, `checkpoint "${this.file.path}"`, 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it');
+    return tensor;
   }
 
   /** Blocks in canonical diffusers order (down, mid, up; indices numerically). */

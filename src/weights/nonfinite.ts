@@ -10,7 +10,7 @@
  * A branch-free first pass (x·0 sums to NaN iff some x is NaN/±Inf) runs at memory
  * speed; counting and locating runs only when it finds something.
  */
-import { DataType, dtypeName } from '../ir/dtype.js';
+import { DataType, dtypeName, isFloatType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
@@ -25,8 +25,11 @@ export interface NonFiniteSummary {
   first: number;
 }
 
+/** Bytes per element and the bit masks of exponent, mantissa and sign (in the word holding the exponent). */
+type Format = { size: 2 | 4 | 8; exp: number; mant: number; sign: number };
+
 /** Float types the scan understands; other element types cannot hold NaN/Inf. */
-const FORMATS: Partial<Record<DataType, { size: 2 | 4 | 8; exp: number; mant: number; sign: number }>> = {
+const FORMATS: Partial<Record<DataType, Format>> = {
   [DataType.FLOAT]: { size: 4, exp: 0x7f800000, mant: 0x007fffff, sign: 0x80000000 },
   [DataType.FLOAT16]: { size: 2, exp: 0x7c00, mant: 0x03ff, sign: 0x8000 },
   [DataType.BFLOAT16]: { size: 2, exp: 0x7f80, mant: 0x007f, sign: 0x8000 },
@@ -36,10 +39,6 @@ const FORMATS: Partial<Record<DataType, { size: 2 | 4 | 8; exp: number; mant: nu
 
 /** Bytes per scratch chunk for unaligned input (a multiple of 8). */
 const CHUNK = 1 << 16;
-
-export function isFloatType(dtype: DataType): boolean {
-  return FORMATS[dtype] !== undefined;
-}
 
 /**
  * Counts the NaN/±Inf elements of little-endian `bytes` of element type `dtype`;
@@ -63,8 +62,6 @@ export function scanNonFinite(bytes: Uint8Array, dtype: DataType, offset = 0): N
   }
   return total;
 }
-
-type Format = { size: 2 | 4 | 8; exp: number; mant: number; sign: number };
 
 function scanAligned(buffer: ArrayBufferLike, byteOffset: number, n: number, f: Format, offset: number): NonFiniteSummary | null {
   // The fast test (no branch per element) says whether anything is there; the count

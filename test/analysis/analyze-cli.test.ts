@@ -51,6 +51,10 @@ describe('deltac analyze on the shared fixtures', () => {
     const again = await runCli('analyze', modelPath('sd15-mini'), '--samples', '1', '--resolution', '128', '-o', out, '--json');
     expect(again.code).toBe(0);
     expect((JSON.parse(again.out) as Json).layers[0]!.height).toBe(16);
+    // width × height: 192x128 px is a 24-wide, 16-high latent
+    const wide = await runCli('analyze', modelPath('sd15-mini'), '--samples', '1', '--resolution', '192x128', '--layers', 'down_blocks.0', '--json');
+    expect(wide.code).toBe(0);
+    expect((JSON.parse(wide.out) as Json).layers.map((l) => [l.height, l.width])).toEqual([[16, 24], [16, 24]]);
     expect(listDir(tmp.dir).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
@@ -89,9 +93,11 @@ describe('deltac analyze: bad input', () => {
   });
 
   it('a resolution the model cannot take', async () => {
-    await bad(/DELTAC_E_BAD_OPTION: --resolution 512: the model takes only 128×96 px/, modelPath('pixart-mini'), '--resolution', '512');
+    await bad(/DELTAC_E_BAD_OPTION: --resolution 512: the model takes only 96x128 px \(width × height/, modelPath('pixart-mini'), '--resolution', '512');
     await bad(/DELTAC_E_BAD_OPTION: --resolution 200: the model cannot take this size: its attention grids .* do not halve exactly/, modelPath('sd15-mini'), '--resolution', '200');
     await bad(/DELTAC_E_BAD_OPTION: --resolution must be a multiple of 8/, modelPath('sd15-mini'), '--resolution', '100');
+    await bad(/DELTAC_E_BAD_OPTION: --resolution 128x96: the model cannot take this size: .*multiples of 64 px/, modelPath('sd15-mini'), '--resolution', '128x96');
+    await bad(/DELTAC_E_BAD_OPTION: --resolution must be N, WxH or W,H/, modelPath('sd15-mini'), '--resolution', '128 by 96');
   });
 
   it('an output folder that is a file, or a folder holding something else', async () => {

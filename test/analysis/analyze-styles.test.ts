@@ -8,31 +8,47 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeModel } from '../../src/analysis/analyze/index.js';
 import { saveModel } from '../../src/onnx/save.js';
-import { ATTENTION_STYLES, buildExport } from '../fixtures/exports/index.js';
+import { ATTENTION_STYLES, type AttentionStyle, buildExport } from '../fixtures/exports/index.js';
 import { makeTempDir } from '../helpers/paths.js';
 
 const tmp = makeTempDir('deltac-analyze-styles-');
 afterAll(() => tmp.cleanup());
 
 /** onnxruntime's CPU provider does not implement packed QKV/KV MultiHeadAttention. */
-const NOT_ON_CPU = new Set(['ms-mha-packed', 'ms-mha-packed-kv']);
+const NOT_ON_CPU = new Set<AttentionStyle>(['ms-mha-packed', 'ms-mha-packed-kv']);
 const FUSED = new Set(['onnx-attention', 'onnx-attention-4d', 'ms-mha', 'ms-attention']);
 
 describe('deltac analyze across export styles', () => {
-  for (const style of ATTENTION_STYLES.filter((s) => !NOT_ON_CPU.has(s))) {
-    it(style, async () => {
-      const built = buildExport({ layout: 'sd15', style });
-      const file = path.join(tmp.dir, `${style}.onnx`);
+  // every style that runs on CPU has an ERF (its projections read from the weights); LoRA: unfused adapters on q/k/v/out
+  const cases = [...ATTENTION_STYLES.filter((s) => !NOT_ON_CPU.has(s)).map((style) => ({ style, lora: false })), { style: 'ts-einsum' as const, lora: true }, { style: 'ts-sdpa' as const, lora: true }];
+  for (const { style, lora } of cases) {
+    it(`${style}${lora ? ' with LoRA adapters' : ''}`, async () => {
+      const built = buildExport({ layout: 'sd15', style, lora });
+      const file = path.join(tmp.dir, `${style}${lora ? '-lora' : ''}.onnx`);
       saveModel(built.model, file);
       const r = await analyzeModel(file, { samples: 1, queries: 16, ...(built.options.staticShapes ? {} : { resolution: 96 }) });
       expect(r.layers).toHaveLength(built.selfBlocks.length);
       for (const l of r.layers) {
         expect(l.probsSource).toBe(FUSED.has(style) ? 'recomputed' : 'captured');
         expect(l.locality!.whole).toBeCloseTo(1, 5);
-        if (style === 'ts-einsum') continue; // maps only: the einsum core is not re-matched for weights
+        expect(l.notes).toEqual([]);
         expect(l.check.output!).toBeLessThan(1e-5);
-        expect(l.attentionErf).not.toBeNull();
+        expect(l.attentionErf).toHaveLength(l.height * l.width);
+        expect(Math.max(...l.attentionErf!)).toBeGreaterThan(0);
       }
+    });
+  }
+
+  for (const style of NOT_ON_CPU) {
+    it(`${style}: onnxruntime's CPU provider cannot run it, and the error names every packed layer`, async () => {
+      const built = buildExport({ layout: 'sd15', style });
+      const file = path.join(tmp.dir, `${style}.onnx`);
+      saveModel(built.model, file);
+      const err = await analyzeModel(file, { samples: 1, queries: 16, resolution: 96 }).then(() => null, (e: unknown) => e as Error & { code: string });
+      expect(err?.code).toBe('DELTAC_E_RUNTIME');
+      expect(err?.message).toMatch(/CPU provider cannot run com\.microsoft\.MultiHeadAttention with packed QKV or KV/);
+      for (const b of built.selfBlocks) expect(err?.message).toContain(`${b.path}.attn1: MultiHeadAttention with packed QKV`);
+      if (style === 'ms-mha-packed-kv') expect(err?.message).toMatch(/not an analysed self-attention layer\): MultiHeadAttention with packed KV/);
     });
   }
 

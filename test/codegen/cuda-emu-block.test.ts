@@ -9,7 +9,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cudaBlockSource } from '../../src/codegen/cuda/cuda-block.js';
@@ -18,6 +17,7 @@ import { kernelPlan, packBlockWeights } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { deltaConvBlockReference, type DeltaConvBlockWeights } from '../../src/reference/index.js';
 import { maxRelError, randomArray, randomWeights } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
 import { buildEmulated, elementBytes, floatsOf, hasGxx20, rounded } from './cuda-emu/emulate.js';
 
 const GXX = hasGxx20('the generated whole-block CUDA on the CPU emulation');
@@ -44,30 +44,34 @@ describe.skipIf(!GXX)('generated whole-block CUDA on a CPU emulation vs the refe
   for (const { config, shapes, env, tiling } of CASES) {
     const plan = kernelPlan(config);
     it(`${plan.blockEntry}${env ? ' (per-batch GEMM fallback)' : ''}${tiling ? ` (tiling ${JSON.stringify(tiling)})` : ''}`, { timeout: 120_000 }, () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emu-block-'));
-      const exe = buildEmulated(cudaBlockSource(config, tiling), 'driver_block.cpp', dir, plan.id, { DELTAC_BLOCK_ENTRY: plan.blockEntry });
-      const half = config.dtype === 'float16';
-      const weights = randomWeights(config.channels, config.inner, config.kernel, config.scales.length, 11);
-      fs.writeFileSync(path.join(dir, 'w.bin'), elementBytes(packBlockWeights(config, weights), half));
-      for (const [b, h, w] of shapes) {
-        const x = randomArray(b * h * w * config.channels, h * 7 + w);
-        fs.writeFileSync(path.join(dir, 'x.bin'), elementBytes(x, half));
-        const n = b * h * w * config.channels;
-        const out = path.join(dir, 'out.bin');
-        const log = execFileSync(exe, [path.join(dir, 'x.bin'), path.join(dir, 'w.bin'), out, String(b), String(h), String(w), String(n), String(half ? 2 : 4)], {
-          encoding: 'utf8',
-          env: { ...process.env, ...env },
-        });
-        const got = floatsOf(fs.readFileSync(out), half);
-        const ref = deltaConvBlockReference(rounded(x, half), roundedWeights(weights, half), { batch: b, height: h, width: w }, config);
-        // fp16: U and G are stored in fp16 between the launches (as on the GPU)
-        expect(maxRelError(got, ref), `${plan.id} at ${b}×${h}×${w}`).toBeLessThan(half ? 2e-3 : 1e-5);
-        const [, launches, matmuls] = /launches (\d+) matmuls (\d+)/.exec(log)!.map(Number);
-        expect(launches, 'kernel launches of ours per call').toBe(1);
-        expect(matmuls, 'cuBLASLt calls per call').toBe(env ? 1 + b : 2);
-        // with one image's workspace the batch runs image by image and gives the same bytes
-        expect(log).toContain('passes-equal 1');
-        expect(Number(/launches-one-image (\d+)/.exec(log)![1])).toBe(b);
+      const { dir, cleanup } = makeTempDir('deltac-emu-block-');
+      try {
+        const exe = buildEmulated(cudaBlockSource(config, tiling), 'driver_block.cpp', dir, plan.id, { DELTAC_BLOCK_ENTRY: plan.blockEntry });
+        const half = config.dtype === 'float16';
+        const weights = randomWeights(config.channels, config.inner, config.kernel, config.scales.length, 11);
+        fs.writeFileSync(path.join(dir, 'w.bin'), elementBytes(packBlockWeights(config, weights), half));
+        for (const [b, h, w] of shapes) {
+          const x = randomArray(b * h * w * config.channels, h * 7 + w);
+          fs.writeFileSync(path.join(dir, 'x.bin'), elementBytes(x, half));
+          const n = b * h * w * config.channels;
+          const out = path.join(dir, 'out.bin');
+          const log = execFileSync(exe, [path.join(dir, 'x.bin'), path.join(dir, 'w.bin'), out, String(b), String(h), String(w), String(n), String(half ? 2 : 4)], {
+            encoding: 'utf8',
+            env: { ...process.env, ...env },
+          });
+          const got = floatsOf(fs.readFileSync(out), half);
+          const ref = deltaConvBlockReference(rounded(x, half), roundedWeights(weights, half), { batch: b, height: h, width: w }, config);
+          // fp16: U and G are stored in fp16 between the launches (as on the GPU)
+          expect(maxRelError(got, ref), `${plan.id} at ${b}×${h}×${w}`).toBeLessThan(half ? 2e-3 : 1e-5);
+          const [, launches, matmuls] = /launches (\d+) matmuls (\d+)/.exec(log)!.map(Number);
+          expect(launches, 'kernel launches of ours per call').toBe(1);
+          expect(matmuls, 'cuBLASLt calls per call').toBe(env ? 1 + b : 2);
+          // with one image's workspace the batch runs image by image and gives the same bytes
+          expect(log).toContain('passes-equal 1');
+          expect(Number(/launches-one-image (\d+)/.exec(log)![1])).toBe(b);
+        }
+      } finally {
+        cleanup();
       }
     });
   }

@@ -9,7 +9,6 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
@@ -17,6 +16,7 @@ import { kernelPlan } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { pyramidConvReference } from '../../src/reference/index.js';
 import { maxRelError, randomArray } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
 import { buildEmulated, elementBytes, floatsOf, hasGxx20, rounded } from './cuda-emu/emulate.js';
 
 function build(config: PyramidConvConfig, dir: string): string {
@@ -55,18 +55,22 @@ describe.skipIf(!GXX)('generated CUDA executed on a CPU emulation vs the referen
   for (const { config, shapes } of CASES) {
     const id = kernelPlan(config).id;
     it(id, { timeout: 120_000 }, () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emu-'));
-      const exe = build(config, dir);
-      for (const [b, h, w] of shapes) {
-        const u = randomArray(b * h * w * config.inner, h * 31 + w);
-        const wt = randomArray(config.scales.length * config.kernel ** 2 * config.inner, 5, 1 / config.kernel);
-        const half = config.dtype === 'float16';
-        const ref = pyramidConvReference(rounded(u, half), rounded(wt, half), { batch: b, height: h, width: w }, config);
-        const { g, launches, ctas } = runEmulated(exe, config, u, wt, b, h, w, dir);
-        expect(maxRelError(g, ref), `${id} at ${b}×${h}×${w}`).toBeLessThan(half ? 1e-3 : 1e-5);
-        expect(launches, 'one launch per call').toBe(1);
-        // launch_info counts the grid: 2×19×35 at 16×16 tiles is 3·2 full-res + 2·1 low-res (9×17, step 15) per image
-        if (id === 'c32_ci16_k9_s1_0p5_simple_f32' && b === 2 && h === 19) expect(ctas).toBe(16);
+      const { dir, cleanup } = makeTempDir('deltac-emu-');
+      try {
+        const exe = build(config, dir);
+        for (const [b, h, w] of shapes) {
+          const u = randomArray(b * h * w * config.inner, h * 31 + w);
+          const wt = randomArray(config.scales.length * config.kernel ** 2 * config.inner, 5, 1 / config.kernel);
+          const half = config.dtype === 'float16';
+          const ref = pyramidConvReference(rounded(u, half), rounded(wt, half), { batch: b, height: h, width: w }, config);
+          const { g, launches, ctas } = runEmulated(exe, config, u, wt, b, h, w, dir);
+          expect(maxRelError(g, ref), `${id} at ${b}×${h}×${w}`).toBeLessThan(half ? 1e-3 : 1e-5);
+          expect(launches, 'one launch per call').toBe(1);
+          // launch_info counts the grid: 2×19×35 at 16×16 tiles is 3·2 full-res + 2·1 low-res (9×17, step 15) per image
+          if (id === 'c32_ci16_k9_s1_0p5_simple_f32' && b === 2 && h === 19) expect(ctas).toBe(16);
+        }
+      } finally {
+        cleanup();
       }
     });
   }

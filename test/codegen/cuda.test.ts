@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { cudaHeader } from '../../src/codegen/cuda/cuda-header.js';
 import { cudaSource } from '../../src/codegen/cuda/cuda-kernel.js';
 import { cudaBlockSource } from '../../src/codegen/cuda/cuda-block.js';
@@ -25,6 +25,11 @@ import { kernelPlan } from '../../src/codegen/kernel-plan.js';
 import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { systemDependency } from '../helpers/system.js';
 import { fixtureLayers, pyramidModel } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
+
+/** Every folder this file writes lies in here, removed after the run. */
+const TMP = makeTempDir('deltac-codegen-');
+afterAll(TMP.cleanup);
 
 const run = promisify(execFile);
 
@@ -69,7 +74,7 @@ function fullModelConfigs(): PyramidConvConfig[] {
 
 describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
   it('compiles every configuration for sm_80 and sm_90 and exports the entry points', { timeout: 240_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-cuda-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-cuda-'));
     const sd = emitKernels(pyramidModel(fixtureLayers('sd15-mini')), path.join(dir, 'sd15-mini'));
     const px = emitKernels(pyramidModel(fixtureLayers('pixart-mini')), path.join(dir, 'pixart-mini'));
     const files = [
@@ -111,7 +116,7 @@ describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
   });
 
   it.skipIf(!CUBLAS)('compiles the whole-block files (cuBLASLt) for sm_80 and sm_90 and exports their entry points', { timeout: 300_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-cuda-block-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-cuda-block-'));
     const px = emitKernels(pyramidModel(fixtureLayers('pixart-mini')), path.join(dir, 'pixart-mini'));
     const files = px.manifest.kernels.map((k) => path.join(dir, 'pixart-mini', k.block_cuda));
     const entries = px.manifest.kernels.map((k) => k.block_entry);
@@ -141,7 +146,7 @@ describe.skipIf(!NVCC)('generated CUDA (nvcc)', () => {
   });
 
   it('writes a deltac_kernels.h that C and C++ compilers accept', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-h-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-h-'));
     const header = path.join(dir, 'deltac_kernels.h');
     fs.writeFileSync(header, cudaHeader(fullModelConfigs()));
     for (const lang of ['c', 'c++']) execFileSync('gcc', ['-fsyntax-only', '-Wall', '-Werror', '-x', lang, header]);

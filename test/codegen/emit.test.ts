@@ -2,16 +2,21 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ts, Project } from 'ts-morph';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { emitKernels } from '../../src/codegen/emit.js';
 import { Model } from '../../src/ir/model.js';
 import { fixtureLayers, pyramidModel } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
+
+/** Every folder this file writes lies in here, removed after the run. */
+const TMP = makeTempDir('deltac-codegen-');
+afterAll(TMP.cleanup);
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
 describe('emitKernels', () => {
   it('groups sd15-mini layers by configuration and writes kernels.json as SPEC.md §6 says', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emit-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-emit-'));
     const layers = fixtureLayers('sd15-mini');
     const r = emitKernels(pyramidModel(layers), dir, { modelName: 'sd15-mini' });
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'kernels.json'), 'utf8'));
@@ -75,7 +80,7 @@ describe('emitKernels', () => {
   });
 
   it('refuses a model without PyramidConvBlock nodes with a stable code', () => {
-    expect(() => emitKernels(new Model(), fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emit-')))).toThrow(/PyramidConvBlock/);
+    expect(() => emitKernels(new Model(), fs.mkdtempSync(path.join(TMP.dir, 'deltac-emit-')))).toThrow(/PyramidConvBlock/);
     try {
       emitKernels(new Model(), os.tmpdir());
     } catch (e) {
@@ -87,7 +92,7 @@ describe('emitKernels', () => {
     const model = pyramidModel(fixtureLayers('pixart-mini').slice(0, 1));
     const node = model.graph.nodes.find((n) => n.domain === 'ai.deltac')!;
     node.attributes.set('scales', { type: 'floats', value: Array.from({ length: 17 }, () => 1) });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-emit-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-emit-'));
     let code = '';
     try {
       emitKernels(model, dir);
@@ -100,7 +105,7 @@ describe('emitKernels', () => {
   });
 
   it('generates a host module that type-checks under strict TypeScript (DOM + WebGPU types)', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-host-'));
+    const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-host-'));
     emitKernels(pyramidModel([...fixtureLayers('pixart-mini'), ...fixtureLayers('sd15-mini').slice(6, 8)]), dir);
     const file = path.join(dir, 'deltac-kernels.ts');
     const project = new Project({

@@ -5,7 +5,6 @@
  * sd15-mini (f32) and pixart-mini (f16 storage), batch 2 and odd sizes.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,11 @@ import { floatsFromHalfBits, halfBitsFromFloats } from '../../src/codegen/host/w
 import { deltaConvBlockReference, type DeltaConvBlockWeights } from '../../src/reference/index.js';
 import { openWebGPU } from '../helpers/webgpu.js';
 import { fixtureLayers, maxRelError, pyramidModel, randomArray, type LayerSpec } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
+
+/** Every folder this file writes lies in here, removed after the run. */
+const TMP = makeTempDir('deltac-codegen-');
+afterAll(TMP.cleanup);
 
 interface Input {
   data: Float32Array;
@@ -36,7 +40,7 @@ afterAll(() => device?.destroy());
 
 /** Emits the kernels of `layers`, imports the generated host module; `open` creates its kernels on the device. */
 async function emitted(layers: LayerSpec[], dtype: 'float32' | 'float16') {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-wgsl-block-'));
+  const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-wgsl-block-'));
   emitKernels(pyramidModel(layers, dtype), dir);
   const mod = (await import(pathToFileURL(path.join(dir, 'deltac-kernels.ts')).href)) as HostModule;
   const file = (name: string) => fs.readFileSync(path.join(dir, name));

@@ -6,7 +6,6 @@
  * 1–3 s when its shader cache is cold, so pipelines are created once and reused.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,11 @@ import type { PyramidConvConfig } from '../../src/passes/delta-conv/op.js';
 import { pyramidConvReference } from '../../src/reference/index.js';
 import { openWebGPU } from '../helpers/webgpu.js';
 import { fixtureLayers, maxRelError, pyramidModel, randomArray, type LayerSpec } from '../reference/fixtures.js';
+import { makeTempDir } from '../helpers/paths.js';
+
+/** Every folder this file writes lies in here, removed after the run. */
+const TMP = makeTempDir('deltac-codegen-');
+afterAll(TMP.cleanup);
 
 interface HostModule {
   createDeltacKernels(device: GPUDevice, weights: ArrayBufferView, options?: { precision?: 'auto' | 'f32' }): Promise<{
@@ -36,7 +40,7 @@ afterAll(() => device?.destroy());
 
 /** Emits the kernels of `layers` and imports the generated host module. */
 async function hostModule(layers: LayerSpec[], dtype: 'float32' | 'float16' = 'float32') {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-wgsl-'));
+  const dir = fs.mkdtempSync(path.join(TMP.dir, 'deltac-wgsl-'));
   emitKernels(pyramidModel(layers, dtype), dir);
   const mod = (await import(pathToFileURL(path.join(dir, 'deltac-kernels.ts')).href)) as HostModule;
   return mod.createDeltacKernels(device, fs.readFileSync(path.join(dir, 'gate-weights.bin')));

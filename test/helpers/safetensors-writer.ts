@@ -30,11 +30,16 @@ export function writeSafetensors(file: string, tensors: Record<string, TensorSpe
     chunks.push(bytes);
     offset += bytes.length;
   }
+  fs.writeFileSync(file, Buffer.concat([encodeHeader(header), ...chunks]));
+}
+
+/** The file's start: the header's byte length (u64 LE), then the header JSON padded to 8 bytes. */
+export function encodeHeader(header: Record<string, unknown>): Buffer {
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(json), ...chunks]));
+  return Buffer.concat([len, Buffer.from(json)]);
 }
 
 export { seededRandom } from './random.js';

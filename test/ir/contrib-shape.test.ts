@@ -42,6 +42,26 @@ describe('contrib shape rules', () => {
     expect(shapeOf(g.op('NhwcConv', [y, weight('w4', [8, 1, 1, 320])], ms))?.shape).toEqual([2, 64, 48, 8]);
   });
 
+  it('NhwcConv gives the shape of Conv, channels moved last (one window arithmetic for both)', () => {
+    const { g, input, weight, shapeOf } = setup();
+    const nchw = input('nchw', ['batch', 320, 'height', 'width']);
+    const nhwc = input('nhwc', ['batch', 'height', 'width', 320]);
+    const cases: Record<string, { type: 'ints'; value: number[] } | { type: 'string'; value: string }>[] = [
+      { strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) },
+      { strides: ints([2, 2]), auto_pad: { type: 'string', value: 'SAME_UPPER' } },
+      { strides: ints([1, 2]), dilations: ints([2, 1]), auto_pad: { type: 'string', value: 'VALID' } },
+      { strides: ints([3, 3]), pads: ints([0, 1, 2, 0]) },
+    ];
+    for (const [i, attributes] of cases.entries()) {
+      const conv = shapeOf(g.op('Conv', [nchw, weight(`wc${i}`, [640, 320, 3, 3])], { attributes }))!.shape!;
+      const nconv = shapeOf(g.op('NhwcConv', [nhwc, weight(`wn${i}`, [640, 3, 3, 320])], { ...ms, attributes }))!.shape!;
+      expect(conv[1]).toBe(640);
+      expect(nconv, JSON.stringify(attributes)).toEqual([conv[0], conv[2], conv[3], conv[1]]);
+    }
+    // SAME padding with stride 2 on a symbolic dim: ceil(h/2), as Conv says
+    expect(shapeOf(g.op('NhwcConv', [nhwc, weight('ws', [8, 3, 3, 320])], { ...ms, attributes: cases[1]! }))!.shape).toEqual(['batch', 'ceil(height/2)', 'ceil(width/2)', 8]);
+  });
+
   it('GroupNorm, SkipGroupNorm, BiasAdd keep the input type; BiasSplitGelu halves the last dim', () => {
     const { g, input, weight, shapeOf } = setup();
     const x = input('x', ['batch', 'height', 'width', 320]);

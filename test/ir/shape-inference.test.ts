@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseModel } from '../../src/ir/text/build.js';
 import { runInference, type InferOptions } from '../../src/ir/shape-inference/infer.js';
 import { addDim, bindDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from '../../src/ir/shape-inference/symbolic.js';
-import { broadcast } from '../../src/ir/shape-inference/rules.js';
+import { broadcast } from '../../src/ir/shape-inference/rule-helpers.js';
 import { formatType } from '../../src/ir/types.js';
 
 /** Infers the graph and returns the type of each named value as `f32[batch,4]`. */

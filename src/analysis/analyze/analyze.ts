@@ -20,9 +20,9 @@ import { Checkpoint } from '../../weights/checkpoint.js';
 import { findBlock } from '../report.js';
 import { attentionErf, type AttentionParams, attentionRows } from './attention-erf.js';
 import { blockErf } from './block-erf.js';
-import { folderInputs, type InputPlan, randomInputs } from './inputs.js';
+import { folderInputs, type InputPlan, latentBindings, randomInputs, type Resolution, resolutionText } from './inputs.js';
 import { instrument, type LayerCaptureNames } from './instrument.js';
-import { type AttentionLayer, findLayers, gridProblem } from './layers.js';
+import { type AttentionLayer, findLayers, gridProblem, packedAttentionLayers, pixelMultiple } from './layers.js';
 import { type AlignedMap, AlignedMapBuilder, type Locality, locality, meanMap, RECOMMEND_MASS, smallestWindow } from './maps.js';
 import { attentionParams } from './projections.js';
 import { runStaged } from './staged-run.js';
@@ -34,8 +34,8 @@ export interface AnalyzeOptions {
   inputs?: string;
   /** Random input sets (default 2). */
   samples?: number;
-  /** Image resolution in pixels for random inputs (default 512, or the model's fixed size). */
-  resolution?: number;
+  /** Image size in pixels for random inputs: 512, or { width, height } (default 512, or the model's fixed size). */
+  resolution?: Resolution;
   /** Only layers whose module path matches (substring, `*` wildcards). */
   layers?: string;
   /** Query positions sampled per layer (default 64). */
@@ -63,6 +63,8 @@ export interface LayerAnalysis {
   locality: Locality | null;
   /** Token the ERFs are taken at (row-major), the grid centre. */
   erfToken: number;
+  /** The ERFs are the mean |∂y/∂x| over this many captured samples (every input set, every batch item). */
+  erfSamples: number;
   attentionErf: Float64Array | null;
   blockErf: Float64Array | null;
   /** TypeScript attention (read from the model's weights) vs onnxruntime, max|Δ|/max|ref| at the sampled rows. */
@@ -135,6 +137,25 @@ function blockWeights(ckpt: Checkpoint, layer: AttentionLayer, options: AnalyzeO
   };
 }
 
+/** Latent side the size probe runs at: a power of two every UNet level halves exactly. */
+const PROBE_LATENT = 64;
+
+/**
+ * The pixel multiple a UNet needs, read from its attention grids at a latent that
+ * halves exactly at every level (the grids at a bad size are themselves off); null
+ * when it cannot be told.
+ */
+function probeMultiple(model: Model, bindings: Record<string, number>): [number, number] | null {
+  try {
+    const probe = latentBindings(model, PROBE_LATENT, PROBE_LATENT);
+    if (!Object.keys(probe).length) return null;
+    const layers = findLayers(model, { ...bindings, ...probe }).layers;
+    return gridProblem(layers) ? null : pixelMultiple(layers, [PROBE_LATENT, PROBE_LATENT]);
+  } catch {
+    return null;
+  }
+}
+
 export async function analyzeModel(file: string, options: AnalyzeOptions = {}): Promise<AnalysisReport> {
   const started = performance.now();
   const seed = options.seed ?? 0;
@@ -154,8 +175,10 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
   const found = findLayers(first, plan.bindings, options.layers);
   const problem = gridProblem(found.layers);
   if (problem) {
-    const what = options.inputs ? `the inputs in "${options.inputs}"` : `--resolution ${options.resolution ?? 512}`;
-    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what}: the model cannot take this size: ${problem} (UNet levels need a latent divisible by 2 per level)`);
+    const what = options.inputs ? `the inputs in "${options.inputs}"` : `--resolution ${resolutionText(options.resolution ?? 512)}`;
+    const m = probeMultiple(first, plan.bindings);
+    const hint = m ? `: give a width and height that are multiples of ${m[0] === m[1] ? m[0] : `${m[1]} (width) and ${m[0]} (height)`} px` : '';
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what}: the model cannot take this size: ${problem} (UNet levels need a latent divisible by 2 per level${hint})`);
   }
   const names: LayerCaptureNames[] = instrument(first, found.layers, queries, seed);
   const wanted = names.flatMap((n) => [n.x, n.y, ...(n.probs ? [n.probs] : [])]);
@@ -171,9 +194,20 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     return m;
   };
   const total = found.layers.length + 1;
+  const packed = packedAttentionLayers(first, found.layers);
   const runs = await runStaged(build, wanted, plan.feedSets, {
     stageBytes: options.stageBytes,
     onStage: (done, stages) => options.onProgress?.(done / stages, total, `onnxruntime stage ${done}/${stages}`),
+  }).catch((e: unknown) => {
+    if (!(e instanceof DeltacError) || e.code !== 'DELTAC_E_RUNTIME' || !packed.length) throw e;
+    // onnxruntime's CPU provider has no kernel for packed QKV/KV MultiHeadAttention: nothing can be captured
+    throw new DeltacError(
+      'DELTAC_E_RUNTIME',
+      "onnxruntime's CPU provider cannot run com.microsoft.MultiHeadAttention with packed QKV or KV, so no layer's input can be captured " +
+        `(no attention maps, no ERFs):\n${packed.map((l) => `  ${l}`).join('\n')}\n` +
+        "Analyze the model before onnxruntime's transformer optimizer, or optimize it again without the packed fusions (--disable_packed_qkv --disable_packed_kv). " +
+        `onnxruntime said: ${e.message}`,
+    );
   });
   // the staged run took the first copy apart: weights are read from a fresh one, one layer at a time
   const intact = findLayers(load(), plan.bindings, options.layers);
@@ -231,7 +265,14 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     }
     const map = probsSource === 'none' ? null : builder.result();
     const erfToken = (layer.height >> 1) * layer.width + (layer.width >> 1);
-    const attnErf = p && channels ? attentionErf(sample(0, 0), tokens, p, erfToken) : null;
+    // ERFs: the mean of |∂y(centre)/∂x| over every captured sample
+    const erfSamples = runs.length * batch;
+    const meanErf = (erf: (x: Float32Array) => Float64Array): Float64Array => {
+      const acc = new Float64Array(tokens);
+      for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) erf(sample(k, b)).forEach((v, i) => (acc[i]! += v / erfSamples));
+      return acc;
+    };
+    const attnErf = p && channels ? meanErf((x) => attentionErf(x, tokens, p, erfToken)) : null;
     let blockInfo: LayerAnalysis['checkpoint'] = null;
     let bErf: Float64Array | null = null;
     if (checkpoint && channels) {
@@ -240,7 +281,8 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
       else if (bw.channels !== channels) notes.push(`the checkpoint's block has C = ${bw.channels}, the layer ${channels}`);
       else {
         blockInfo = bw.info;
-        bErf = blockErf(sample(0, 0), layer.height, layer.width, bw.weights, { channels, inner: bw.info.inner, kernel: bw.info.kernel, scales: bw.info.scales, gate: bw.info.gate }, erfToken);
+        const geo = { channels, inner: bw.info.inner, kernel: bw.info.kernel, scales: bw.info.scales, gate: bw.info.gate };
+        bErf = meanErf((x) => blockErf(x, layer.height, layer.width, bw.weights, geo, erfToken));
       }
     }
     options.onProgress?.(li + 2, total, layer.name);
@@ -255,6 +297,7 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
       map,
       locality: map ? locality(map) : null,
       erfToken,
+      erfSamples,
       attentionErf: attnErf,
       blockErf: bErf,
       check,

@@ -73,7 +73,7 @@ ${levels}
 ${layers}
 <h2>Pictures</h2>
 <p>Each layer, left to right: the <b>centroid-aligned attention map</b> ((2H−1)×(2W−1): every sampled query's attention shifted so the query sits at the centre, averaged over queries, heads and inputs),
-the <b>effective receptive field of the attention</b> (|∂ Σ<sub>c</sub> y<sub>c</sub>(centre) / ∂x| summed over input channels, H×W, exact vector–Jacobian product on the captured input),
+the <b>effective receptive field of the attention</b> (|∂ Σ<sub>c</sub> y<sub>c</sub>(centre) / ∂x| summed over input channels, H×W, exact vector–Jacobian product, averaged over the ${r.layers[0]?.erfSamples ?? 0} captured sample(s): every input set, every batch item),
 and${r.weights ? '' : ' (with <code>--weights</code>)'} the same for the <b>ΔConvBlock</b> of the layer. Colour map inferno; each panel scaled to its own maximum.</p>
 <p>All layers, four per row, in the order of the table:</p>
 <img src="overview.png" alt="all layers">

@@ -41,19 +41,38 @@ export function staticResolution(model: Model): [number, number] | null {
   return s && typeof s[2] === 'number' && typeof s[3] === 'number' ? [s[2] * 8, s[3] * 8] : null;
 }
 
-/** Random inputs at `resolution` pixels (square), or at the model's fixed size when null. */
-export function randomInputs(model: Model, resolution: number | null, samples: number, seed: number): InputPlan {
+/** Bindings of the latent's symbolic H and W dims to `height` × `width` (empty when they are fixed). */
+export function latentBindings(model: Model, height: number, width: number): Record<string, number> {
+  const t = latentInput(model)?.type;
+  const s = t?.kind === 'tensor' ? t.shape : null;
+  const out: Record<string, number> = {};
+  if (s && typeof s[2] === 'string') out[s[2]] = height;
+  if (s && typeof s[3] === 'string') out[s[3]] = width;
+  return out;
+}
+
+/** Image size in pixels for random inputs: one number for a square image. */
+export type Resolution = number | { width: number; height: number };
+
+/** `512` or `640x384` (width × height), as the option is written. */
+export function resolutionText(r: Resolution): string {
+  return typeof r === 'number' ? String(r) : `${r.width}x${r.height}`;
+}
+
+/** Random inputs at `resolution` pixels, or at the model's fixed size when null. */
+export function randomInputs(model: Model, resolution: Resolution | null, samples: number, seed: number): InputPlan {
   const latent = latentInput(model);
   const fixed = staticResolution(model);
-  if (fixed && resolution !== null && (fixed[0] !== resolution || fixed[1] !== resolution)) {
+  const asked = resolution === null ? null : typeof resolution === 'number' ? [resolution, resolution] : [resolution.height, resolution.width];
+  if (fixed && asked && (fixed[0] !== asked[0] || fixed[1] !== asked[1])) {
     throw new DeltacError(
       'DELTAC_E_BAD_OPTION',
-      `--resolution ${resolution}: the model takes only ${fixed[0]}×${fixed[1]} px (its latent "${latent!.name}" is fixed at ${fixed[0] / 8}×${fixed[1] / 8}); omit --resolution`,
+      `--resolution ${resolutionText(resolution!)}: the model takes only ${fixed[1]}x${fixed[0]} px (width × height; its latent "${latent!.name}" is fixed at H×W ${fixed[0] / 8}×${fixed[1] / 8}); omit --resolution`,
     );
   }
-  const [ph, pw] = resolution === null ? (fixed ?? [512, 512]) : [resolution, resolution];
-  if (!Number.isInteger(ph) || ph < 8 || ph % 8 !== 0) {
-    throw new DeltacError('DELTAC_E_BAD_OPTION', `--resolution must be a multiple of 8 pixels (the latent is 1/8 of the image), got ${resolution}`);
+  const [ph, pw] = asked ?? fixed ?? [512, 512];
+  if (![ph, pw].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0)) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `--resolution must be a multiple of 8 pixels in width and height (the latent is 1/8 of the image), got ${resolutionText(resolution!)}`);
   }
   const bindings: Record<string, number> = {};
   const ls = latent?.type?.kind === 'tensor' ? latent.type.shape : null;
@@ -95,7 +114,7 @@ export function randomInputs(model: Model, resolution: number | null, samples: n
     feedSets,
     bindings,
     latent: [ph / 8, pw / 8],
-    description: `${samples} seeded random input set(s) at ${ph}×${pw} px (seed ${seed})`,
+    description: `${samples} seeded random input set(s) at ${pw}×${ph} px (width × height; seed ${seed})`,
     notes: [],
   };
 }

@@ -84,3 +84,32 @@ export function gridProblem(layers: AttentionLayer[]): string | null {
   }
   return null;
 }
+
+/**
+ * The image size (pixels, [height, width]) the layers' UNet levels need a multiple
+ * of: 8 (latent) × the first grid's stride × 2 per further level; null for one level.
+ */
+export function pixelMultiple(layers: AttentionLayer[], latent: [number, number] | null): [number, number] | null {
+  const sizes = [...new Map(layers.map((l) => [`${l.height}x${l.width}`, [l.height, l.width] as const])).values()].sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+  if (sizes.length < 2) return null;
+  const [h0, w0] = sizes[0]!;
+  const stride = (lat: number | undefined, g: number) => (lat && lat % g === 0 ? lat / g : 1);
+  const levels = 2 ** (sizes.length - 1);
+  return [8 * stride(latent?.[0], h0) * levels, 8 * stride(latent?.[1], w0) * levels];
+}
+
+/**
+ * com.microsoft.MultiHeadAttention nodes with packed QKV ([B, N, heads, 3, d] in
+ * `query`) or packed KV ([B, L, heads, 2, d] in `key`), which onnxruntime's CPU
+ * provider does not run: one line per node, named by its self-attention layer.
+ */
+export function packedAttentionLayers(model: Model, layers: AttentionLayer[]): string[] {
+  const out: string[] = [];
+  for (const n of model.graph.nodes) {
+    if (n.opType !== 'MultiHeadAttention' || n.domain !== 'com.microsoft' || (n.inputs[1] && n.inputs[2])) continue;
+    const layer = layers.find((l) => l.match.nodes.includes(n));
+    const form = n.inputs[1] ? 'packed KV' : 'packed QKV';
+    out.push(`${layer ? layer.name : `node "${n.name}" (not an analysed self-attention layer)`}: MultiHeadAttention with ${form}`);
+  }
+  return out;
+}

@@ -146,14 +146,14 @@ function scaleStep(s: number): Step {
 }
 
 /** The last-axis length of `v` when known. */
-function lastDim(v: Value | undefined, ctx: MatchContext): number | null {
+function lastDim(v: Value | null | undefined, ctx: MatchContext): number | null {
   const s = ctx.shape(v);
   const d = s?.[s.length - 1];
   return typeof d === 'number' ? d : null;
 }
 
 /** Last-axis normalisation: the axis must be the input's last. */
-function isLastAxis(axis: number, input: Value | undefined, ctx: MatchContext): boolean {
+function isLastAxis(axis: number, input: Value | null | undefined, ctx: MatchContext): boolean {
   const rank = ctx.shape(input)?.length;
   return axis === -1 || (rank !== undefined && axis === rank - 1);
 }

@@ -13,7 +13,7 @@ import type { Value } from '../../ir/value.js';
 import { ATTENTION_PATTERNS } from '../../passes/attention/find-attention.js';
 import { type AttentionCore, type AttentionMatch, type MatchContext, traceOutputProjection } from '../../passes/attention/match.js';
 import type { AttentionParams } from './attention-erf.js';
-import { type Affine, linearNode, type PackedPart, readProjection, readScalar, readVector, selectColumns } from './projection-weights.js';
+import { type Affine, type PackedPart, readMatrix, readProjection, readScalar, readVector, selectColumns } from './projection-weights.js';
 
 export type ParamsResult = { params: AttentionParams } | { reason: string };
 
@@ -61,10 +61,12 @@ function packedParts(core: AttentionCore): [PackedPart | undefined, PackedPart |
 
 /** q, k, v of com.microsoft.Attention: the op's own [C, 3·D] weight and [3·D] bias, in q, k, v order. */
 function fusedProjections(anchor: Node, inner: number): Affine[] | { reason: string } {
-  const lin = linearNode({ ...anchor, domain: '', opType: 'Gemm', inputs: [anchor.inputs[0]!, anchor.inputs[1]!, anchor.inputs[2] ?? null], getInt: () => 0, getFloat: (_: string, f: number) => f } as unknown as Node);
-  if (!lin || lin.w.cols !== 3 * inner) return { reason: 'packed QKV weight is not [C, 3·D]' };
+  const w = readMatrix(anchor.inputs[1]);
+  const b = anchor.inputs[2] ? readVector(anchor.inputs[2]) : null;
+  if (!w || w.cols !== 3 * inner) return { reason: 'packed QKV weight is not [C, 3·D]' };
+  if (anchor.inputs[2] && b?.length !== 3 * inner) return { reason: 'packed QKV bias is not a constant [3·D]' };
   if (anchor.getInts('qkv_hidden_sizes')) return { reason: 'qkv_hidden_sizes (unequal packed projections) is not read' };
-  return [0, 1, 2].map((k) => ({ ...selectColumns(lin.w, lin.b, Array.from({ length: inner }, (_, j) => k * inner + j)), source: anchor.inputs[0]!, computedScale: false }));
+  return [0, 1, 2].map((k) => ({ ...selectColumns(w, b, Array.from({ length: inner }, (_, j) => k * inner + j)), source: anchor.inputs[0]!, computedScale: false }));
 }
 
 export function attentionParams(match: AttentionMatch, ctx: MatchContext, headsHint?: number): ParamsResult {
@@ -104,8 +106,6 @@ export function attentionParams(match: AttentionMatch, ctx: MatchContext, headsH
     // a scale computed from the shapes is taken to be the standard 1/√d (checked against onnxruntime later)
     if (qkv[0]!.computedScale || qkv[1]!.computedScale) scale = null;
     else if (anchor.opType === 'Softmax') {
-      const qk = anchor.graph ? null : null;
-      void qk;
       const product = [...core.nodes].find((n) => n.inputs[0] === core.q && n.inputs[1] === core.k);
       const ss = product ? scoresScale(anchor.inputs[0] ?? null, product) : null;
       if (ss === null) return { reason: 'the score scale could not be read' };

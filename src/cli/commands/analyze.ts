@@ -4,7 +4,16 @@
  * recommended K per resolution level, and the effective receptive fields of the
  * attention and (with --weights) of its ΔConvBlock — as PNGs, index.html and JSON.
  */
-import { analysisJson, analyzeModel, checkOutputFolder, MASS_THRESHOLDS, WINDOW_SIZES, writeAnalysisReport, type AnalysisReport } from '../../analysis/analyze/index.js';
+import {
+  analysisJson,
+  analyzeModel,
+  checkOutputFolder,
+  MASS_THRESHOLDS,
+  type Resolution,
+  WINDOW_SIZES,
+  writeAnalysisReport,
+  type AnalysisReport,
+} from '../../analysis/analyze/index.js';
 import { DeltacError } from '../../ir/errors.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import type { Command } from '../main.js';
@@ -17,14 +26,23 @@ function integer(text: unknown, what: string): number | undefined {
   return n;
 }
 
+/** `--resolution 512` (square), `640x384` or `640,384` (width, height), in pixels. */
+export function parseResolution(text: unknown): Resolution | undefined {
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+)\s*(?:[x×,]\s*(\d+)\s*)?$/i.exec(String(text));
+  if (!m) throw new DeltacError('DELTAC_E_BAD_OPTION', `--resolution must be N, WxH or W,H in pixels (e.g. 512, 768x512), got "${String(text)}"`);
+  return m[2] === undefined ? Number(m[1]) : { width: Number(m[1]), height: Number(m[2]) };
+}
+
 export const analyzeCommand: Command = {
   name: 'analyze',
   summary: 'attention maps, locality and K, receptive fields of attention vs ΔConvBlock (PNG + HTML)',
   usage:
-    'deltac analyze <model.onnx> -o <folder> [--weights ckpt.safetensors] [--inputs DIR | --samples N] [--resolution 512] ' +
+    'deltac analyze <model.onnx> -o <folder> [--weights ckpt.safetensors] [--inputs DIR | --samples N] [--resolution 512|WxH] ' +
     '[--layers PATTERN] [--queries 64] [--seed 0] [--gate simple|sigmoid] [--scales 1,0.5] [--json]\n' +
     '  Runs the model in onnxruntime on .npy inputs (--inputs, as verify reads them) or N seeded random inputs\n' +
-    '  (default 2, at --resolution px, default 512 or the model\'s fixed size). --layers keeps layers whose module\n' +
+    '  (default 2, at --resolution px: 512, or width x height as 768x512 or 768,512; default 512 or the model\'s\n' +
+    '  fixed size). ERFs are the mean |dy(centre)/dx| over every input. --layers keeps layers whose module\n' +
     '  path contains PATTERN (* wildcards). Writes index.html, overview.png, layers/*.png and analysis.json;\n' +
     '  --json prints analysis.json to stdout (-o is then optional).',
   options: {
@@ -56,7 +74,7 @@ export const analyzeCommand: Command = {
         weights: values.weights as string | undefined,
         inputs: values.inputs as string | undefined,
         samples: integer(values.samples, '--samples'),
-        resolution: integer(values.resolution, '--resolution'),
+        resolution: parseResolution(values.resolution),
         layers: values.layers as string | undefined,
         queries: integer(values.queries, '--queries'),
         seed: integer(values.seed, '--seed'),
@@ -82,7 +100,8 @@ export const analyzeCommand: Command = {
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(0)}%`);
 
 export function renderAnalysis(r: AnalysisReport): string {
-  const lines = [`deltac analyze ${r.model} — ${r.inputs}, ${r.queriesPerLayer} queries per layer`, ''];
+  const erfSamples = r.layers[0]?.erfSamples ?? 0;
+  const lines = [`deltac analyze ${r.model} — ${r.inputs}, ${r.queriesPerLayer} queries per layer, ERFs averaged over ${erfSamples} sample(s)`, ''];
   lines.push(
     table(
       ['layer', 'H×W', ...WINDOW_SIZES.map((k) => `${k}²`), ...MASS_THRESHOLDS.map((f) => `K${f * 100}`), 'TS vs ORT', 'ΔConv K'],

@@ -8,7 +8,7 @@ import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
-import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason } from '../../runtime/smoke-check.js';
+import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
@@ -112,10 +112,9 @@ export const convertCommand: Command = {
 
 /** The smoke check after saving, unless --no-check, or skipped when the weights do not fit in memory (without --check). */
 async function runCheck(input: string, saved: SaveResult, model: Model, values: Record<string, unknown>): Promise<SmokeCheckResult> {
-  const skipped = (reason: string): SmokeCheckResult => ({ status: 'skipped', reason, inputs: [], outputs: [], ms: 0 });
-  if (values['no-check']) return skipped('--no-check');
+  if (values['no-check']) return skippedCheck('--no-check');
   const tooBig = values.check ? null : memoryReason(model);
-  if (tooBig) return skipped(tooBig);
+  if (tooBig) return skippedCheck(tooBig);
   return checkSavedModel(input, saved, model, { keepFailed: values['keep-failed'] === true });
 }
 

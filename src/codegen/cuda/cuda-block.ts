@@ -11,20 +11,10 @@
  */
 import { blockWeightLayout, kernelPlan, type KernelPlan } from '../kernel-plan.js';
 import type { PyramidConvConfig } from '../../passes/delta-conv/op.js';
-import { cudaConvKernel, cudaTemplateText, cudaTiling, describe, type TilingOverride } from './cuda-kernel.js';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { cudaConvKernel, cudaTemplateText, cudaTiling, describe, guardedKernelHeader, type TilingOverride } from './cuda-kernel.js';
 
 /** Bytes of the caller's workspace lent to cuBLASLt (its recommendation for Hopper is 32 MiB; 8 MiB covers these shapes). */
 export const CUBLASLT_WORKSPACE_BYTES = 8 << 20;
-
-const GEMM_URL = new URL('../../../kernels/cuda/block_gemm.cuh', import.meta.url);
-let gemmText: string | undefined;
-
-function gemmTemplate(): string {
-  gemmText ??= fs.readFileSync(fileURLToPath(GEMM_URL), 'utf8');
-  return gemmText.replace('#pragma once\n', '#ifndef DELTAC_BLOCK_GEMM_CUH\n#define DELTAC_BLOCK_GEMM_CUH\n') + '#endif  // DELTAC_BLOCK_GEMM_CUH';
-}
 
 /** File name of a configuration's whole-block source. */
 export function cudaBlockFile(plan: KernelPlan): string {
@@ -86,7 +76,7 @@ export function cudaBlockSource(config: PyramidConvConfig, tiling: TilingOverrid
   out();
   out(cudaTemplateText());
   out();
-  out(gemmTemplate());
+  out(guardedKernelHeader('block_gemm.cuh', 'DELTAC_BLOCK_GEMM_CUH'));
   out();
   out(`namespace deltac_${plan.id}_block {`);
   for (const l of cudaConvKernel(plan, t)) out(l);

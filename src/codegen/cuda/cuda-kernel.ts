@@ -44,13 +44,20 @@ export function cudaTiling(plan: KernelPlan, override: TilingOverride = {}): Cud
   return tiling;
 }
 
-const TEMPLATE_URL = new URL('../../../kernels/cuda/pyramid_conv.cuh', import.meta.url);
-let templateText: string | undefined;
+const KERNELS_DIR = new URL('../../../kernels/cuda/', import.meta.url);
+const headers = new Map<string, string>();
 
-/** The building blocks (kernels/cuda/pyramid_conv.cuh). */
-export function cudaTemplate(): string {
-  templateText ??= fs.readFileSync(fileURLToPath(TEMPLATE_URL), 'utf8');
-  return templateText;
+/**
+ * kernels/cuda/<file>, read once, its `#pragma once` turned into the include guard
+ * `guard`, so that several generated files can share a translation unit.
+ */
+export function guardedKernelHeader(file: string, guard: string): string {
+  let text = headers.get(file);
+  if (text === undefined) {
+    text = fs.readFileSync(fileURLToPath(new URL(file, KERNELS_DIR)), 'utf8');
+    headers.set(file, text);
+  }
+  return text.replace('#pragma once\n', `#ifndef ${guard}\n#define ${guard}\n`) + `#endif  // ${guard}`;
 }
 
 /** The prototypes of a configuration's C entry points (also used for deltac_kernels.h). */
@@ -69,10 +76,9 @@ export function describe(c: PyramidConvConfig): string {
   return `Ci=${c.inner} (C=${c.channels}), K=${c.kernel}, scales [${c.scales.join(', ')}], gate ${c.gate}, ${c.dtype}`;
 }
 
-
-/** The opening of a generated file: the building blocks, guarded so that several files can share a translation unit. */
+/** The opening of a generated file: the building blocks (kernels/cuda/pyramid_conv.cuh), guarded. */
 export function cudaTemplateText(): string {
-  return cudaTemplate().replace('#pragma once\n', '#ifndef DELTAC_PYRAMID_CONV_CUH\n#define DELTAC_PYRAMID_CONV_CUH\n') + '#endif  // DELTAC_PYRAMID_CONV_CUH';
+  return guardedKernelHeader('pyramid_conv.cuh', 'DELTAC_PYRAMID_CONV_CUH');
 }
 
 /**

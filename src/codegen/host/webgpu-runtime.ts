@@ -123,25 +123,8 @@ export class PyramidConvKernel {
 
   /** Compiles `code` (throws with the compiler's messages on error) and creates the pipelines. */
   static async create(device: GPUDevice, info: WgslKernelInfo, code: string, elem: 'f32' | 'f16'): Promise<PyramidConvKernel> {
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code, label: `deltac ${info.id} (${elem})` });
-    const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
-    const moduleError = await device.popErrorScope();
-    if (messages.length || moduleError) {
-      const text = messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') || moduleError?.message;
-      throw new Error(`WGSL module ${info.id} (${elem}) does not compile:\n${text}`);
-    }
-    const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-    const layout = device.createBindGroupLayout({
-      label: `deltac ${info.id}`,
-      entries: [storage('read-only-storage', 0), storage('read-only-storage', 1), storage('storage', 2), storage('storage', 3), storage('uniform', 4)],
-    });
-    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-    const pipeline = (entryPoint: string) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint }, label: `${info.id}:${entryPoint}` });
-    device.pushErrorScope('validation');
-    const [fused, ...lowres] = await Promise.all([pipeline('fused'), ...info.lowEntries.map((e) => pipeline(e.entry))]);
-    const pipelineError = await device.popErrorScope();
-    if (pipelineError) throw new Error(`pipelines of ${info.id} (${elem}): ${pipelineError.message}`);
+    const { layout, pipelines } = await compilePipelines(device, code, `${info.id} (${elem})`, ['fused', ...info.lowEntries.map((e) => e.entry)]);
+    const [fused, ...lowres] = pipelines;
     return new PyramidConvKernel(device, info, elem, layout, fused!, lowres);
   }
 
@@ -275,6 +258,40 @@ export class PyramidConvKernel {
   }
 }
 
+/**
+ * Compiles a WGSL module and creates one compute pipeline per entry point, all on one
+ * bind group layout (two read-only storage buffers, two read-write ones, a uniform);
+ * WGSL and validation errors become one Error naming `what`.
+ */
+async function compilePipelines(
+  device: GPUDevice,
+  code: string,
+  what: string,
+  entryPoints: string[],
+): Promise<{ layout: GPUBindGroupLayout; pipelines: GPUComputePipeline[] }> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code, label: `deltac ${what}` });
+  const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
+  const moduleError = await device.popErrorScope();
+  if (messages.length || moduleError) {
+    const text = messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') || moduleError?.message;
+    throw new Error(`WGSL module ${what} does not compile:\n${text}`);
+  }
+  const storage = (type: GPUBufferBindingType, binding: number): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
+  const layout = device.createBindGroupLayout({
+    label: `deltac ${what}`,
+    entries: [storage('read-only-storage', 0), storage('read-only-storage', 1), storage('storage', 2), storage('storage', 3), storage('uniform', 4)],
+  });
+  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
+  device.pushErrorScope('validation');
+  const pipelines = await Promise.all(
+    entryPoints.map((entryPoint) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint }, label: `${what}:${entryPoint}` })),
+  );
+  const pipelineError = await device.popErrorScope();
+  if (pipelineError) throw new Error(`pipelines of ${what}: ${pipelineError.message}`);
+  return { layout, pipelines };
+}
+
 /** Where the block's tensors lie in its weight buffer (elements; kernel-plan.ts blockWeightLayout). */
 export interface BlockWeightOffsets {
   upWeight: number;
@@ -316,25 +333,8 @@ export class DeltaConvBlockKernel {
 
   /** Compiles the block module `code` (same element type as `pyramid`) and creates its pipelines. */
   static async create(pyramid: PyramidConvKernel, channels: number, offsets: BlockWeightOffsets, code: string): Promise<DeltaConvBlockKernel> {
-    const device = pyramid.device;
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code, label: `deltac block (${pyramid.elem})` });
-    const messages = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error');
-    const moduleError = await device.popErrorScope();
-    if (messages.length || moduleError) {
-      throw new Error(`WGSL block module (${pyramid.elem}) does not compile:\n${messages.map((m) => `${m.lineNum}:${m.linePos} ${m.message}`).join('\n') || moduleError?.message}`);
-    }
-    const entry = (binding: number, type: GPUBufferBindingType): GPUBindGroupLayoutEntry => ({ binding, visibility: GPUShaderStage.COMPUTE, buffer: { type } });
-    const layout = device.createBindGroupLayout({
-      label: 'deltac block',
-      entries: [entry(0, 'read-only-storage'), entry(1, 'read-only-storage'), entry(2, 'storage'), entry(3, 'storage'), entry(4, 'uniform')],
-    });
-    const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-    const pipeline = (entryPoint: string) => device.createComputePipelineAsync({ layout: pipelineLayout, compute: { module, entryPoint }, label: `deltac block:${entryPoint}` });
-    device.pushErrorScope('validation');
-    const [linear, mean, pool] = await Promise.all([pipeline('linear'), pipeline('mean'), pipeline('pool')]);
-    const pipelineError = await device.popErrorScope();
-    if (pipelineError) throw new Error(`block pipelines: ${pipelineError.message}`);
+    const { layout, pipelines } = await compilePipelines(pyramid.device, code, `block (${pyramid.elem})`, ['linear', 'mean', 'pool']);
+    const [linear, mean, pool] = pipelines;
     return new DeltaConvBlockKernel(pyramid, channels, offsets, layout, { linear: linear!, mean: mean!, pool: pool! });
   }
 

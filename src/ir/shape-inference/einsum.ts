@@ -14,8 +14,9 @@
  * unknown, and an equation that does not fit the operands' ranks gives an unknown
  * shape rather than a guess. The element type is the first operand's.
  */
-import { type Dim, type ValueType } from '../types.js';
+import type { Dim } from '../types.js';
 import type { ShapeRule } from './infer.js';
+import { tensor } from './rule-helpers.js';
 import { sameDim } from './symbolic.js';
 
 /** One term: its axis labels in order; `...` is kept as the label '.'. */
@@ -125,6 +126,5 @@ export function einsumShape(equation: string, shapes: (Dim[] | null)[]): Dim[] |
 
 export const einsumRule: ShapeRule = (ctx) => {
   const shapes = ctx.node.inputs.map((_, i) => ctx.shape(i));
-  const type: ValueType = { kind: 'tensor', dtype: ctx.dtype(0), shape: einsumShape(ctx.node.getString('equation', ''), shapes) };
-  return [type];
+  return [tensor(ctx.dtype(0), einsumShape(ctx.node.getString('equation', ''), shapes))];
 };

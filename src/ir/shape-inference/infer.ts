@@ -16,6 +16,7 @@ import type { Model } from '../model.js';
 import type { Node } from '../node.js';
 import { type Dim, type ValueType, formatType } from '../types.js';
 import type { Value } from '../value.js';
+import { MAX_CONTENT_ELEMENTS } from './rule-helpers.js';
 import { RULES } from './rules.js';
 import { MAX_DIM_EXPRESSION, bindDim, capDim, sameDim } from './symbolic.js';
 
@@ -100,8 +101,6 @@ export class RuleContext {
 }
 
 export type ShapeRule = (ctx: RuleContext) => (ValueType | null)[] | null;
-
-const MAX_CONTENT_ELEMENTS = 64;
 
 export function inferShapes(model: Model, options: InferOptions = {}): Diagnostic[] {
   return runInference(model, options).diagnostics;

@@ -11,6 +11,9 @@ export const normAxis = (axis: number, rank: number) => (axis < 0 ? axis + rank 
 /** A shape of `rank` unknown dims (null when the rank is unknown too). */
 export const unknownDims = (rank: number | undefined): Dim[] | null => (rank === undefined ? null : Array(rank).fill(null));
 
+/** Longest contents (shape-math values) inference keeps or a rule builds. */
+export const MAX_CONTENT_ELEMENTS = 64;
+
 /** Ranks above this are not materialized from a (declared) shape-tensor length. */
 const MAX_RANK = 64;
 

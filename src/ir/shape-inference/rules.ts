@@ -5,17 +5,12 @@
 import { DataType } from '../dtype.js';
 import type { Dim } from '../types.js';
 import type { RuleContext, ShapeRule } from './infer.js';
-import { broadcast, convShape, matmulShape, normAxis, rankOfShapeInput, sameAsInput, tensor, unknownDims } from './rule-helpers.js';
+import { MAX_CONTENT_ELEMENTS, broadcast, convShape, matmulShape, normAxis, rankOfShapeInput, sameAsInput, tensor, unknownDims } from './rule-helpers.js';
 import { CONTRIB_RULES } from './contrib-rules.js';
 import { einsumRule } from './einsum.js';
 import { NN_RULES } from './rules-nn.js';
 import { TENSOR_RULES } from './rules-tensor.js';
 import { addDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from './symbolic.js';
-
-export { broadcast };
-
-/** Longest contents a rule builds itself (infer.ts keeps no longer ones either). */
-const MAX_CONTENT_ELEMENTS = 64;
 
 /** Elementwise arithmetic; also propagates contents of integer shape math. */
 function elementwise(op?: (a: Dim, b: Dim) => Dim): ShapeRule {
@@ -241,7 +236,7 @@ const castRule: ShapeRule = (ctx) => {
 const constantRule: ShapeRule = (ctx) => {
   const t = ctx.node.getTensor('value');
   if (t) {
-    if (t.storage.kind === 'inline' && t.dims.length <= 1 && t.elementCount <= 64 && (t.dtype === DataType.INT64 || t.dtype === DataType.INT32)) {
+    if (t.storage.kind === 'inline' && t.dims.length <= 1 && t.elementCount <= MAX_CONTENT_ELEMENTS && (t.dtype === DataType.INT64 || t.dtype === DataType.INT32)) {
       ctx.setContents(0, t.toNumbers());
     }
     return [tensor(t.dtype, [...t.dims])];

@@ -151,13 +151,14 @@ export function traceProjection(v: Value | null, ctx: MatchContext): Projection 
     }
     if (p.opType === 'Add') {
       const [a, b] = p.inputs;
-      const lora = weightOf(a ?? null) || weightOf(b ?? null) ? null : loraSum(p, ctx);
       if (weightOf(b ?? null)) cur = a ?? null;
       else if (weightOf(a ?? null)) cur = b ?? null;
-      else if (lora) {
+      else {
+        const lora = loraSum(p, ctx);
+        if (!lora) return null;
         adapters.push(lora);
         cur = lora.base;
-      } else return null;
+      }
       continue;
     }
     return null;

@@ -14,13 +14,16 @@ import { type AttentionCore, type AttentionPattern, type MatchContext, dataUsers
 /** q·kᵀ as a MatMul of two computed tensors. */
 const isScoresMatMul = (p: Node) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
 
+/** probs·v as a MatMul with the probabilities first. */
+const isProbsMatMul = (n: Node, probs: Value) => n.opType === 'MatMul' && n.inputs[0] === probs;
+
 /**
  * Walks back from the softmax input over casts, scalar scaling and additive masks
- * to the QKᵀ product (`isScores`: by default a MatMul of two computed tensors). An
- * Add's operands are tried in turn: exporters and optimizers put the mask on
- * either side, and it may itself be computed with Mul/Sub/Cast.
+ * to the QKᵀ product (`isScores`). An Add's operands are tried in turn: exporters
+ * and optimizers put the mask on either side, and it may itself be computed with
+ * Mul/Sub/Cast.
  */
-export function scoresProduct(v: Value | null, ctx: MatchContext, nodes: Node[], isScores: (n: Node) => boolean = isScoresMatMul, depth = 0): Node | null {
+function scoresProduct(v: Value | null, ctx: MatchContext, nodes: Node[], isScores: (n: Node) => boolean, depth = 0): Node | null {
   const p: Node | null = v?.producer ?? null;
   if (!p || depth > 8) return null;
   if (isScores(p)) return p;
@@ -38,8 +41,8 @@ export function scoresProduct(v: Value | null, ctx: MatchContext, nodes: Node[],
   return null;
 }
 
-/** Walks forward from the softmax output over casts to the product with V (`isProbsV`: by default MatMul(probs, v)). */
-export function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs: Value) => boolean = (n, probs) => n.opType === 'MatMul' && n.inputs[0] === probs): Node | null {
+/** Walks forward from the softmax output over casts to the product with V (`isProbsV`). */
+function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs: Value) => boolean): Node | null {
   let cur = v;
   for (let i = 0; i < 4; i++) {
     const users = dataUsers(cur);
@@ -62,7 +65,7 @@ export function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs:
  */
 export function softmaxCore(
   isScores: (n: Node) => boolean = isScoresMatMul,
-  isProbsV: (n: Node, probs: Value) => boolean = (n, probs) => n.opType === 'MatMul' && n.inputs[0] === probs,
+  isProbsV: (n: Node, probs: Value) => boolean = isProbsMatMul,
 ): AttentionPattern['match'] {
   return (softmax, ctx): AttentionCore | null => {
     const axis = softmax.getInt('axis', -1);

@@ -23,7 +23,7 @@ import {
   PYRAMID_CONV_OP,
   PYRAMID_CONV_OPSET,
 } from './op.js';
-import { type ModelFamily, type SpatialSource, emitHW, findSpatialSource } from './spatial/index.js';
+import { type ModelFamily, type SpatialSource, emitHW, spatialIndex } from './spatial/index.js';
 
 export interface InsertPyramidConvOptions {
   checkpoint: Checkpoint;
@@ -118,9 +118,10 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       );
     }
     const opset = model.opset('') ?? 17;
-    // Spatial searches must not wander into attention modules (their head merge looks like a flatten).
-    const barriers = new Set(found.matches.map((m) => m.output));
-    const noLayout = layers.filter((l, i) => binding.bound.has(l.id) && !findSpatialSource(selfs[i]!.input, ctx, barriers));
+    // The spatial source of every token tensor, in one pass over the graph (linear in depth). It must
+    // not cross attention modules' outputs (their head merge looks like a flatten).
+    const spatial = spatialIndex(model.graph, ctx, new Set(found.matches.map((m) => m.output)));
+    const noLayout = layers.filter((l, i) => binding.bound.has(l.id) && !spatial.has(selfs[i]!.input));
     if (noLayout.length && !options.allowPartial) {
       throw new DeltacError(
         'DELTAC_E_SPATIAL_DIMS',
@@ -152,7 +153,7 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       if (!isConvertibleDtype(dtype)) {
         throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `layer ${layer.id}: attention input has element type ${dtypeName(dtype)}; deltac converts f32, f16 and bf16 models`);
       }
-      const source = findSpatialSource(match.input, ctx, barriers);
+      const source = spatial.get(match.input);
       if (!source) {
         report.layers.push({ ...base, reason: 'no 2-D layout: its tokens are not the flattening of a [B, C, H, W] tensor (--allow-partial)' });
         diagnostics.push(warning('DELTAC_W_PARTIAL', `layer ${layer.id} keeps its self-attention: its ${match.input.name} tokens have no 2-D layout (DELTAC_E_SPATIAL_DIMS)`, layer.id));

@@ -1,27 +1,12 @@
 // Runs one generated entry point on the CPU emulation:
-//   driver <u.bin> <w.bin> <out.bin> <batch> <height> <width> <out_elements>
+//   driver <u.bin> <w.bin> <out.bin> <batch> <height> <width> <out_elements> <element_bytes>
 // (element files in the configuration's dtype, raw little-endian). Included after
 // the generated .cu, which defines DELTAC_ENTRY.
-#include <cstdio>
-#include <vector>
+#include "driver_io.h"
 
 // The entry point is defined inside its configuration namespace; C linkage makes it this function.
 extern "C" int DELTAC_ENTRY(const void*, const void*, void*, int, int, int, void*);
-#define DELTAC_CAT2(a, b) a##b
-#define DELTAC_CAT(a, b) DELTAC_CAT2(a, b)
 extern "C" int DELTAC_CAT(DELTAC_ENTRY, _launch_info)(int, int, int, int*);
-
-static std::vector<char> read_file(const char* path) {
-  std::vector<char> v;
-  if (FILE* f = std::fopen(path, "rb")) {
-    std::fseek(f, 0, SEEK_END);
-    v.resize(static_cast<size_t>(std::ftell(f)));
-    std::fseek(f, 0, SEEK_SET);
-    if (std::fread(v.data(), 1, v.size(), f) != v.size()) v.clear();
-    std::fclose(f);
-  }
-  return v;
-}
 
 int main(int argc, char** argv) {
   if (argc != 9) return 2;

@@ -2,25 +2,10 @@
 //   driver_block <x.bin> <weights.bin> <out.bin> <batch> <height> <width> <out_elements> <element_bytes>
 // (files in the configuration's dtype). Included after the generated .block.cu, which
 // defines DELTAC_BLOCK_ENTRY. Prints the kernel launches and cuBLASLt calls it made.
-#include <cstdio>
-#include <vector>
+#include "driver_io.h"
 
-#define DELTAC_CAT2(a, b) a##b
-#define DELTAC_CAT(a, b) DELTAC_CAT2(a, b)
 extern "C" int DELTAC_BLOCK_ENTRY(const void*, const void*, void*, int, int, int, void*, size_t, void*, void*);
 extern "C" size_t DELTAC_CAT(DELTAC_BLOCK_ENTRY, _workspace_size)(int, int, int);
-
-static std::vector<char> read_file(const char* path) {
-  std::vector<char> v;
-  if (FILE* f = std::fopen(path, "rb")) {
-    std::fseek(f, 0, SEEK_END);
-    v.resize(static_cast<size_t>(std::ftell(f)));
-    std::fseek(f, 0, SEEK_SET);
-    if (std::fread(v.data(), 1, v.size(), f) != v.size()) v.clear();
-    std::fclose(f);
-  }
-  return v;
-}
 
 int main(int argc, char** argv) {
   if (argc != 9) return 2;
