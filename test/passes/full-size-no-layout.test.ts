@@ -70,6 +70,24 @@ describe('self-attention without a 2-D layout (text encoder)', () => {
     expect(r.out).toMatch(/self-attention +0 converted, 1 kept \(no weights in the checkpoint\), 2 kept \(no 2-D layout\); cross-attention kept: 0/);
   });
 
+  it('image tokens joined with text tokens (joint attention) have no H, W either: refused, not converted with the image\'s', () => {
+    const m = buildTextEncoder(2, 32, 2, true).model;
+    const thrown = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e as DeltacError;
+      }
+    };
+    const error = thrown(() => convert(m, { weights }));
+    expect(error?.code).toBe('DELTAC_E_SPATIAL_DIMS');
+    expect(error?.details).toEqual({ layers: ['layers.0', 'layers.1'] });
+    const kept = convert(buildTextEncoder(2, 32, 2, true).model, { weights, allowPartial: true });
+    expect(kept.layers.map((l) => [l.id, l.status, l.reason])).toEqual(
+      ['layers.0', 'layers.1'].map((id) => [id, 'kept', 'no 2-D layout: its tokens are not the flattening of a [B, C, H, W] tensor (--allow-partial)']),
+    );
+  });
+
   it("the README's DELTAC_E_SPATIAL_DIMS row says --allow-partial keeps layers that are not image tokens", () => {
     const row = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `DELTAC_E_SPATIAL_DIMS` |'));
     const whatToDo = row?.split('|')[3] ?? '';

@@ -9,7 +9,10 @@
  *   [B, H, W, C] ─Reshape→ [B, H·W, C]                       channels-last (UNet proj_in;
  *                                                              onnxruntime's NhwcConv graphs)
  *   [B, C, H, W] ─Reshape→ [B, C, H·W] ─Transpose(0,2,1)→     channels-first (DiT patch embedding)
- *   tokens ─(any op whose output is rank 3)→ tokens           LayerNorm, MatMul, Add, SkipLayerNorm …
+ *   tokens ─(any op, to outputs of rank 3 with as many tokens)→ tokens    LayerNorm, MatMul, Add, SkipLayerNorm …
+ *
+ * An output whose token count is known to differ (a Concat of image and text
+ * tokens, a Slice) is not the flattening of that tensor any more and gets no source.
  *
  * The model family decides what the 4-D tensor is: `unet.ts` (SD1.5, SDXL: the
  * Transformer2DModel input around proj_in) and `dit.ts` (PixArt: the patch
@@ -66,17 +69,26 @@ export function spatialIndex(graph: Graph, ctx: MatchContext, barriers: Readonly
     }
     const from = inheritedSource(node, sources, barriers, rank);
     if (!from) continue;
-    for (const v of node.outputs) if (rank(v) === 3) sources.set(v, from);
+    const tokens = ctx.shape(from.input)![1]!;
+    for (const v of node.outputs) {
+      const n = ctx.shape(v)?.[1];
+      if (rank(v) === 3 && n !== undefined && (n === null || tokens === null || sameDim(n, tokens))) sources.set(v, from.source);
+    }
   }
   return sources;
 }
 
-/** The source of the first token input (rank 3, computed, not a barrier) that has one. */
-function inheritedSource(node: Node, sources: Map<Value, SpatialSource>, barriers: ReadonlySet<Value>, rank: (v: Value) => number | undefined): SpatialSource | null {
+/** The first token input (rank 3, computed, not a barrier) that has a source, with that source. */
+function inheritedSource(
+  node: Node,
+  sources: Map<Value, SpatialSource>,
+  barriers: ReadonlySet<Value>,
+  rank: (v: Value) => number | undefined,
+): { input: Value; source: SpatialSource } | null {
   for (const input of node.inputs) {
     if (!input || input.initializer || barriers.has(input)) continue;
-    const s = sources.get(input);
-    if (s && rank(input) === 3) return s;
+    const source = sources.get(input);
+    if (source && rank(input) === 3) return { input, source };
   }
   return null;
 }
