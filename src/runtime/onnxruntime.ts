@@ -62,7 +62,7 @@ export class OrtModel {
       const created = bytes ? await ort.InferenceSession.create(bytes, sessionOptions) : await ort.InferenceSession.create(path.resolve(file), sessionOptions);
       return new OrtModel(created, file);
     } catch (e) {
-      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime cannot load "${file}": ${(e as Error).message}`);
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime cannot load "${file}": ${(e as Error).message}`, undefined, { cause: e });
     }
   }
 
@@ -85,7 +85,7 @@ export class OrtModel {
     try {
       result = await this.session.run(inputs);
     } catch (e) {
-      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`);
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`, undefined, { cause: e });
     }
     const out: Outputs = {};
     for (const [name, t] of Object.entries(result)) {
@@ -100,7 +100,7 @@ export class OrtModel {
     try {
       return (await (outputs ? this.session.run(inputs, outputs) : this.session.run(inputs))) as Record<string, ort.Tensor>;
     } catch (e) {
-      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`);
+      throw new DeltacError('DELTAC_E_RUNTIME', `onnxruntime failed to run "${this.file}": ${(e as Error).message}`, undefined, { cause: e });
     }
   }
 

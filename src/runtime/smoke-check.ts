@@ -69,22 +69,26 @@ export interface SmokeCheckResult {
   outputs: SmokeOutput[];
   /** Wall time of the whole check (both models loaded and run). */
   ms: number;
+  /** The conversion replaced the original model file (`--force`): only the converted model ran, and its outputs had to be finite. */
+  replacedOriginal?: boolean;
 }
 
 const DEFAULT_SIZES = [32, 64, 16];
+const TIMESTEP = /time|step|sigma/i;
 
 /** A check that did not run, and why. */
 export function skippedCheck(reason: string, ms = 0): SmokeCheckResult {
   return { status: 'skipped', reason, inputs: [], outputs: [], ms };
 }
-const TIMESTEP = /time|step|sigma/i;
 
 /**
  * Runs `original` and `converted` (model files) once on the same seeded inputs.
  * `model` is the converted model in memory (its input types, node domains and
  * external data; `loadModel(converted)` when there is none at hand). Throws
  * DELTAC_E_CHECK_FAILED when the converted model fails; returns `skipped` with a
- * reason when the check cannot run.
+ * reason when the check cannot run. When `converted` is `original` (the conversion
+ * replaced it, `--force`), there is nothing to compare with: the converted model must
+ * load, run, and give finite outputs.
  */
 export async function smokeCheck(original: string, converted: string, model: Model, options: SmokeCheckOptions = {}): Promise<SmokeCheckResult> {
   const started = performance.now();
@@ -95,15 +99,22 @@ export async function smokeCheck(original: string, converted: string, model: Mod
   if (missing.length) return skip(`the model's weights are missing (${missing.length} external-data file${missing.length > 1 ? 's' : ''}, e.g. "${missing[0]}")`);
   const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 8));
 
-  // 1. The original model at the first size it accepts.
+  const inPlace = sameFile(original, converted);
+  let inputs: SmokeInput[] = [];
+  const fail = (stage: string, why: string): never => {
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `the converted model ${why}`, { stage, inputs });
+  };
+
+  // 1. The original model (in place: the converted one) at the first size it accepts.
   let reference: OrtModel;
   try {
     reference = await OrtModel.load(original, { threads, quiet: true });
   } catch (e) {
-    return skip(missingKernel(e, model) ?? `the original model does not load in onnxruntime (${messageOf(e)})`);
+    const why = missingKernel(e, model);
+    if (why) return skip(why);
+    return inPlace ? fail('load', `does not load in onnxruntime: ${messageOf(e)}`) : skip(`the original model does not load in onnxruntime (${messageOf(e)})`);
   }
   let feeds: Record<string, ort.Tensor> | undefined;
-  let inputs: SmokeInput[] = [];
   let expected: Record<string, ort.Tensor> = {};
   const tried: string[] = [];
   try {
@@ -124,27 +135,30 @@ export async function smokeCheck(original: string, converted: string, model: Mod
   } finally {
     await reference.release();
   }
-  if (!feeds) return skip(`the original model does not run on the inputs tried (${tried.join('; ')})`);
-  const originalOutputs = Object.fromEntries(Object.entries(expected).map(([k, t]) => [k, { dims: [...t.dims], nonFinite: nonFiniteOf(t)?.count ?? 0 }]));
-  expected = {};
-
-  // 2. The converted model on the same inputs.
-  const fail = (stage: string, why: string): never => {
-    throw new DeltacError('DELTAC_E_CHECK_FAILED', `the converted model ${why}`, { stage, inputs });
-  };
-  let candidate: OrtModel;
-  try {
-    candidate = await OrtModel.load(converted, { threads, quiet: true });
-  } catch (e) {
-    return fail('load', `does not load in onnxruntime: ${messageOf(e)}`);
+  if (!feeds) {
+    const why = `on the inputs tried (${tried.join('; ')})`;
+    return inPlace ? fail('run', `does not run in onnxruntime ${why}`) : skip(`the original model does not run ${why}`);
   }
-  let got: Record<string, ort.Tensor>;
-  try {
-    got = await candidate.runTensors(feeds);
-  } catch (e) {
-    return fail('run', `does not run in onnxruntime on ${formatInputs(inputs)}: ${messageOf(e)}`);
-  } finally {
-    await candidate.release();
+  // In place, every output must be finite (what the original gave is gone).
+  const originalOutputs = Object.fromEntries(Object.entries(expected).map(([k, t]) => [k, { dims: [...t.dims], nonFinite: inPlace ? 0 : (nonFiniteOf(t)?.count ?? 0) }]));
+
+  // 2. The converted model on the same inputs (in place: it already ran).
+  let got: Record<string, ort.Tensor> = inPlace ? expected : {};
+  expected = {};
+  if (!inPlace) {
+    let candidate: OrtModel;
+    try {
+      candidate = await OrtModel.load(converted, { threads, quiet: true });
+    } catch (e) {
+      return fail('load', `does not load in onnxruntime: ${messageOf(e)}`);
+    }
+    try {
+      got = await candidate.runTensors(feeds);
+    } catch (e) {
+      return fail('run', `does not run in onnxruntime on ${formatInputs(inputs)}: ${messageOf(e)}`);
+    } finally {
+      await candidate.release();
+    }
   }
   const outputs: SmokeOutput[] = [];
   for (const [name, ref] of Object.entries(originalOutputs)) {
@@ -156,12 +170,12 @@ export async function smokeCheck(original: string, converted: string, model: Mod
     if (bad && ref.nonFinite === 0) {
       return fail(
         'nonfinite',
-        `gives ${describeNonFinite(bad)} in output "${name}" (of ${t.size}, the first at [${unflattenIndex(bad.first, dims).join(', ')}]) where the original model's output is finite, on ${formatInputs(inputs)}`,
+        `gives ${describeNonFinite(bad)} in output "${name}" (of ${t.size}, the first at [${unflattenIndex(bad.first, dims).join(', ')}]) ${inPlace ? 'and replaced the original model (--force), so there is none to compare with' : "where the original model's output is finite"}, on ${formatInputs(inputs)}`,
       );
     }
     outputs.push({ name, dims, nonFinite: bad?.count ?? 0, originalNonFinite: ref.nonFinite });
   }
-  return { status: 'passed', inputs, outputs, ms: performance.now() - started };
+  return { status: 'passed', inputs, outputs, ms: performance.now() - started, ...(inPlace ? { replacedOriginal: true } : {}) };
 }
 
 /** External-data files the model's initializers reference that cannot be opened. */
@@ -187,7 +201,7 @@ export function formatInputs(inputs: SmokeInput[]): string {
 }
 
 /** Bytes of the weights onnxruntime would hold for `model` (all initializers). */
-export function weightBytes(model: Model): number {
+function weightBytes(model: Model): number {
   let n = 0;
   for (const v of model.graph.initializers.values()) n += v.initializer?.byteLength ?? 0;
   return n;
@@ -359,8 +373,8 @@ function missingKernel(e: unknown, model: Model): string | null {
   return `${domain && domain !== 'ai.onnx' ? `${domain} ` : ''}${op} has no CPU kernel`;
 }
 
+/** The first line of onnxruntime's own message: OrtModel's wrapper (its `cause`'s holder) says which file, the check's message says which model. */
 function messageOf(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  // OrtModel's wrapper says which file; the check's message says which model.
-  return text.replace(/^onnxruntime (cannot load|failed to run) "[^"]*": /, '').split('\n')[0]!.trim();
+  const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  return (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.trim();
 }

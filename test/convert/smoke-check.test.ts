@@ -56,6 +56,16 @@ describe('deltac convert runs the smoke check by default', () => {
     expect(r.reason).toBe('the model\'s weights are missing (384 external-data files, e.g. "m.conv_in.weight")');
   });
 
+  it('pixart-mini converted over itself (--force): the converted model alone runs, its outputs finite', async () => {
+    const input = path.join(tmp.dir, 'self.onnx');
+    fs.copyFileSync(fixture('pixart-mini'), input);
+    const r = await runCli('convert', input, '--weights', fixture('pixart-mini', 'delta.safetensors'), '-o', input, '--force');
+    expect(r.code).toBe(0);
+    expect(CHECK_LINE.exec(r.out)?.[1]).toMatch(
+      /^passed in \d+\.\d s: onnxruntime CPU ran the converted model \(it replaced the original, so its outputs had to be finite\) on hidden_states 1×4×16×12, encoder_hidden_states 1×8×48, timestep 1; outputs finite$/,
+    );
+  });
+
   it('--no-check, --emit fused, and the weights-fit-in-memory rule', async () => {
     const base = ['convert', fixture('pixart-mini'), '--weights', fixture('pixart-mini', 'delta.safetensors')];
     const off = await runCli(...base, '-o', path.join(tmp.dir, 'off.onnx'), '--no-check');
@@ -164,6 +174,18 @@ describe('a broken rewrite fails the check', () => {
     );
     expect(listDir(dir)).toEqual(['pixart.failed.onnx']);
     expect(failedPath(saved.modelPath)).toBe(path.join(dir, 'pixart.failed.onnx'));
+  });
+
+  it('a conversion written over its original (--force): nothing to compare with, so NaN anywhere fails', async () => {
+    const dir = path.join(tmp.dir, 'in-place');
+    fs.mkdirSync(dir);
+    const model = convertedPixart(nanRewrite);
+    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
+    const e = await expectCheckFailed(checkSavedModel(saved.modelPath, saved, model));
+    expect(e.message).toMatch(
+      /^smoke check: the converted model gives 1536 NaN in output "out" \(of 1536, the first at \[0, 0, 0, 0\]\) and replaced the original model \(--force\), so there is none to compare with, on hidden_states 1×4×16×12, .*; the output was deleted/,
+    );
+    expect(listDir(dir)).toEqual([]);
   });
 
   it('--keep-failed never replaces the input model: an input named pixart.failed.onnx stays as it was', async () => {

@@ -122,7 +122,7 @@ export function renderCheck(c: SmokeCheckResult): string {
   if (c.status === 'skipped') return `check            skipped: ${c.reason}`;
   const nonFinite = c.outputs.filter((o) => o.nonFinite > 0);
   return (
-    `check            passed in ${(c.ms / 1000).toFixed(1)} s: onnxruntime CPU ran the original and the converted model on ${formatInputs(c.inputs)}; ` +
+    `check            passed in ${(c.ms / 1000).toFixed(1)} s: onnxruntime CPU ran ${c.replacedOriginal ? 'the converted model (it replaced the original, so its outputs had to be finite)' : 'the original and the converted model'} on ${formatInputs(c.inputs)}; ` +
     (nonFinite.length ? `outputs non-finite as in the original: ${nonFinite.map((o) => o.name).join(', ')}` : 'outputs finite')
   );
 }
