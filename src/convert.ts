@@ -3,7 +3,7 @@
  * self-attention layers, rewrite, clean up and (by default) lower to standard
  * ONNX. The same steps are available one by one through `createPassManager()`.
  */
-import { reportModel, writeProvenance } from './analysis/report.js';
+import { reportModel } from './analysis/report.js';
 import type { Diagnostic } from './ir/diagnostics.js';
 import { DeltacError } from './ir/errors.js';
 import type { Model } from './ir/model.js';
@@ -17,6 +17,7 @@ import {
 } from './passes/delta-conv/insert-pyramid-conv.js';
 import { lowerPyramidConvPass } from './passes/delta-conv/lower-pyramid-conv.js';
 import type { GateKind } from './passes/delta-conv/op.js';
+import { writeProvenance } from './passes/delta-conv/provenance.js';
 import { type PassRecord, PassManager } from './passes/pass-manager.js';
 import { readLayerMap } from './weights/binding.js';
 import { Checkpoint } from './weights/checkpoint.js';

@@ -13,26 +13,16 @@ import { runInference } from '../ir/shape-inference/infer.js';
 import { findAttention } from '../passes/attention/find-attention.js';
 import { MatchContext } from '../passes/attention/match.js';
 import { DEFAULT_GATE } from '../passes/delta-conv/insert-pyramid-conv.js';
-import type { GateKind } from '../passes/delta-conv/op.js';
+import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
 import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatial/index.js';
 import type { Checkpoint } from '../weights/checkpoint.js';
 import { attentionCost, blockCost, type Cost, flashAttentionBytes, localAttentionCost } from './flops.js';
 
 /** Metadata key under which `convert` records what it replaced. */
-export const PROVENANCE_KEY = 'deltac.layers';
 
-export interface LayerGeometry {
-  modulePath: string;
-  family: ModelFamily;
-  channels: number;
-  heads: number;
-  inner: number;
-  kernel: number;
-  scales: number[];
-  gate: GateKind;
+export interface LayerGeometry extends Omit<ProvenanceLayer, 'hwValue' | 'staticHW'> {
   /** Where the geometry came from. */
   source: 'checkpoint' | 'defaults' | 'model';
-  checkpointBlock?: string;
 }
 
 export interface LayerAtResolution {
@@ -243,25 +233,3 @@ function modelDtype(model: Model): DataType {
   return x?.type?.kind === 'tensor' && x.type.dtype === DataType.FLOAT16 ? DataType.FLOAT16 : DataType.FLOAT;
 }
 
-export interface ProvenanceLayer extends Omit<LayerGeometry, 'source'> {
-  /** Name of the int64 [H, W] value the block reads (run-time sizes). */
-  hwValue?: string;
-  /** H, W when static. */
-  staticHW?: [number, number];
-}
-
-export function readProvenance(model: Model): ProvenanceLayer[] | null {
-  const raw = model.metadataProps.find(([k]) => k === PROVENANCE_KEY)?.[1];
-  if (!raw) return null;
-  try {
-    const parsed = JSON.parse(raw) as ProvenanceLayer[];
-    return Array.isArray(parsed) ? parsed : null;
-  } catch {
-    return null;
-  }
-}
-
-export function writeProvenance(model: Model, layers: ProvenanceLayer[]): void {
-  model.metadataProps = model.metadataProps.filter(([k]) => k !== PROVENANCE_KEY);
-  model.metadataProps.push([PROVENANCE_KEY, JSON.stringify(layers)]);
-}
