@@ -102,21 +102,31 @@ function anyNonFiniteF64(x: Float64Array): boolean {
   return Number.isNaN(a + b);
 }
 
-/** 16-bit formats, two elements per 32-bit word when aligned: an element is non-finite when its exponent bits are all ones. */
+/**
+ * 16-bit formats, two elements per 32-bit word when aligned: an element is non-finite when
+ * its exponent bits are all ones. Branch-free (SWAR): x = (w & mask) ^ mask has a zero
+ * 16-bit lane exactly where an element is non-finite, and since every lane of x is below
+ * 0x8000, (x − 0x00010001) sets a lane's top bit only when that lane (or, through the
+ * borrow, a lower one) is zero.
+ */
 function anyNonFinite16(buffer: ArrayBufferLike, byteOffset: number, n: number, exp: number): boolean {
   let i = 0;
+  let a = 0;
+  let b = 0;
   if (byteOffset % 4 === 0) {
     const words = new Uint32Array(buffer, byteOffset, n >> 1);
-    const hi = exp << 16;
-    for (let k = 0; k < words.length; k++) {
-      const t = ~words[k]!;
-      if ((t & exp) === 0 || (t & hi) === 0) return true;
+    const mask = exp | (exp << 16);
+    let k = 0;
+    for (; k + 2 <= words.length; k += 2) {
+      a |= (((words[k]! & mask) ^ mask) - 0x00010001) & 0x80008000;
+      b |= (((words[k + 1]! & mask) ^ mask) - 0x00010001) & 0x80008000;
     }
+    for (; k < words.length; k++) a |= (((words[k]! & mask) ^ mask) - 0x00010001) & 0x80008000;
     i = words.length * 2;
   }
   const halves = new Uint16Array(buffer, byteOffset, n);
   for (; i < n; i++) if ((halves[i]! & exp) === exp) return true;
-  return false;
+  return (a | b) !== 0;
 }
 
 function summarize(buffer: ArrayBufferLike, byteOffset: number, n: number, f: Format, offset: number): NonFiniteSummary | null {

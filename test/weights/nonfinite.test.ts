@@ -56,6 +56,24 @@ describe('scanNonFinite', () => {
     expect(scanNonFinite(bytes.subarray(2), DataType.FLOAT)).toEqual({ count: 2, nan: 1, posInf: 1, negInf: 0, first: 70_000 });
   });
 
+  it('16-bit formats: every bit pattern, in either half of a 32-bit word, is flagged exactly when its exponent is all ones', () => {
+    for (const [dtype, exp] of [[DataType.FLOAT16, 0x7c00], [DataType.BFLOAT16, 0x7f80]] as const) {
+      let flagged = 0;
+      for (let bits = 0; bits < 0x10000; bits++) {
+        const nonFinite = (bits & exp) === exp;
+        flagged += nonFinite ? 1 : 0;
+        for (const at of [6, 7]) {
+          const data = new Uint16Array(9).fill(0x3c00); // finite in both formats (1.0 in f16)
+          data[at] = bits;
+          const found = scanNonFinite(new Uint8Array(data.buffer), dtype);
+          if ((found !== null) !== nonFinite) throw new Error(`dtype ${dtype}: pattern 0x${bits.toString(16)} at ${at} flagged ${found !== null}`);
+          if (found) expect(found.first).toBe(at);
+        }
+      }
+      expect(flagged).toBe(dtype === DataType.FLOAT16 ? 2048 : 256);
+    }
+  });
+
   it('integer tensors are never non-finite', () => {
     expect(scanNonFinite(new Uint8Array(new Int32Array([0x7f800000]).buffer), DataType.INT32)).toBeNull();
   });
