@@ -7,15 +7,13 @@
  * replace); it catches a model that cannot load, cannot run, or renders NaN.
  *
  * Inputs come from the graph's declared input types, symbolic dims bound to small
- * legal values:
- *   rank-4 inputs [B, C, H, W]   B = 1; H = W = 32 (a UNet's lowest level is then
- *                                4×4 after three ×2 downsamplings; 64 and 16 are
- *                                tried next when the original model refuses 32)
- *   rank-3 inputs [B, L, D]      L = 8 text tokens; a symbolic D is read from the
- *                                weight of the MatMul/Gemm that consumes the input
- *   anything else                batch dims 1; named symbols shared across inputs
- * Static dims (PixArt's fixed latent size) stay as declared. Float inputs are
- * standard normal, timesteps uniform in [0, 1000), integers in [0, 1000).
+ * legal values (smoke-inputs.ts): the latent [B, C, H, W] gets B = 1, H = W = 32 (a
+ * UNet's lowest level is then 4×4 after three ×2 downsamplings; 64 and 16 are tried
+ * next when the original model refuses 32), text inputs 8 tokens, and the dims of
+ * other inputs (ControlNet residuals, one size per UNet level) are derived by shape
+ * inference from the ops that consume them. Static dims (PixArt's fixed latent size)
+ * stay as declared. Float inputs are standard normal, timesteps uniform in [0, 1000),
+ * integers in [0, 1000).
  *
  * A model the CPU provider cannot load (onnxruntime-optimized CUDA graphs with
  * com.microsoft NhwcConv, GroupNorm …, or ai.deltac.PyramidConvBlock kept by
@@ -29,12 +27,12 @@ import { DataType, dtypeName } from '../ir/dtype.js';
 import { float32ToHalfArray } from '../ir/half.js';
 import { DeltacError, isDeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
-import type { Value } from '../ir/value.js';
 import { type SaveResult, sameFile } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
 import { OrtModel } from './onnxruntime.js';
 import { normalSampler, seededRandom } from './seeded-random.js';
+import { type PlannedInput, planInputs } from './smoke-inputs.js';
 
 export interface SmokeCheckOptions {
   /** Seed of the random inputs (default 1). */
@@ -74,7 +72,6 @@ export interface SmokeCheckResult {
 }
 
 const DEFAULT_SIZES = [32, 64, 16];
-const TIMESTEP = /time|step|sigma/i;
 
 /** A check that did not run, and why. */
 export function skippedCheck(reason: string, ms = 0): SmokeCheckResult {
@@ -117,10 +114,12 @@ export async function smokeCheck(original: string, converted: string, model: Mod
   let feeds: Record<string, ort.Tensor> | undefined;
   let expected: Record<string, ort.Tensor> = {};
   const tried: string[] = [];
+  let guessed: string[] = [];
   try {
     for (const size of options.spatialSizes ?? DEFAULT_SIZES) {
       const plan = planInputs(model, size, options.sequence ?? 8);
       if (typeof plan === 'string') return skip(plan);
+      guessed = plan.filter((p) => p.guessed).map((p) => `"${p.name}"`);
       const candidate = makeFeeds(plan, options.seed ?? 1);
       try {
         expected = await reference.runTensors(candidate);
@@ -136,7 +135,7 @@ export async function smokeCheck(original: string, converted: string, model: Mod
     await reference.release();
   }
   if (!feeds) {
-    const why = `on the inputs tried (${tried.join('; ')})`;
+    const why = `on the inputs tried (${tried.join('; ')})${guessed.length ? `; the spatial dims of ${guessed.join(', ')} could not be derived from the graph (they were given the size tried)` : ''}`;
     return inPlace ? fail('run', `does not run in onnxruntime ${why}`) : skip(`the original model does not run ${why}`);
   }
   // In place, every output must be finite (what the original gave is gone).
@@ -257,69 +256,6 @@ export function failedPath(modelPath: string): string {
 }
 
 // ---- inputs ------------------------------------------------------------------------
-
-interface PlannedInput {
-  name: string;
-  dtype: DataType;
-  dims: number[];
-  /** Whether a symbolic spatial dim was bound (so another size may be tried). */
-  spatial: boolean;
-  timestep: boolean;
-}
-
-/** Concrete shapes for the model's inputs, or why there are none. */
-function planInputs(model: Model, size: number, sequence: number): PlannedInput[] | string {
-  const inputs = model.graph.inputs.filter((v) => !v.isInitializer);
-  const bound = new Map<string, number>();
-  const plans = new Map<Value, PlannedInput>();
-  // Rank-4 (image-like) inputs first: their symbols name the spatial dims.
-  const order = [...inputs].sort((a, b) => rankOf(b) - rankOf(a));
-  for (const v of order) {
-    if (v.type?.kind !== 'tensor' || v.type.shape === null) return `input "${v.name}" has no declared shape`;
-    if (!FEEDABLE.has(v.type.dtype)) return `input "${v.name}" has element type ${dtypeName(v.type.dtype)}, which the check does not feed`;
-    const shape = v.type.shape;
-    let spatial = false;
-    const dims = shape.map((d, axis) => {
-      if (typeof d === 'number') return d;
-      if (d !== null && bound.has(d)) return bound.get(d)!;
-      let value = 1;
-      if (shape.length === 4 && axis >= 2) {
-        value = size;
-        spatial = true;
-      } else if (shape.length === 3 && axis === 1) value = sequence;
-      else if (axis > 0 && axis === shape.length - 1) value = consumerWidth(v) ?? 1;
-      if (d !== null) bound.set(d, value);
-      return value;
-    });
-    plans.set(v, { name: v.name, dtype: v.type.dtype, dims, spatial, timestep: shape.length <= 1 && TIMESTEP.test(v.name) });
-  }
-  return inputs.map((v) => plans.get(v)!);
-}
-
-function rankOf(v: Value): number {
-  return v.type?.kind === 'tensor' ? (v.type.shape?.length ?? 0) : 0;
-}
-
-/** The input width a MatMul/Gemm reading `v` (directly or through a Cast) expects. */
-function consumerWidth(v: Value): number | undefined {
-  for (const use of v.uses) {
-    const n = use.node;
-    if (n.opType === 'Cast' && n.domain === '') {
-      const w = consumerWidth(n.outputs[0]!);
-      if (w !== undefined) return w;
-    }
-    const weight = n.inputs[1]?.initializer;
-    if (use.index !== 0 || !weight || weight.dims.length !== 2) continue;
-    if (n.opType === 'MatMul' && n.domain === '') return weight.dims[0];
-    if (n.opType === 'Gemm' && n.domain === '') {
-      const transB = n.attributes.get('transB');
-      return transB?.type === 'int' && transB.value === 1 ? weight.dims[1] : weight.dims[0];
-    }
-  }
-  return undefined;
-}
-
-const FEEDABLE = new Set([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.INT64, DataType.INT32, DataType.BOOL]);
 
 function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
