@@ -23,14 +23,15 @@ import { readLayerMap } from './weights/binding.js';
 import { Checkpoint } from './weights/checkpoint.js';
 import { assertNewInitializersFinite } from './weights/nonfinite.js';
 
-export function createPassManager(): PassManager {
-  return new PassManager([
-    insertPyramidConvPass,
-    deadCodePass,
-    unusedInitializersPass,
-    lowerPyramidConvPass,
-    foldConstantsPass,
-  ]);
+/** A manager of the conversion's passes, typed by name: `run` checks each pass's options. */
+export function createPassManager() {
+  return new PassManager({
+    'insert-pyramid-conv': insertPyramidConvPass,
+    dce: deadCodePass,
+    'remove-unused-initializers': unusedInitializersPass,
+    'lower-pyramid-conv': lowerPyramidConvPass,
+    'fold-constants': foldConstantsPass,
+  });
 }
 
 export interface ConvertOptions {
@@ -93,7 +94,8 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   // The fused form exists only here when lowering follows: kernels are generated from it.
   options.onFused?.(model);
   for (const v of model.graph.initializers.values()) tensorsBefore.add(v.initializer);
-  records.push(...pm.run(model, [...(emit === 'standard' ? ['lower-pyramid-conv'] : []), 'fold-constants', 'dce'], {}, settings));
+  const after = emit === 'standard' ? (['lower-pyramid-conv', 'fold-constants', 'dce'] as const) : (['fold-constants', 'dce'] as const);
+  records.push(...pm.run(model, after, {}, settings));
   assertNewInitializersFinite(model, tensorsBefore);
   const insert = records[0]!.result.data as InsertReport;
   writeProvenance(

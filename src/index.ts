@@ -23,7 +23,7 @@ export { parseModel } from './ir/text/build.js';
 export { loadModel, loadModelWithReport, type LoadOptions } from './onnx/load.js';
 export { saveModel, saveModelAsync, serializeModel, type SaveOptions, type SaveResult } from './onnx/save.js';
 export { fromOnnxProto, toOnnxProto, type ProtoCodec, type FromOnnxProtoOptions, type ToOnnxProtoResult } from './onnx/onnx-proto-interop.js';
-export { PassManager, type Pass, type PassResult, type PassRecord } from './passes/pass-manager.js';
+export { PassManager, type Pass, type PassResult, type PassRecord, type PassOptions, type OptionsOf } from './passes/pass-manager.js';
 export { findAttention, ATTENTION_PATTERNS } from './passes/attention/find-attention.js';
 export type { AttentionMatch, AttentionPattern } from './passes/attention/match.js';
 export { insertPyramidConvPass, type InsertPyramidConvOptions, type LayerReport } from './passes/delta-conv/insert-pyramid-conv.js';

@@ -131,12 +131,16 @@ export function reportModel(model: Model, options: ReportOptions = {}): ModelRep
   if (provenance) {
     // A converted model: the geometry was recorded at conversion; H, W come from the
     // [H, W] value each block reads (evaluated at each resolution) or its static size.
-    const envs = new Map(resolutions.map((res) => [res, runInference(model, { bindings: res === null ? undefined : resolutionBindings(model, res) })]));
-    geometries = provenance.map((l) => {
+    // Shape inference runs only when some block reads such a value (none does when H, W are static).
+    const hwValues = provenance.map((l) => (l.hwValue ? model.graph.lookup(l.hwValue) : undefined));
+    const envs = hwValues.some((v) => v !== undefined)
+      ? new Map(resolutions.map((res) => [res, runInference(model, { bindings: res === null ? undefined : resolutionBindings(model, res) })]))
+      : undefined;
+    geometries = provenance.map((l, i) => {
       const dims = new Map<number | null, [number, number]>();
-      const hwValue = l.hwValue ? model.graph.lookup(l.hwValue) : undefined;
+      const hwValue = hwValues[i];
       for (const res of resolutions) {
-        const c = hwValue ? envs.get(res)!.contents.get(hwValue) : undefined;
+        const c = hwValue ? envs?.get(res)?.contents.get(hwValue) : undefined;
         if (c && typeof c[0] === 'number' && typeof c[1] === 'number') dims.set(res, [c[0], c[1]]);
         else if (l.staticHW) dims.set(res, l.staticHW);
       }
