@@ -13,6 +13,7 @@ import { wgslKernelInfo, wgslSource } from '../src/codegen/wgsl/wgsl-kernel.js';
 import type { PyramidConvConfig } from '../src/passes/delta-conv/op.js';
 import { pyramidConvReference } from '../src/reference/pyramid-conv.js';
 import { UnfusedPyramidConv } from './kernels/unfused.js';
+import { compareArrays } from '../src/runtime/compare.js';
 
 Object.assign(globalThis, globals);
 
@@ -30,16 +31,6 @@ function random(n: number, seed: number): Float32Array {
     out[i] = s / 2 ** 31 - 1;
   }
   return out;
-}
-
-function maxRel(a: Float32Array, ref: Float32Array): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  return d / m;
 }
 
 async function median(device: GPUDevice, encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
@@ -91,8 +82,8 @@ for (const s of SHAPES) {
     device.queue.submit([enc.finish()]);
     return fused.readBack(out, ref.length);
   };
-  const errFused = maxRel(await run((p) => fused.encode(p, group, e), fb.out), ref);
-  const errUnfused = maxRel(await run((p) => unfused.encode(p), unfused.out), ref);
+  const errFused = compareArrays(await run((p) => fused.encode(p, group, e), fb.out), ref).rel;
+  const errUnfused = compareArrays(await run((p) => unfused.encode(p), unfused.out), ref).rel;
   if (!(errFused < 1e-5 && errUnfused < 1e-5)) throw new Error(`${s.name}: results differ from the reference (fused ${errFused}, unfused ${errUnfused})`);
 
   const tFused = await median(device, (p) => fused.encode(p, group, e));

@@ -2,7 +2,7 @@
 import { DeltacError } from '../ir/errors.js';
 
 /** max|a−b| / max|b| and max|a−b|. */
-export function compareArrays(actual: Float32Array, expected: Float32Array): { maxAbs: number; maxRef: number; rel: number; meanAbs: number } {
+export function compareArrays(actual: ArrayLike<number>, expected: ArrayLike<number>): { maxAbs: number; maxRef: number; rel: number; meanAbs: number } {
   if (actual.length !== expected.length) {
     throw new DeltacError('DELTAC_E_VERIFY_MISMATCH', `output sizes differ: ${actual.length} vs ${expected.length}`);
   }

@@ -10,6 +10,7 @@ import { analyzeModel } from '../../src/analysis/analyze/index.js';
 import { parseResolution } from '../../src/cli/commands/analyze.js';
 import { readNpy, writeNpy } from '../../src/runtime/npy.js';
 import { makeTempDir, modelPath, MODELS_DIR } from '../helpers/paths.js';
+import { maxRelError } from '../reference/fixtures.js';
 
 const tmp = makeTempDir('deltac-analyze-inputs-');
 afterAll(() => tmp.cleanup());
@@ -26,16 +27,6 @@ function oneItem(b: number): string {
   return dir;
 }
 
-function relDiff(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  return d / m;
-}
-
 describe('deltac analyze inputs', () => {
   it('ERFs are the mean over every captured sample (both batch items of in0)', async () => {
     const both = path.join(tmp.dir, 'both');
@@ -50,9 +41,9 @@ describe('deltac analyze inputs', () => {
       const ea = a.layers[i]!.attentionErf!;
       const eb = b.layers[i]!.attentionErf!;
       // the two items really differ, so the first one alone would not pass
-      expect(relDiff(ea, eb)).toBeGreaterThan(1e-2);
+      expect(maxRelError(ea, eb)).toBeGreaterThan(1e-2);
       const mean = ea.map((v, k) => (v + eb[k]!) / 2);
-      expect(relDiff(l.attentionErf!, mean)).toBeLessThan(1e-4);
+      expect(maxRelError(l.attentionErf!, mean)).toBeLessThan(1e-4);
     });
   });
 

@@ -24,6 +24,7 @@ import { DEFAULT_LORA } from '../fixtures/exports/lora.js';
 import { ParamStore } from '../fixtures/exports/params.js';
 import { runModel } from '../fixtures/exports/runtime.js';
 import { seededRandom } from '../helpers/random.js';
+import { maxRelError } from '../reference/fixtures.js';
 
 const N = 16;
 const C = 8;
@@ -76,16 +77,6 @@ async function finiteDifferences(model: Model, x: Float32Array, n0: number, eps:
   return Float64Array.from({ length: n }, (_, i) => (sumAt(2 * i) - sumAt(2 * i + 1)) / (2 * eps));
 }
 
-function relError(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  return d / m;
-}
-
 const CASES: { name: string; style: AttentionStyle | 'split-packed'; lora?: boolean; runAs?: AttentionStyle }[] = [
   { name: 'einsum (LDM / CompVis)', style: 'ts-einsum' },
   { name: 'unfused LoRA adapters on to_q, to_k, to_v, to_out.0', style: 'ts-sdpa', lora: true },
@@ -108,7 +99,7 @@ describe('attention ERF from the model\'s weights = finite differences of the la
       const n0 = 9;
       const vjp = attentionVjp(x, N, pr.params, n0);
       const fd = await finiteDifferences(c.runAs ? layerModel(c.runAs) : model, x, n0, 1e-2);
-      const err = relError(vjp, fd);
+      const err = maxRelError(vjp, fd);
       expect(err).toBeLessThan(1e-3);
       // the gradient is not trivially small: tokens other than n0 matter
       expect(Math.max(...fd.slice(0, C).map(Math.abs))).toBeGreaterThan(1e-3);

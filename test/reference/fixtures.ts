@@ -25,6 +25,7 @@ import { SafetensorsFile } from '../../src/weights/safetensors.js';
 export const SHARED = path.resolve(import.meta.dirname, '../../../shared');
 
 import { seededRandom as rng } from '../helpers/random.js';
+import { compareArrays } from '../../src/runtime/compare.js';
 
 export { rng };
 
@@ -35,17 +36,9 @@ export function randomArray(n: number, seed: number, scale = 1): Float32Array {
   return out;
 }
 
-/** max|a − b| / max|b| */
+/** max|a − b| / max|b| (NaN counts as an infinite difference). */
 export function maxRelError(actual: ArrayLike<number>, expected: ArrayLike<number>): number {
-  if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let diff = 0;
-  let ref = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
-    if (!(d <= diff)) diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
-    ref = Math.max(ref, Math.abs(expected[i]!));
-  }
-  return diff / (ref || 1);
+  return compareArrays(actual, expected).rel;
 }
 
 /** One ΔConvBlock layer: its configuration, weights and the spatial size it runs at. */

@@ -26,6 +26,7 @@ import { type AttentionLayer, findLayers, gridProblem, packedAttentionLayers, pi
 import { type AlignedMap, AlignedMapBuilder, type Locality, locality, meanMap, RECOMMEND_MASS, smallestWindow } from './maps.js';
 import { attentionParams } from './projections.js';
 import { runStaged } from './staged-run.js';
+import { compareArrays } from '../../runtime/compare.js';
 
 export interface AnalyzeOptions {
   /** ΔConvFusion checkpoint: adds the ΔConvBlock ERF and the checkpoint's K. */
@@ -101,16 +102,6 @@ export interface AnalysisReport {
 
 /** Sampled query rows on which the TypeScript attention is checked against onnxruntime. */
 const CHECK_ROWS = 8;
-
-function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - ref[i]!));
-    m = Math.max(m, Math.abs(ref[i]!));
-  }
-  return m > 0 ? d / m : d;
-}
 
 function blockWeights(ckpt: Checkpoint, layer: AttentionLayer, options: AnalyzeOptions) {
   const block = findBlock(ckpt, layer.name);
@@ -247,14 +238,14 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
       const y = data(n.y, 0).data;
       const yRows = new Float32Array(rows.length * channels);
       rows.forEach((q, i) => yRows.set(y.subarray(q * channels, (q + 1) * channels), i * channels));
-      check.output = maxRel(ts.y, yRows);
+      check.output = compareArrays(ts.y, yRows).rel;
       if (n.probs) {
         // captured rows are [B·heads, Q, N]; the first sample's heads, first CHECK_ROWS rows
         const got = data(n.probs, 0).data;
         const heads = ts.probs.length / (rows.length * tokens);
         const ref = new Float32Array(ts.probs.length);
         for (let h = 0; h < heads; h++) ref.set(got.subarray(h * n.queries.length * tokens, (h * n.queries.length + rows.length) * tokens), h * rows.length * tokens);
-        check.probs = maxRel(ts.probs, ref);
+        check.probs = compareArrays(ts.probs, ref).rel;
       } else {
         for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) builder.add(attentionRows(sample(k, b), tokens, p, n.queries, false).probs, n.queries);
         probsSource = 'recomputed';
