@@ -4,7 +4,11 @@
  *   - examples/out/pixart-mini.delta.onnx   the converted model (`npm run example` writes the same file)
  *   - kernels/deltac-kernels.js             the generated WebGPU host module, as JavaScript
  *   - kernels/gate-weights.bin              every layer's gate weights
- *   - layers.json                           each layer's H, W, Ci, K, scales, gate (for the page's CPU reference)
+ *   - kernels/block-weights.bin             every layer's whole-block weights (runBlock), in the kernels' packed layout
+ *   - layers.json                           each layer's H, W, C, Ci, K, scales, gate (for the page's CPU reference)
+ *   - block-reference.bin                   the same block weights as read from the model's PyramidConvBlock nodes,
+ *                                           unpacked (offsets in layers.json), so that the reference does not
+ *                                           share the kernels' packing
  *   - main.js                               the page script (main.ts + src/reference), bundled with esbuild
  *
  * onnxruntime-web is not bundled: the page imports it through an import map from the
@@ -14,7 +18,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, transform, type Plugin } from 'esbuild';
-import { emitKernels } from '../../src/codegen/emit.js';
+import { emitKernels, pyramidLayers } from '../../src/codegen/emit.js';
+import { deltaConvBlockFromNode, type DeltaConvBlockWeights } from '../../src/reference/delta-conv-block.js';
 import { convert, loadModel, saveModel } from '../../src/index.js';
 
 export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,7 +37,14 @@ export interface WebLayer {
   kernel: number;
   scales: number[];
   gate: 'simple' | 'sigmoid';
+  /** C: the tokens' channels. */
+  channels: number;
+  /** Where each whole-block weight lies in block-reference.bin: [offset, length] in float32 elements. */
+  blockReference: Record<keyof DeltaConvBlockWeights, [number, number]>;
 }
+
+/** The order of the weights of one layer in block-reference.bin. */
+const REFERENCE_ORDER: (keyof DeltaConvBlockWeights)[] = ['upWeight', 'upBias', 'gateWeights', 'outWeight', 'outBias', 'poolWeight', 'poolBias'];
 
 /** node:fs and friends are imported by modules the page uses only for their pure functions (parseNpy). */
 const noNodeBuiltins: Plugin = {
@@ -75,25 +87,50 @@ export async function buildWebExample(log: (line: string) => void = () => {}): P
   fs.mkdirSync(path.join(WEB_OUT, 'kernels'), { recursive: true });
 
   const hostJs = path.join(WEB_OUT, 'kernels', 'deltac-kernels.js');
-  if (!upToDate(CONVERTED, sources) || !upToDate(hostJs, sources)) {
+  const referenceBin = path.join(WEB_OUT, 'block-reference.bin');
+  if (!upToDate(CONVERTED, sources) || !upToDate(hostJs, sources) || !upToDate(referenceBin, sources)) {
     // One conversion: the kernels come from its fused stage (as `deltac convert --emit-kernels`), the page's model from its end.
     log(`converting ${path.relative(process.cwd(), model)} → ${path.relative(process.cwd(), CONVERTED)} and emitting its WGSL kernels and host module`);
     const dir = path.join(WEB_OUT, 'kernels');
     const m = loadModel(model);
-    const report = convert(m, { weights, onFused: (fused) => emitKernels(fused, dir, { modelName: 'pixart-mini' }) });
+    // each layer's block weights, read from its fused node (as emitKernels reads them), kept unpacked
+    const blockWeights = new Map<string, DeltaConvBlockWeights>();
+    const onFused = (fused: typeof m) => {
+      emitKernels(fused, dir, { modelName: 'pixart-mini' });
+      for (const l of pyramidLayers(fused)) blockWeights.set(l.name, deltaConvBlockFromNode(l.node).weights);
+    };
+    const report = convert(m, { weights, onFused });
     saveModel(m, CONVERTED, { force: true });
+    const referenceArrays: Float32Array[] = [];
+    let at = 0;
     const layers: WebLayer[] = report.layers
       .filter((l) => l.status === 'converted')
-      .map((l) => ({
-        name: l.modulePath ?? l.id,
-        height: Number(l.staticHW?.[0] ?? l.hw?.[0]),
-        width: Number(l.staticHW?.[1] ?? l.hw?.[1]),
-        inner: l.inner!,
-        kernel: l.kernel!,
-        scales: l.scales!,
-        gate: l.gate!,
-      }));
+      .map((l) => {
+        const name = l.modulePath ?? l.id;
+        const w = blockWeights.get(name);
+        if (!w) throw new Error(`no PyramidConvBlock node named ${name} in the fused model`);
+        const blockReference = {} as WebLayer['blockReference'];
+        for (const key of REFERENCE_ORDER) {
+          blockReference[key] = [at, w[key].length];
+          referenceArrays.push(w[key]);
+          at += w[key].length;
+        }
+        return {
+          name,
+          height: Number(l.staticHW?.[0] ?? l.hw?.[0]),
+          width: Number(l.staticHW?.[1] ?? l.hw?.[1]),
+          inner: l.inner!,
+          kernel: l.kernel!,
+          scales: l.scales!,
+          gate: l.gate!,
+          channels: w.outBias.length,
+          blockReference,
+        };
+      });
     if (layers.some((l) => !(l.height > 0 && l.width > 0))) throw new Error('pixart-mini should have static H×W in every layer');
+    const reference = new Float32Array(at);
+    referenceArrays.reduce((offset, a) => (reference.set(a, offset), offset + a.length), 0);
+    writeAtomic(referenceBin, new Uint8Array(reference.buffer));
     writeAtomic(path.join(WEB_OUT, 'layers.json'), JSON.stringify(layers, null, 2));
     const ts = fs.readFileSync(path.join(dir, 'deltac-kernels.ts'), 'utf8');
     writeAtomic(hostJs, (await transform(ts, { loader: 'ts', format: 'esm', target: 'es2022' })).code);

@@ -7,11 +7,16 @@
  *     (`?ep=wasm` forces it) — and compares each output with PyTorch's (.npy);
  *  2. runs every converted layer's generated WGSL kernel through the generated host
  *     module (kernels/deltac-kernels.js) on random U and compares it with the
- *     TypeScript reference (src/reference).
+ *     TypeScript reference (src/reference);
+ *  3. runs every converted layer's whole ΔConvBlock (conv_up, pyramid, conv_out, pool)
+ *     through the host module's `runBlock` on random tokens and compares it with the
+ *     reference of the whole block, whose weights come unpacked from the model
+ *     (block-reference.bin), not from the kernels' block-weights.bin.
  * The results land in the tables and in `window.deltacResults`; the root element's
  * `data-status` turns to "done" (or "error").
  */
 import * as ort from 'onnxruntime-web';
+import { deltaConvBlockReference, type DeltaConvBlockWeights } from '../../src/reference/delta-conv-block.js';
 import { pyramidConvReference } from '../../src/reference/pyramid-conv.js';
 import { compareArrays } from '../../src/runtime/compare.js';
 import { parseNpy } from '../../src/runtime/npy.js';
@@ -22,6 +27,8 @@ import type { WebLayer } from './build.js';
 const MODEL_TOLERANCE = 1e-4;
 const KERNEL_TOLERANCE = 1e-5;
 const TIMED_RUNS = 5;
+/** Batch of the whole-block check: more than one, so the per-image pool term is checked too. */
+const BLOCK_BATCH = 2;
 
 export interface ModelResult {
   model: 'original' | 'converted';
@@ -48,13 +55,16 @@ export interface PageResults {
   models: ModelResult[];
   /** Empty when the browser has no WebGPU (kernelsSkipped says why). */
   kernels: KernelResult[];
+  /** The whole ΔConvBlock of every layer (runBlock); empty without WebGPU. */
+  blocks: KernelResult[];
   kernelsSkipped?: string;
 }
 
 interface HostModule {
   LAYERS: Record<string, { kernel: string; weightOffset: number; weightLength: number }>;
-  createDeltacKernels(device: GPUDevice, weights: ArrayBufferView): Promise<{
+  createDeltacKernels(device: GPUDevice, weights: ArrayBufferView, options?: { blockWeights?: ArrayBufferView }): Promise<{
     runLayer(name: string, input: { data: Float32Array; batch: number; height: number; width: number }): Promise<Float32Array>;
+    runBlock(name: string, input: { data: Float32Array; batch: number; height: number; width: number }): Promise<Float32Array>;
     kernel(name: string): { elem: 'f32' | 'f16' };
     destroy(): void;
   }>;
@@ -124,15 +134,26 @@ async function runModel(model: ModelResult['model'], provider: 'webgpu' | 'wasm'
   return { model, provider, reference, rel, firstMs: times[0]!, medianMs: median(times.slice(1)) };
 }
 
-async function runKernels(device: GPUDevice, shaderF16: boolean): Promise<KernelResult[]> {
+const floats = (bytes: Uint8Array) => new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+
+/** A layer's whole-block weights, as read from the model by build.ts (block-reference.bin). */
+function blockWeightsOf(l: WebLayer, all: Float32Array): DeltaConvBlockWeights {
+  const entries = Object.entries(l.blockReference).map(([key, [offset, length]]) => [key, all.subarray(offset, offset + length)]);
+  return Object.fromEntries(entries) as DeltaConvBlockWeights;
+}
+
+async function runKernels(device: GPUDevice, shaderF16: boolean): Promise<Pick<PageResults, 'kernels' | 'blocks'>> {
   status('compiling the generated WGSL kernels…');
   const layers = JSON.parse(new TextDecoder().decode(await fetchBytes('/layers.json'))) as WebLayer[];
   const weightsBytes = await fetchBytes('/kernels/gate-weights.bin');
-  const allWeights = new Float32Array(weightsBytes.buffer, weightsBytes.byteOffset, weightsBytes.byteLength / 4);
+  const allWeights = floats(weightsBytes);
+  const blockWeights = await fetchBytes('/kernels/block-weights.bin');
+  const referenceWeights = floats(await fetchBytes('/block-reference.bin'));
   const hostUrl = '/kernels/deltac-kernels.js';
   const host = (await import(hostUrl)) as HostModule;
-  const kernels = await host.createDeltacKernels(device, weightsBytes);
+  const kernels = await host.createDeltacKernels(device, weightsBytes, { blockWeights });
   const results: KernelResult[] = [];
+  const blocks: KernelResult[] = [];
   try {
     for (const [i, l] of layers.entries()) {
       status(`running the kernel of ${l.name}…`);
@@ -148,10 +169,23 @@ async function runKernels(device: GPUDevice, shaderF16: boolean): Promise<Kernel
       results.push({ layer: l.name, shader, rel, ms });
       addRow('kernels', [l.name, `${l.height}×${l.width}×${l.inner}`, `${l.kernel}, (${l.scales.join(', ')}), ${l.gate}`, `${shader}${shaderF16 ? '' : ' (no shader-f16)'}`, fmt(rel), ms.toFixed(1), verdict(rel, KERNEL_TOLERANCE)]);
     }
+    for (const [i, l] of layers.entries()) {
+      status(`running the whole ΔConvBlock of ${l.name}…`);
+      const ext = { batch: BLOCK_BATCH, height: l.height, width: l.width };
+      const x = randomU(BLOCK_BATCH * l.height * l.width * l.channels, 101 + i);
+      const t0 = performance.now();
+      const y = await kernels.runBlock(l.name, { data: x, ...ext });
+      const ms = performance.now() - t0;
+      const expected = deltaConvBlockReference(x, blockWeightsOf(l, referenceWeights), ext, l);
+      const shader = kernels.kernel(l.name).elem;
+      const rel = relError(y, expected);
+      blocks.push({ layer: l.name, shader, rel, ms });
+      addRow('blocks', [l.name, `${BLOCK_BATCH}×${l.height}·${l.width}×${l.channels}`, `${l.channels} → ${l.inner} → ${(l.scales.length * l.inner) / 2} → ${l.channels}`, shader, fmt(rel), ms.toFixed(1), verdict(rel, KERNEL_TOLERANCE)]);
+    }
   } finally {
     kernels.destroy();
   }
-  return results;
+  return { kernels: results, blocks };
 }
 
 async function main(): Promise<PageResults> {
@@ -159,7 +193,7 @@ async function main(): Promise<PageResults> {
   const forced = new URLSearchParams(location.search).get('ep');
   const adapter = forced === 'wasm' || !navigator.gpu ? null : await navigator.gpu.requestAdapter();
   const backend = adapter ? 'webgpu' : 'wasm';
-  const results: PageResults = { status: 'done', backend, models: [], kernels: [] };
+  const results: PageResults = { status: 'done', backend, models: [], kernels: [], blocks: [] };
   if (adapter) {
     const { vendor, architecture, description } = adapter.info;
     results.adapter = { vendor, architecture, description, shaderF16: adapter.features.has('shader-f16') };
@@ -177,11 +211,11 @@ async function main(): Promise<PageResults> {
   if (adapter) {
     const shaderF16 = results.adapter!.shaderF16;
     const device = await adapter.requestDevice({ requiredFeatures: shaderF16 ? ['shader-f16'] : [] });
-    results.kernels = await runKernels(device, shaderF16);
+    Object.assign(results, await runKernels(device, shaderF16));
     device.destroy();
   } else {
     results.kernelsSkipped = 'no WebGPU adapter: the WGSL kernels need WebGPU';
-    document.querySelector('#kernels tbody')!.innerHTML = `<tr><td colspan="7">${results.kernelsSkipped}</td></tr>`;
+    for (const table of ['kernels', 'blocks']) document.querySelector(`#${table} tbody`)!.innerHTML = `<tr><td colspan="7">${results.kernelsSkipped}</td></tr>`;
   }
   return results;
 }
@@ -194,7 +228,7 @@ main()
   })
   .catch((err: unknown) => {
     const message = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
-    window.deltacResults = { status: 'error', error: message, backend: 'wasm', models: [], kernels: [] };
+    window.deltacResults = { status: 'error', error: message, backend: 'wasm', models: [], kernels: [], blocks: [] };
     status(`error: ${message}`);
     document.documentElement.dataset.status = 'error';
   });

@@ -37,6 +37,7 @@ export function resolveRequest(urlPath: string): string | null {
     '/main.js': path.join(WEB_OUT, 'main.js'),
     '/main.js.map': path.join(WEB_OUT, 'main.js.map'),
     '/layers.json': path.join(WEB_OUT, 'layers.json'),
+    '/block-reference.bin': path.join(WEB_OUT, 'block-reference.bin'),
     '/models/original.onnx': path.join(PIXART, 'model.onnx'),
     '/models/converted.onnx': CONVERTED,
   };

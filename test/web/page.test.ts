@@ -3,7 +3,8 @@
  * puppeteer-core, served by the project's own server (`npm run web`). With WebGPU
  * (SwiftShader in headless Chromium: no shader-f16, so f32 kernels) both models run on
  * onnxruntime-web's WebGPU execution provider and the generated WGSL kernels run through
- * the generated host module; with `?ep=wasm` the models run on WebAssembly. Every number
+ * the generated host module, layer by layer (runLayer) and as whole ΔConvBlocks (runBlock,
+ * batch 2, against the reference of the whole block); with `?ep=wasm` the models run on WebAssembly. Every number
  * the page shows is checked here. Screenshots: examples/out/web/page-{webgpu,wasm}.png.
  */
 import path from 'node:path';
@@ -65,7 +66,7 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
     }
   }
 
-  it('runs both models on the WebGPU execution provider and every layer kernel on WebGPU (SwiftShader: f32 shaders)', async () => {
+  it('runs both models on the WebGPU execution provider, every layer kernel and every whole block on WebGPU (SwiftShader: f32 shaders)', async () => {
     const results = await load('', 'page-webgpu.png');
     expect(results.backend).toBe('webgpu');
     expect(results.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', shaderF16: false });
@@ -80,6 +81,13 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
       expect(k.shader, k.layer).toBe('f32');
       expect(k.rel, k.layer).toBeLessThanOrEqual(KERNEL_TOLERANCE);
     }
+    // the whole block: conv_up, the pyramid, conv_out and the pool, same f32 bound
+    expect(results.blocks.map((b) => b.layer)).toEqual(results.kernels.map((k) => k.layer));
+    for (const b of results.blocks) {
+      expect(b.shader, b.layer).toBe('f32');
+      expect(b.rel, b.layer).toBeLessThanOrEqual(KERNEL_TOLERANCE);
+      expect(b.ms, b.layer).toBeGreaterThan(0);
+    }
   }, 240_000); // ~20 s on an idle machine (SwiftShader compiles every shader on first use)
 
   it('falls back to WebAssembly (?ep=wasm) and says the kernels need WebGPU', async () => {
@@ -89,6 +97,7 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
     // WebAssembly is onnxruntime's CPU kernels: as close to PyTorch as onnxruntime-node
     for (const m of results.models) expect(m.rel, m.model).toBeLessThan(1e-5);
     expect(results.kernels).toEqual([]);
+    expect(results.blocks).toEqual([]);
     expect(results.kernelsSkipped).toMatch(/WebGPU/);
   }, 240_000);
 });

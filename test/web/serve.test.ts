@@ -34,6 +34,8 @@ describe('npm run web server', () => {
       ['/data/in0.hidden_states.npy', 'application/octet-stream'],
       ['/kernels/deltac-kernels.js', 'text/javascript'],
       ['/kernels/gate-weights.bin', 'application/octet-stream'],
+      ['/kernels/block-weights.bin', 'application/octet-stream'],
+      ['/block-reference.bin', 'application/octet-stream'],
       ['/layers.json', 'application/json'],
     ] as const) {
       const r = await get(p);
