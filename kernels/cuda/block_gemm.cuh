@@ -6,6 +6,9 @@
 // the output D [rows, n] an n×rows one; the bias epilogue adds a vector of n per column
 // of Dᵀ, i.e. per output channel, with its own stride per batch (the block's per-image
 // pool term). fp16 or fp32 storage, fp32 accumulation (CUBLAS_COMPUTE_32F: no TF32).
+// The heuristic is told the real alignment of every matrix (and sees the least aligned bias),
+// since it cannot see the pointers and would otherwise assume 256 bytes; a shared W (batch
+// stride 0) that cuBLASLt refuses, in the heuristic or at the call, falls back to one call per batch.
 //
 // Nothing here allocates device memory or synchronises: the cuBLASLt workspace is a
 // slice of the caller's workspace, descriptors are host objects, and the heuristic's
@@ -33,12 +36,22 @@ template <> struct LtType<__half> {
   static constexpr cudaDataType_t value = CUDA_R_16F;
 };
 
-/// Largest power of two up to 16 dividing every pointer (cuBLASLt picks kernels by alignment).
-inline int pointer_alignment(const void* a, const void* b, const void* c, const void* d) {
-  const uintptr_t bits = reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) | reinterpret_cast<uintptr_t>(c) |
-                         reinterpret_cast<uintptr_t>(d) | 16u;
-  return static_cast<int>(bits & (~bits + 1));
+/// Largest power of two up to 256 dividing every address a matrix's batches start at: its pointer
+/// and, with more than one batch, its batch stride in bytes. cuBLASLt's heuristic does not see the
+/// matrix pointers and assumes 256-byte alignment unless told (CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_*,
+/// default 256), so the preference states what the call really passes.
+inline uint32_t matrix_alignment(const void* p, long long stride_bytes, int batch) {
+  uintptr_t bits = reinterpret_cast<uintptr_t>(p) | 256u;
+  if (batch > 1) bits |= static_cast<uintptr_t>(stride_bytes);
+  return static_cast<uint32_t>(bits & (~bits + 1));
 }
+
+/// The alignments of one call: cuBLASLt's A (= our W), B (= our activations), C/D (= our output)
+/// and the bias (the heuristic reads that one from the bias pointer it is given).
+struct LtAlign {
+  uint32_t w = 256, a = 256, d = 256, bias = 256;
+  unsigned long long key() const { return w + 257ull * (a + 257ull * (d + 257ull * bias)); }
+};
 
 /// The descriptors of one Linear call; destroyed with the object.
 struct LtCall {
@@ -88,7 +101,8 @@ struct LtAlgoCache {
   struct Entry {
     bool used = false;
     void* handle = nullptr;
-    int device = 0, type = 0, rows = 0, n = 0, k = 0, batch = 0, align = 0;
+    int device = 0, type = 0, rows = 0, n = 0, k = 0, batch = 0;
+    unsigned long long align = 0;
     size_t ws = 0;
     bool found = false;
     cublasLtMatmulAlgo_t algo;
@@ -102,15 +116,34 @@ inline LtAlgoCache& lt_algo_cache() {
   return cache;
 }
 
-/// Looks up (or asks the heuristic for) an algorithm; found = false when cuBLASLt has none.
-inline cublasStatus_t lt_algo(cublasLtHandle_t handle, LtCall& call, cudaDataType_t type, int rows, int n, int k, int batch,
-                              int align, size_t ws_bytes, bool& found, cublasLtMatmulAlgo_t& algo) {
+/// The cache entry of a shape (the caller holds the cache's mutex).
+inline LtAlgoCache::Entry& lt_algo_entry(LtAlgoCache& cache, int rows, int n, int k, int batch, unsigned long long align, int device) {
+  const size_t h = (static_cast<size_t>(rows) * 31 + n) * 31 + k + static_cast<size_t>(batch) * 7 + align + device;
+  return cache.entries[h % 64];
+}
+
+/// Remembers that a shape's algorithm was refused at run time (next calls go straight to the fallback).
+inline void lt_algo_refused(cublasLtHandle_t handle, cudaDataType_t type, int rows, int n, int k, int batch, unsigned long long align,
+                            size_t ws_bytes) {
   int device = 0;
   cudaGetDevice(&device);
   LtAlgoCache& cache = lt_algo_cache();
-  const size_t h = (static_cast<size_t>(rows) * 31 + n) * 31 + k + static_cast<size_t>(batch) * 7 + align + device;
   std::lock_guard<std::mutex> lock(cache.mutex);
-  LtAlgoCache::Entry& e = cache.entries[h % 64];
+  LtAlgoCache::Entry& e = lt_algo_entry(cache, rows, n, k, batch, align, device);
+  if (e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
+      e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes)
+    e.found = false;
+}
+
+/// Looks up (or asks the heuristic for) an algorithm; found = false when cuBLASLt has none.
+inline cublasStatus_t lt_algo(cublasLtHandle_t handle, LtCall& call, cudaDataType_t type, int rows, int n, int k, int batch,
+                              const LtAlign& alignment, size_t ws_bytes, bool& found, cublasLtMatmulAlgo_t& algo) {
+  const unsigned long long align = alignment.key();
+  int device = 0;
+  cudaGetDevice(&device);
+  LtAlgoCache& cache = lt_algo_cache();
+  std::lock_guard<std::mutex> lock(cache.mutex);
+  LtAlgoCache::Entry& e = lt_algo_entry(cache, rows, n, k, batch, align, device);
   if (e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
       e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes) {
     found = e.found;
@@ -121,6 +154,10 @@ inline cublasStatus_t lt_algo(cublasLtHandle_t handle, LtCall& call, cudaDataTyp
   cublasStatus_t s = cublasLtMatmulPreferenceCreate(&pref);
   if (s != CUBLAS_STATUS_SUCCESS) return s;
   s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof(ws_bytes));
+  const cublasLtMatmulPreferenceAttributes_t which[4] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  const uint32_t bytes[4] = {alignment.w, alignment.a, alignment.d, alignment.d};
+  for (int i = 0; i < 4 && s == CUBLAS_STATUS_SUCCESS; ++i) s = cublasLtMatmulPreferenceSetAttribute(pref, which[i], &bytes[i], sizeof(bytes[i]));
   cublasLtMatmulHeuristicResult_t result = {};
   int count = 0;
   if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulAlgoGetHeuristic(handle, call.op, call.w, call.a, call.d, call.d, pref, 1, &result, &count);
@@ -142,10 +179,18 @@ inline int lt_linear(cublasLtHandle_t handle, const T* a, const T* w, const T* b
                      int n, int k, int batch, void* ws, size_t ws_bytes, cudaStream_t stream) {
   const cudaDataType_t type = LtType<T>::value;
   const float alpha = 1.f, beta = 0.f;
-  const int align = pointer_alignment(a, w, bias, d);
+  // every batch's matrices and bias: the per-batch fallback moves the pointers by the strides
+  const long long es = static_cast<long long>(sizeof(T));
+  LtAlign align;
+  align.w = matrix_alignment(w, 0, 1);
+  align.a = matrix_alignment(a, static_cast<long long>(rows) * k * es, batch);
+  align.d = matrix_alignment(d, static_cast<long long>(rows) * n * es, batch);
+  align.bias = matrix_alignment(bias, bias_stride * es, batch);
+  // the heuristic takes the bias alignment from the bias pointer: show it the least aligned one
+  const T* bias_probe = matrix_alignment(bias, 0, 1) > align.bias ? bias + bias_stride : bias;
   for (int batched = batch > 1 ? 1 : 0; batched >= 0; --batched) {
     const int count = batched ? batch : 1;
-    LtCall call(type, bias, bias_stride, rows, n, k, count);
+    LtCall call(type, bias_probe, bias_stride, rows, n, k, count);
     if (call.status != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + call.status;
     bool found = false;
     cublasLtMatmulAlgo_t algo;
@@ -157,7 +202,7 @@ inline int lt_linear(cublasLtHandle_t handle, const T* a, const T* w, const T* b
     }
     const int calls = batched || batch == 1 ? 1 : batch;
     for (int b = 0; b < calls; ++b) {
-      if (b > 0) {  // per-batch fallback: move the bias pointer to this batch's term
+      if (b > 0 || bias_probe != bias) {  // this batch's term (the heuristic may have seen bias_probe)
         const T* bias_b = bias + b * bias_stride;
         s = cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_b, sizeof(bias_b));
         if (s != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + s;
@@ -165,8 +210,13 @@ inline int lt_linear(cublasLtHandle_t handle, const T* a, const T* w, const T* b
       s = cublasLtMatmul(handle, call.op, &alpha, w, call.w, a + static_cast<size_t>(b) * rows * k, call.a, &beta,
                          d + static_cast<size_t>(b) * rows * n, call.d, d + static_cast<size_t>(b) * rows * n, call.d, &algo, ws,
                          ws_bytes, stream);
+      if (s == CUBLAS_STATUS_NOT_SUPPORTED && batched) {  // the shared W (stride 0) refused at run time: per batch
+        lt_algo_refused(handle, type, rows, n, k, count, align.key(), ws_bytes);
+        break;
+      }
       if (s != CUBLAS_STATUS_SUCCESS) return kCublasErrorBase + s;
     }
+    if (batched && s == CUBLAS_STATUS_NOT_SUPPORTED) continue;
     return 0;
   }
   return kCublasErrorBase + CUBLAS_STATUS_NOT_SUPPORTED;

@@ -378,18 +378,23 @@ __device__ __forceinline__ void pool_cta(float* smem, const T* __restrict__ x, c
   if (ch < C) {
     const T* base = x + static_cast<size_t>(b) * tokens * C + ch;
     for (int t = t0 + row; t < t1; t += ROWS) {
-      const float2 v = load2(base + static_cast<size_t>(t) * C);
-      s0 += v.x;
-      s1 += v.y;
+      if constexpr (C % 2 == 0) {  // (ch, ch+1) is an aligned pair
+        const float2 v = load2(base + static_cast<size_t>(t) * C);
+        s0 += v.x;
+        s1 += v.y;
+      } else {  // odd C: pairs straddle tokens (misaligned), and ch+1 may be past the last channel
+        s0 += load1(base + static_cast<size_t>(t) * C);
+        if (ch + 1 < C) s1 += load1(base + static_cast<size_t>(t) * C + 1);
+      }
     }
   }
   smem[row * 64 + 2 * col] = s0;
   smem[row * 64 + 2 * col + 1] = s1;
   __syncthreads();
-  if (tid < 64) {
+  for (int j = tid; j < 64; j += THREADS) {  // a loop: a CTA may have 32 threads
     float s = 0.f;
-    for (int r = 0; r < ROWS; ++r) s += smem[r * 64 + tid];
-    smem[ROWS * 64 + tid] = s / static_cast<float>(tokens);
+    for (int r = 0; r < ROWS; ++r) s += smem[r * 64 + j];
+    smem[ROWS * 64 + j] = s / static_cast<float>(tokens);
   }
   __syncthreads();
   const float* mean = smem + ROWS * 64;
@@ -400,10 +405,19 @@ __device__ __forceinline__ void pool_cta(float* smem, const T* __restrict__ x, c
     for (int j = 0; j < width; ++j) acc = fmaf(mean[j], load1(w + j), acc);
     atomicAdd(p32 + static_cast<size_t>(b) * C + o, acc);
   }
+  // Release: every thread's atomics are made visible device-wide (fence), the barrier hands
+  // them to thread 0, whose own fence (cumulative) orders them before its ticket; acquire: the
+  // ticket's reader fences before the barrier that tells the CTA, and every thread fences
+  // again before it reads (L2, .cg) — the pattern of cooperative groups' grid sync. No CTA
+  // waits for another: the ticket only picks which CTA finishes the image.
   __threadfence();
   __syncthreads();
   int* last = reinterpret_cast<int*>(smem + ROWS * 64 + 64);
-  if (tid == 0) *last = atomicAdd(counter + b, 1u) == static_cast<unsigned>(items - 1);
+  if (tid == 0) {
+    __threadfence();
+    *last = atomicAdd(counter + b, 1u) == static_cast<unsigned>(items - 1);
+    __threadfence();
+  }
   __syncthreads();
   if (!*last) return;
   __threadfence();

@@ -85,7 +85,9 @@ export function cudaBlockSource(config: PyramidConvConfig, tiling: TilingOverrid
   out(`constexpr size_t W_UP = ${at('conv_up.weight')}, B_UP = ${at('conv_up.bias')}, W_GATES = ${at('gates.conv_spatial.weight')}, W_OUT = ${at('conv_out.weight')},`);
   out(`                 B_OUT = ${at('conv_out.bias')}, W_POOL = ${at('conv_pool.weight')}, B_POOL = ${at('conv_pool.bias')};`);
   out(`constexpr size_t LT_WORKSPACE = ${CUBLASLT_WORKSPACE_BYTES};`);
-  out(`constexpr bool U_IN_OUT = CI <= C;  // U lives in \`out\` until conv_out overwrites it`);
+  out(`// U lives in \`out\` until conv_out overwrites it; not with odd C, where a later pass's slice of out`);
+  out(`// (out + b0·H·W·C) could be less aligned than the conv's vector loads of U need`);
+  out(`constexpr bool U_IN_OUT = CI <= C && C % 2 == 0;`);
   out();
   out(`inline size_t round_up(size_t n) { return (n + 255) / 256 * 256; }`);
   out();

@@ -3,12 +3,20 @@
 // cublasLtMatmul runs a plain loop with cuBLASLt's column-major semantics
 // (D = alpha·op(A)·op(B) + beta·C, bias epilogue per row of D, strided batches).
 // DELTAC_EMU_NO_BROADCAST=1 makes the heuristic refuse a batch stride of 0, to exercise
-// the per-batch fallback.
+// the per-batch fallback; DELTAC_EMU_NO_BROADCAST=matmul makes cublasLtMatmul refuse it
+// (CUBLAS_STATUS_NOT_SUPPORTED) after the heuristic offered an algorithm.
+// Alignment, as documented: the heuristic does not see the matrix pointers and assumes the
+// preference's CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_{A,B,C,D}_BYTES (default 256); it reads the
+// bias alignment from the bias pointer it is given. The "algorithm" it returns records those
+// alignments, and cublasLtMatmul refuses (CUBLAS_STATUS_INVALID_VALUE) any matrix or bias of
+// any batch that is less aligned than its algorithm was chosen for.
 #pragma once
 #include "cuda_runtime.h"
 #include "cuda_fp16.h"
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 typedef enum { CUDA_R_16F = 2, CUDA_R_32F = 0 } cudaDataType_t;
 typedef enum { CUBLAS_COMPUTE_32F = 68 } cublasComputeType_t;
@@ -22,12 +30,15 @@ typedef enum {
   CUBLASLT_MATMUL_DESC_BIAS_POINTER = 8, CUBLASLT_MATMUL_DESC_BIAS_BATCH_STRIDE = 10
 } cublasLtMatmulDescAttributes_t;
 typedef enum { CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6 } cublasLtMatrixLayoutAttribute_t;
-typedef enum { CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1 } cublasLtMatmulPreferenceAttributes_t;
+typedef enum {
+  CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
+  CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8
+} cublasLtMatmulPreferenceAttributes_t;
 
 struct EmuLtHandle { int magic; };
 struct EmuLtDesc { cublasOperation_t ta = CUBLAS_OP_N, tb = CUBLAS_OP_N; uint32_t epilogue = CUBLASLT_EPILOGUE_DEFAULT; const void* bias = nullptr; int64_t bias_stride = 0; };
 struct EmuLtLayout { cudaDataType_t type; uint64_t rows, cols; int64_t ld; int32_t batch = 1; int64_t stride = 0; };
-struct EmuLtPref { size_t ws = 0; };
+struct EmuLtPref { size_t ws = 0; uint32_t align[4] = {256, 256, 256, 256}; };
 typedef EmuLtHandle* cublasLtHandle_t;
 typedef EmuLtDesc* cublasLtMatmulDesc_t;
 typedef EmuLtLayout* cublasLtMatrixLayout_t;
@@ -69,12 +80,22 @@ inline cublasStatus_t cublasLtMatrixLayoutSetAttribute(cublasLtMatrixLayout_t l,
 inline cublasStatus_t cublasLtMatmulPreferenceCreate(cublasLtMatmulPreference_t* p) { *p = new EmuLtPref(); return CUBLAS_STATUS_SUCCESS; }
 inline cublasStatus_t cublasLtMatmulPreferenceDestroy(cublasLtMatmulPreference_t p) { delete p; return CUBLAS_STATUS_SUCCESS; }
 inline cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPreference_t p, cublasLtMatmulPreferenceAttributes_t a, const void* v, size_t n) {
+  if (a >= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES && a <= CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES) {
+    if (n != sizeof(uint32_t)) return CUBLAS_STATUS_INVALID_VALUE;
+    p->align[a - CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES] = *static_cast<const uint32_t*>(v);
+    return CUBLAS_STATUS_SUCCESS;
+  }
   if (a != CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES || n != sizeof(size_t)) return CUBLAS_STATUS_INVALID_VALUE;
   p->ws = *static_cast<const size_t*>(v);
   return CUBLAS_STATUS_SUCCESS;
 }
-inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
-                                                     cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t, int req,
+inline uint64_t emu_lt_alignment(const void* p) {
+  const uintptr_t bits = reinterpret_cast<uintptr_t>(p) | 256u;
+  return bits & (~bits + 1);
+}
+
+inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                                     cublasLtMatrixLayout_t, cublasLtMatrixLayout_t, cublasLtMatmulPreference_t pref, int req,
                                                      cublasLtMatmulHeuristicResult_t* out, int* count) {
   if (!h || h->magic != 0x17) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (req < 1) return CUBLAS_STATUS_INVALID_VALUE;
@@ -83,6 +104,9 @@ inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t h, cublasL
   *count = nb && *nb == '1' && broadcast ? 0 : 1;
   out[0] = {};
   out[0].state = CUBLAS_STATUS_SUCCESS;
+  for (int i = 0; i < 4; ++i) out[0].algo.data[i] = pref->align[i];
+  const uint64_t bias_align = emu_lt_alignment(desc->bias);  // kernels need at most 16 bytes of the bias
+  out[0].algo.data[4] = bias_align < 16 ? bias_align : 16;
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -96,6 +120,9 @@ inline cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d,
                                      cudaStream_t) {
   if (!h || h->magic != 0x17 || !algo) return CUBLAS_STATUS_NOT_INITIALIZED;
   (void)ws, (void)ws_bytes;
+  const char* nb = std::getenv("DELTAC_EMU_NO_BROADCAST");
+  if (nb && std::strcmp(nb, "matmul") == 0 && ((la->batch > 1 && la->stride == 0) || (lb->batch > 1 && lb->stride == 0)))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
   ++emu_lt_matmuls;
   // op(A) is m×k, op(B) is k×n, D is m×n (column-major)
   const uint64_t m = ld->rows, n = ld->cols;
@@ -105,6 +132,18 @@ inline cublasStatus_t cublasLtMatmul(cublasLtHandle_t h, cublasLtMatmulDesc_t d,
     return CUBLAS_STATUS_INVALID_VALUE;
   if (la->batch != ld->batch || lb->batch != ld->batch || lc->batch != ld->batch) return CUBLAS_STATUS_INVALID_VALUE;
   if (d->epilogue == CUBLASLT_EPILOGUE_BIAS && !d->bias) return CUBLAS_STATUS_INVALID_VALUE;
+  const size_t esize = ld->type == CUDA_R_16F ? 2 : 4;
+  for (int32_t bt = 0; bt < ld->batch; ++bt) {  // every batch as aligned as the algorithm was chosen for
+    const void* at[5] = {static_cast<const char*>(A) + bt * la->stride * esize, static_cast<const char*>(B) + bt * lb->stride * esize,
+                         static_cast<const char*>(C) + bt * lc->stride * esize, static_cast<const char*>(D) + bt * ld->stride * esize,
+                         d->epilogue == CUBLASLT_EPILOGUE_BIAS ? static_cast<const char*>(d->bias) + bt * d->bias_stride * esize : nullptr};
+    for (int i = 0; i < 5; ++i)
+      if (at[i] && emu_lt_alignment(at[i]) < algo->data[i]) {
+        std::fprintf(stderr, "cublasLtMatmul: %s of batch %d is %llu-byte aligned, its algorithm needs %llu\n", "A\0B\0C\0D\0bias" + 2 * i, bt,
+                     static_cast<unsigned long long>(emu_lt_alignment(at[i])), static_cast<unsigned long long>(algo->data[i]));
+        return CUBLAS_STATUS_INVALID_VALUE;
+      }
+  }
   const float al = *static_cast<const float*>(alpha), be = *static_cast<const float*>(beta);
   for (int32_t bt = 0; bt < ld->batch; ++bt) {
     for (uint64_t j = 0; j < n; ++j) {
