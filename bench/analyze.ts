@@ -12,7 +12,6 @@ import { REPO_ROOT } from '../test/helpers/paths.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
 import { ensureSd15DeltaCheckpoint } from './models/sd15-delta.js';
 
-
 export interface AnalyzeBenchResult {
   model: string;
   resolution: number;

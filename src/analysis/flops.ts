@@ -87,18 +87,10 @@ export interface LocalAttentionShape {
   window: number;
 }
 
-/** Local (neighbourhood) attention over a K×K window, with the same projections as self-attention. */
+/** Local (neighbourhood) attention over a K×K window: self-attention's count with min(K,H)·min(K,W) keys per query. */
 export function localAttentionCost(a: LocalAttentionShape, bytesPerElement = 4): Cost {
-  const n = a.height * a.width;
-  const keys = Math.min(a.window, a.height) * Math.min(a.window, a.width);
-  const c = a.channels;
-  const projections = 3 * 2 * n * c * c;
-  const scores = 2 * n * keys * c;
-  const softmax = 3 * a.heads * n * keys;
-  const weighted = 2 * n * keys * c;
-  const out = 2 * n * c * c + n * c;
-  const activation = (3 * n * c + a.heads * n * keys) * bytesPerElement;
-  return { flops: projections + scores + softmax + weighted + out, activationBytes: activation };
+  const kvTokens = Math.min(a.window, a.height) * Math.min(a.window, a.width);
+  return attentionCost({ tokens: a.height * a.width, channels: a.channels, heads: a.heads, kvTokens }, bytesPerElement);
 }
 
 /** Activation bytes of self-attention run with a flash kernel (no N×N matrix), at batch `batch`. */

@@ -18,8 +18,6 @@ import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatia
 import type { Checkpoint } from '../weights/checkpoint.js';
 import { attentionCost, blockCost, type Cost, flashAttentionBytes, localAttentionCost } from './flops.js';
 
-/** Metadata key under which `convert` records what it replaced. */
-
 export interface LayerGeometry extends Omit<ProvenanceLayer, 'hwValue' | 'staticHW'> {
   /** Where the geometry came from. */
   source: 'checkpoint' | 'defaults' | 'model';

@@ -15,13 +15,13 @@ import { loadModel } from '../../onnx/load.js';
 import { DEFAULT_GATE } from '../../passes/delta-conv/insert-pyramid-conv.js';
 import type { GateKind } from '../../passes/delta-conv/op.js';
 import type { ModelFamily } from '../../passes/delta-conv/spatial/index.js';
-import type { DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
+import type { DeltaConvBlockParams, DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
 import { Checkpoint } from '../../weights/checkpoint.js';
 import { findBlock } from '../report.js';
 import { attentionErf, type AttentionParams, attentionRows } from './attention-erf.js';
 import { blockErf } from './block-erf.js';
 import { folderInputs, type InputPlan, latentBindings, randomInputs, type Resolution, resolutionText } from './inputs.js';
-import { instrument, type LayerCaptureNames } from './instrument.js';
+import { captureSites, instrument, type LayerCaptureNames } from './instrument.js';
 import { type AttentionLayer, findLayers, gridProblem, packedAttentionLayers, pixelMultiple } from './layers.js';
 import { type AlignedMap, AlignedMapBuilder, type Locality, locality, meanMap, RECOMMEND_MASS, smallestWindow } from './maps.js';
 import { attentionParams } from './projections.js';
@@ -121,11 +121,8 @@ function blockWeights(ckpt: Checkpoint, layer: AttentionLayer, options: AnalyzeO
   };
   const scales = options.scales ?? Array.from({ length: geo.gates }, (_, i) => 1 / 2 ** i);
   if (scales.length !== geo.gates) throw new DeltacError('DELTAC_E_BAD_OPTION', `--scales gives ${scales.length} scale(s) but ${block.prefix} has ${geo.gates} gate(s)`);
-  return {
-    info: { block: block.prefix, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: options.gate ?? DEFAULT_GATE[layer.family], scales },
-    channels: geo.channels,
-    weights,
-  };
+  const params: DeltaConvBlockParams = { channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales, gate: options.gate ?? DEFAULT_GATE[layer.family] };
+  return { info: { block: block.prefix, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: params.gate, scales }, params, weights };
 }
 
 /** Latent side the size probe runs at: a power of two every UNet level halves exactly. */
@@ -171,17 +168,20 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     const hint = m ? `: give a width and height that are multiples of ${m[0] === m[1] ? m[0] : `${m[1]} (width) and ${m[0]} (height)`} px` : '';
     throw new DeltacError('DELTAC_E_BAD_OPTION', `${what}: the model cannot take this size: ${problem} (UNet levels need a latent divisible by 2 per level${hint})`);
   }
-  const names: LayerCaptureNames[] = instrument(first, found.layers, queries, seed);
+  // `first` stays as loaded (its layers' weights are read below); the staged run takes
+  // apart fresh copies, instrumented by name and position without matching them again
+  const sites = captureSites(first, found.layers);
+  const instrumented = (): { model: Model; names: LayerCaptureNames[] } => {
+    const model = load();
+    return { model, names: instrument(model, sites, queries, seed) };
+  };
+  const initial = instrumented();
+  const names = initial.names;
+  let fresh: Model | null = initial.model;
   const wanted = names.flatMap((n) => [n.x, n.y, ...(n.probs ? [n.probs] : [])]);
-  let fresh = first as Model | null;
   const build = (): Model => {
-    if (fresh) {
-      const m = fresh;
-      fresh = null;
-      return m;
-    }
-    const m = load();
-    instrument(m, findLayers(m, plan.bindings, options.layers).layers, queries, seed);
+    const m = fresh ?? instrumented().model;
+    fresh = null;
     return m;
   };
   const total = found.layers.length + 1;
@@ -200,8 +200,6 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
         `onnxruntime said: ${e.message}`,
     );
   });
-  // the staged run took the first copy apart: weights are read from a fresh one, one layer at a time
-  const intact = findLayers(load(), plan.bindings, options.layers);
   const data = (name: string, k: number): { data: Float32Array; dims: number[] } => {
     const t = runs[k]!.get(name)!;
     return { data: t.data as Float32Array, dims: [...t.dims] };
@@ -215,14 +213,14 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     const batch = x0.data.length / (tokens * (channels ?? 1));
     const notes: string[] = [];
     let heads = layer.match.heads;
-    const match = intact.layers[li]!.match;
-    let pr = attentionParams(match, intact.ctx);
+    const match = layer.match;
+    let pr = attentionParams(match, found.ctx);
     const builder = new AlignedMapBuilder(layer.height, layer.width);
     let probsSource: LayerAnalysis['probsSource'] = 'none';
     if (n.probs) {
       const rowsPerSet = data(n.probs, 0).data.length / tokens;
       heads ??= Math.round(rowsPerSet / (batch * n.queries.length));
-      if ('reason' in pr) pr = attentionParams(match, intact.ctx, heads);
+      if ('reason' in pr) pr = attentionParams(match, found.ctx, heads);
       for (let k = 0; k < runs.length; k++) builder.add(data(n.probs, k).data, n.queries);
       probsSource = 'captured';
     }
@@ -242,9 +240,9 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
       if (n.probs) {
         // captured rows are [B·heads, Q, N]; the first sample's heads, first CHECK_ROWS rows
         const got = data(n.probs, 0).data;
-        const heads = ts.probs.length / (rows.length * tokens);
+        const tsHeads = ts.probs.length / (rows.length * tokens);
         const ref = new Float32Array(ts.probs.length);
-        for (let h = 0; h < heads; h++) ref.set(got.subarray(h * n.queries.length * tokens, (h * n.queries.length + rows.length) * tokens), h * rows.length * tokens);
+        for (let h = 0; h < tsHeads; h++) ref.set(got.subarray(h * n.queries.length * tokens, (h * n.queries.length + rows.length) * tokens), h * rows.length * tokens);
         check.probs = compareArrays(ts.probs, ref).rel;
       } else {
         for (let k = 0; k < runs.length; k++) for (let b = 0; b < batch; b++) builder.add(attentionRows(sample(k, b), tokens, p, n.queries, false).probs, n.queries);
@@ -269,11 +267,10 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     if (checkpoint && channels) {
       const bw = blockWeights(checkpoint, layer, options);
       if (!bw) notes.push('the checkpoint has no block for this layer');
-      else if (bw.channels !== channels) notes.push(`the checkpoint's block has C = ${bw.channels}, the layer ${channels}`);
+      else if (bw.params.channels !== channels) notes.push(`the checkpoint's block has C = ${bw.params.channels}, the layer ${channels}`);
       else {
         blockInfo = bw.info;
-        const geo = { channels, inner: bw.info.inner, kernel: bw.info.kernel, scales: bw.info.scales, gate: bw.info.gate };
-        bErf = meanErf((x) => blockErf(x, layer.height, layer.width, bw.weights, geo, erfToken));
+        bErf = meanErf((x) => blockErf(x, layer.height, layer.width, bw.weights, bw.params, erfToken));
       }
     }
     options.onProgress?.(li + 2, total, layer.name);
@@ -298,7 +295,10 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
   });
 
   const levels = new Map<string, LayerAnalysis[]>();
-  for (const l of layers) levels.set(`${l.height}x${l.width}`, [...(levels.get(`${l.height}x${l.width}`) ?? []), l]);
+  for (const l of layers) {
+    const key = `${l.height}x${l.width}`;
+    levels.set(key, [...(levels.get(key) ?? []), l]);
+  }
   const levelList: LevelAnalysis[] = [...levels.values()].map((ls) => {
     const maps = ls.map((l) => l.map).filter((m): m is AlignedMap => !!m);
     const mean = maps.length ? meanMap(maps) : null;

@@ -12,12 +12,24 @@
  * average pool (transposed: spread over the pooled rows/columns) → conv_up
  * (gx = gU · Wup), plus Wpoolᵀu / N on every token from the global mean.
  */
-import { adaptiveAvgPool2d, linearTaps, type PyramidConvParams, scaledSize, sigmoid } from '../../reference/pyramid-conv.js';
-import type { DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
-import { absRowSums, addBias, matmul } from './linalg.js';
+import { adaptiveAvgPool2d, linearTaps, scaledSize, sigmoid } from '../../reference/pyramid-conv.js';
+import type { DeltaConvBlockParams, DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
+import { absRowSums, addBias, matmul, matmulTransB } from './linalg.js';
 
-export interface BlockParams extends PyramidConvParams {
-  channels: number;
+/**
+ * Calls `f(cell, tap)` for each tap of the K×K window centred on (cy, cx) that lies
+ * inside the ho×wo grid (zero padding): cell = row-major index, tap = i·K + j.
+ */
+function forEachTap(cy: number, cx: number, ho: number, wo: number, kk: number, f: (cell: number, tap: number) => void): void {
+  const r = kk >> 1;
+  for (let i = 0; i < kk; i++) {
+    const yy = cy + i - r;
+    if (yy < 0 || yy >= ho) continue;
+    for (let j = 0; j < kk; j++) {
+      const xx = cx + j - r;
+      if (xx >= 0 && xx < wo) f(yy * wo + xx, i * kk + j);
+    }
+  }
 }
 
 /** ∂(uᵀ y[n0]) / ∂x for one sample x [H·W, C] (u defaults to all ones): [H·W, C]. */
@@ -26,7 +38,7 @@ export function blockVjp(
   height: number,
   width: number,
   w: DeltaConvBlockWeights,
-  p: BlockParams,
+  p: DeltaConvBlockParams,
   n0: number,
   u?: ArrayLike<number>,
 ): Float64Array {
@@ -35,17 +47,14 @@ export function blockVjp(
   const half = ci / 2;
   const gOut = scales.length * half;
   const cot = u ?? new Float64Array(c).fill(1);
-  // U = x·Wupᵀ + bup: Wup is [Ci, C]; transpose once to [C, Ci].
-  const upT = new Float64Array(c * ci);
-  for (let k = 0; k < ci; k++) for (let j = 0; j < c; j++) upT[j * ci + k] = w.upWeight[k * c + j]!;
-  const uAct = Float32Array.from(addBias(matmul(x, upT, n, c, ci), w.upBias, ci));
+  // U = x·Wupᵀ + bup (Wup [Ci, C])
+  const uAct = Float32Array.from(addBias(matmulTransB(x, w.upWeight, n, c, ci), w.upBias, ci));
   // gG = Woutᵀ u  ([S·Ci/2]), Wout [C, S·Ci/2]
   const gG = new Float64Array(gOut);
   for (let o = 0; o < c; o++) for (let j = 0; j < gOut; j++) gG[j]! += cot[o]! * w.outWeight[o * gOut + j]!;
   const gU = new Float64Array(n * ci);
   const y0 = Math.floor(n0 / width);
   const x0 = n0 % width;
-  const r = kk >> 1;
   scales.forEach((scale, g) => {
     const ho = scale === 1 ? height : scaledSize(height, scale);
     const wo = scale === 1 ? width : scaledSize(width, scale);
@@ -72,15 +81,9 @@ export function blockVjp(
       const cx = cell % wo;
       // D at this cell
       const dv = new Float64Array(ci);
-      for (let i = 0; i < kk; i++) {
-        const yy = cy + i - r;
-        if (yy < 0 || yy >= ho) continue;
-        for (let j = 0; j < kk; j++) {
-          const xx = cx + j - r;
-          if (xx < 0 || xx >= wo) continue;
-          for (let ch = 0; ch < ci; ch++) dv[ch]! += v[(yy * wo + xx) * ci + ch]! * w.gateWeights[wOff + (i * kk + j) * ci + ch]!;
-        }
-      }
+      forEachTap(cy, cx, ho, wo, kk, (at, tap) => {
+        for (let ch = 0; ch < ci; ch++) dv[ch]! += v[at * ci + ch]! * w.gateWeights[wOff + tap * ci + ch]!;
+      });
       // gate backward
       const gD = new Float64Array(ci);
       for (let ch = 0; ch < half; ch++) {
@@ -97,15 +100,9 @@ export function blockVjp(
         }
       }
       // depthwise conv, transposed
-      for (let i = 0; i < kk; i++) {
-        const yy = cy + i - r;
-        if (yy < 0 || yy >= ho) continue;
-        for (let j = 0; j < kk; j++) {
-          const xx = cx + j - r;
-          if (xx < 0 || xx >= wo) continue;
-          for (let ch = 0; ch < ci; ch++) gV[(yy * wo + xx) * ci + ch]! += gD[ch]! * w.gateWeights[wOff + (i * kk + j) * ci + ch]!;
-        }
-      }
+      forEachTap(cy, cx, ho, wo, kk, (at, tap) => {
+        for (let ch = 0; ch < ci; ch++) gV[at * ci + ch]! += gD[ch]! * w.gateWeights[wOff + tap * ci + ch]!;
+      });
     }
     if (scale === 1) {
       for (let i = 0; i < gU.length; i++) gU[i]! += gV[i]!;
@@ -142,6 +139,6 @@ export function blockVjp(
 }
 
 /** |∂ Σ y[n0] / ∂x| summed over channels, per token [H·W]. */
-export function blockErf(x: ArrayLike<number>, height: number, width: number, w: DeltaConvBlockWeights, p: BlockParams, n0: number): Float64Array {
+export function blockErf(x: ArrayLike<number>, height: number, width: number, w: DeltaConvBlockWeights, p: DeltaConvBlockParams, n0: number): Float64Array {
   return absRowSums(blockVjp(x, height, width, w, p, n0), height * width, p.channels);
 }

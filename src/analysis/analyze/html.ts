@@ -1,6 +1,6 @@
 /** `index.html` of a `deltac analyze` report: the tables and the pictures, no scripts, no external resources. */
 import type { AnalysisReport, LayerAnalysis } from './analyze.js';
-import { MASS_THRESHOLDS, WINDOW_SIZES } from './maps.js';
+import { localityCells, MASS_THRESHOLDS, WINDOW_SIZES } from './maps.js';
 
 /** File name of a layer's picture. */
 export function layerPicture(index: number, layer: LayerAnalysis): string {
@@ -24,7 +24,7 @@ export function renderIndexHtml(r: AnalysisReport, command?: string): string {
     r.levels.map((l) => [
       `${l.height}×${l.width}`,
       String(l.layers.length),
-      ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
+      ...localityCells(l.locality).masses.map(pct),
       pct(l.locality?.whole),
       l.recommendedK === null ? '–' : `<b>${l.recommendedK}</b>`,
       l.checkpointK.length ? l.checkpointK.join(', ') : '–',
@@ -37,9 +37,9 @@ export function renderIndexHtml(r: AnalysisReport, command?: string): string {
       `<a href="#layer-${i}">${esc(l.name)}</a>`,
       `${l.height}×${l.width}`,
       String(l.heads ?? '?'),
-      ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
+      ...localityCells(l.locality).masses.map(pct),
       pct(l.locality?.whole),
-      ...MASS_THRESHOLDS.map((f) => String(l.locality?.smallestK.find((s) => s.fraction === f)?.k ?? '–')),
+      ...localityCells(l.locality).smallestK.map((k) => String(k ?? '–')),
       l.probsSource,
       sci(l.check.output),
       l.checkpoint ? String(l.checkpoint.kernel) : '–',

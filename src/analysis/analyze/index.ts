@@ -2,4 +2,4 @@
 export { analyzeModel, type AnalyzeOptions, type AnalysisReport, type LayerAnalysis, type LevelAnalysis } from './analyze.js';
 export { analysisJson, checkOutputFolder, writeAnalysisReport } from './write-report.js';
 export { type Resolution } from './inputs.js';
-export { WINDOW_SIZES, MASS_THRESHOLDS, RECOMMEND_MASS } from './maps.js';
+export { WINDOW_SIZES, MASS_THRESHOLDS, RECOMMEND_MASS, localityCells } from './maps.js';

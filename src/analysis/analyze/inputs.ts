@@ -74,10 +74,7 @@ export function randomInputs(model: Model, resolution: Resolution | null, sample
   if (![ph, pw].every((v) => Number.isInteger(v) && v >= 8 && v % 8 === 0)) {
     throw new DeltacError('DELTAC_E_BAD_OPTION', `--resolution must be a multiple of 8 pixels in width and height (the latent is 1/8 of the image), got ${resolutionText(resolution!)}`);
   }
-  const bindings: Record<string, number> = {};
-  const ls = latent?.type?.kind === 'tensor' ? latent.type.shape : null;
-  if (ls && typeof ls[2] === 'string') bindings[ls[2]] = ph / 8;
-  if (ls && typeof ls[3] === 'string') bindings[ls[3]] = pw / 8;
+  const bindings = latentBindings(model, ph / 8, pw / 8);
   const inputs = modelInputs(model);
   // batch: the symbolic first dim of every input; other symbolic dims: text length
   for (const v of inputs) {

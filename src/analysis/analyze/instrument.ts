@@ -12,7 +12,7 @@ import type { Node } from '../../ir/node.js';
 import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../ir/value.js';
 import type { AttentionLayer } from './layers.js';
-import { sampleIndices } from './seeded.js';
+import { sampleIndices } from './query-sample.js';
 
 export interface LayerCaptureNames {
   x: string;
@@ -33,27 +33,55 @@ function captureAsFloat(graph: Graph, v: Value, name: string): string {
   return insertAfter(graph, v.producer, 'Cast', [v], graph.uniqueName(name), { to: { type: 'int', value: DataType.FLOAT } }).name;
 }
 
-export function instrument(model: Model, layers: AttentionLayer[], queriesPerLayer: number, seed: number): LayerCaptureNames[] {
+/**
+ * Where one layer's values are captured, by value name and node position: every
+ * fresh load of the model (same order, same names) is instrumented from these
+ * without shape inference or attention matching.
+ */
+export interface CaptureSite {
+  /** The layer's position among the model's self-attention layers (seeds its query sample). */
+  index: number;
+  tokens: number;
+  input: string;
+  output: string;
+  /** Position of the Softmax in the graph's node list, when the pattern has one. */
+  softmax: number | null;
+}
+
+export function captureSites(model: Model, layers: AttentionLayer[]): CaptureSite[] {
+  return layers.map((l) => ({
+    index: l.index,
+    tokens: l.height * l.width,
+    input: l.match.input.name,
+    output: l.match.output.name,
+    softmax: l.softmax ? model.graph.nodes.indexOf(l.softmax) : null,
+  }));
+}
+
+export function instrument(model: Model, sites: CaptureSite[], queriesPerLayer: number, seed: number): LayerCaptureNames[] {
   const graph = model.graph;
-  const out: LayerCaptureNames[] = [];
-  for (const layer of layers) {
-    const tag = `deltac_analyze_${layer.index}`;
-    const tokens = layer.height * layer.width;
-    const queries = sampleIndices(tokens, queriesPerLayer, seed * 1009 + layer.index);
+  const value = (name: string): Value => {
+    const v = graph.lookup(name);
+    if (!v) throw new Error(`internal: captured value ${name} is missing`);
+    return v;
+  };
+  // resolve every site before inserting nodes (which moves node positions)
+  const resolved = sites.map((site) => ({ site, input: value(site.input), output: value(site.output), softmax: site.softmax === null ? null : graph.nodes[site.softmax]! }));
+  return resolved.map(({ site, input, output, softmax }) => {
+    const tag = `deltac_analyze_${site.index}`;
+    const queries = sampleIndices(site.tokens, queriesPerLayer, seed * 1009 + site.index);
     const names: LayerCaptureNames = {
-      x: captureAsFloat(graph, layer.match.input, `${tag}_x`),
-      y: captureAsFloat(graph, layer.match.output, `${tag}_y`),
+      x: captureAsFloat(graph, input, `${tag}_x`),
+      y: captureAsFloat(graph, output, `${tag}_y`),
       probs: null,
       queries,
     };
-    const sm = layer.softmax;
-    if (sm) {
-      const probs = sm.outputs[0]!;
+    if (softmax) {
+      const probs = softmax.outputs[0]!;
       const idx = graph.addInitializer(`${tag}_queries`, Tensor.fromInt64([...queries]));
-      const picked = insertAfter(graph, sm, 'Gather', [probs, idx], graph.uniqueName(`${tag}_probs_rows`), { axis: { type: 'int', value: -2 } });
+      const picked = insertAfter(graph, softmax, 'Gather', [probs, idx], graph.uniqueName(`${tag}_probs_rows`), { axis: { type: 'int', value: -2 } });
       names.probs = captureAsFloat(graph, picked, `${tag}_probs`);
     }
-    out.push(names);
-  }
-  return out;
+    return names;
+  });
 }

@@ -70,13 +70,18 @@ export function findLayers(model: Model, bindings: Record<string, number>, patte
   return { layers, env, ctx };
 }
 
+/** The layers' distinct token grids [H, W], largest first. */
+function distinctGrids(layers: AttentionLayer[]): (readonly [number, number])[] {
+  return [...new Map(layers.map((l) => [`${l.height}x${l.width}`, [l.height, l.width] as const])).values()].sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+}
+
 /**
  * UNet levels halve exactly (a 25×25 latent becomes 13×13, and the up path's
  * 26×26 no longer matches): the distinct grids, largest first, must each be twice
  * the next. Returns a sentence saying what is wrong, or null.
  */
 export function gridProblem(layers: AttentionLayer[]): string | null {
-  const sizes = [...new Map(layers.map((l) => [`${l.height}x${l.width}`, [l.height, l.width] as const])).values()].sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+  const sizes = distinctGrids(layers);
   for (let i = 1; i < sizes.length; i++) {
     const [h0, w0] = sizes[i - 1]!;
     const [h1, w1] = sizes[i]!;
@@ -90,7 +95,7 @@ export function gridProblem(layers: AttentionLayer[]): string | null {
  * of: 8 (latent) × the first grid's stride × 2 per further level; null for one level.
  */
 export function pixelMultiple(layers: AttentionLayer[], latent: [number, number] | null): [number, number] | null {
-  const sizes = [...new Map(layers.map((l) => [`${l.height}x${l.width}`, [l.height, l.width] as const])).values()].sort((a, b) => b[0] * b[1] - a[0] * a[1]);
+  const sizes = distinctGrids(layers);
   if (sizes.length < 2) return null;
   const [h0, w0] = sizes[0]!;
   const stride = (lat: number | undefined, g: number) => (lat && lat % g === 0 ? lat / g : 1);

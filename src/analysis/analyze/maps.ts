@@ -68,16 +68,26 @@ export class AlignedMapBuilder {
   }
 }
 
-/** Share of the map's mass inside the K×K window around the centre (K odd; clipped to the grid). */
-export function windowMass(map: AlignedMap, k: number): number {
+/**
+ * Cumulative mass by window: entry r is the mass inside the (2r+1)×(2r+1) window
+ * around the centre, r = 0 … max(H, W) − 1 (the last is the whole map). A cell
+ * (dy, dx) lies in that window when max(|dy|, |dx|) ≤ r, so one pass over the map
+ * gives every window.
+ */
+export function windowMasses(map: AlignedMap): Float64Array {
   const { height: H, width: W, data } = map;
   const gw = 2 * W - 1;
-  const r = k >> 1;
-  let s = 0;
-  for (let dy = Math.max(-r, -(H - 1)); dy <= Math.min(r, H - 1); dy++) {
-    for (let dx = Math.max(-r, -(W - 1)); dx <= Math.min(r, W - 1); dx++) s += data[(H - 1 + dy) * gw + (W - 1 + dx)]!;
+  const out = new Float64Array(Math.max(H, W));
+  for (let y = 0; y < 2 * H - 1; y++) {
+    for (let x = 0; x < gw; x++) out[Math.max(Math.abs(y - (H - 1)), Math.abs(x - (W - 1)))]! += data[y * gw + x]!;
   }
-  return s;
+  for (let r = 1; r < out.length; r++) out[r]! += out[r - 1]!;
+  return out;
+}
+
+/** Share of the map's mass inside the K×K window around the centre (K odd; clipped to the grid). */
+export function windowMass(map: AlignedMap, k: number, masses = windowMasses(map)): number {
+  return masses[Math.min(k >> 1, masses.length - 1)]!;
 }
 
 /** The largest window that still adds mass: 2·max(H, W) − 1. */
@@ -86,11 +96,10 @@ export function fullWindow(height: number, width: number): number {
 }
 
 /** Smallest odd K whose window holds at least `fraction` of the mass (fullWindow at most). */
-export function smallestWindow(map: AlignedMap, fraction: number): number {
-  const last = fullWindow(map.height, map.width);
-  const total = windowMass(map, last);
-  for (let k = 1; k < last; k += 2) if (windowMass(map, k) >= fraction * total - 1e-12) return k;
-  return last;
+export function smallestWindow(map: AlignedMap, fraction: number, masses = windowMasses(map)): number {
+  const total = masses[masses.length - 1]!;
+  for (let r = 0; r < masses.length - 1; r++) if (masses[r]! >= fraction * total - 1e-12) return 2 * r + 1;
+  return fullWindow(map.height, map.width);
 }
 
 export interface Locality {
@@ -102,10 +111,19 @@ export interface Locality {
 }
 
 export function locality(map: AlignedMap): Locality {
+  const masses = windowMasses(map);
   return {
-    windows: WINDOW_SIZES.map((k) => ({ k, mass: windowMass(map, k) })),
-    whole: windowMass(map, fullWindow(map.height, map.width)),
-    smallestK: MASS_THRESHOLDS.map((fraction) => ({ fraction, k: smallestWindow(map, fraction) })),
+    windows: WINDOW_SIZES.map((k) => ({ k, mass: windowMass(map, k, masses) })),
+    whole: masses[masses.length - 1]!,
+    smallestK: MASS_THRESHOLDS.map((fraction) => ({ fraction, k: smallestWindow(map, fraction, masses) })),
+  };
+}
+
+/** Table cells of a locality: the mass per WINDOW_SIZES entry and the smallest K per MASS_THRESHOLDS entry (undefined without a map). */
+export function localityCells(loc: Locality | null): { masses: (number | undefined)[]; smallestK: (number | undefined)[] } {
+  return {
+    masses: WINDOW_SIZES.map((k) => loc?.windows.find((w) => w.k === k)?.mass),
+    smallestK: MASS_THRESHOLDS.map((f) => loc?.smallestK.find((s) => s.fraction === f)?.k),
   };
 }
 

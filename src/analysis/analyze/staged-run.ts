@@ -38,6 +38,11 @@ const ORT_TO_DTYPE: Record<string, DataType> = {
   bool: DataType.BOOL,
 };
 
+/** What a node reads: its inputs and the outer values its subgraphs capture. */
+function nodeInputs(n: Node): Value[] {
+  return [...n.inputs, ...n.subgraphs().flatMap((g) => [...g.captures()])].filter((v): v is Value => !!v);
+}
+
 /** Nodes the wanted values depend on, in graph order. */
 function neededNodes(model: Model, wanted: Value[]): Node[] {
   const need = new Set<Node>();
@@ -46,14 +51,9 @@ function neededNodes(model: Model, wanted: Value[]): Node[] {
     const n = stack.pop()!;
     if (need.has(n)) continue;
     need.add(n);
-    const inputs = [...n.inputs, ...n.subgraphs().flatMap((g) => [...g.captures()])];
-    for (const v of inputs) if (v?.producer && !need.has(v.producer)) stack.push(v.producer);
+    for (const v of nodeInputs(n)) if (v.producer && !need.has(v.producer)) stack.push(v.producer);
   }
   return model.graph.nodes.filter((n) => need.has(n));
-}
-
-function nodeInputs(n: Node): Value[] {
-  return [...n.inputs, ...n.subgraphs().flatMap((g) => [...g.captures()])].filter((v): v is Value => !!v);
 }
 
 /**

@@ -35,12 +35,14 @@ export function checkOutputFolder(outDir: string): void {
   if (!fs.statSync(parent).isDirectory()) throw new DeltacError('DELTAC_E_WRITE', `cannot create "${outDir}": "${parent}" is a file`);
 }
 
-function panelsOf(l: LayerAnalysis): Panel[] {
+/** A layer's panels; with `withBlock` (some layer of the report has a ΔConvBlock ERF) always three, a blank one where this layer has none. */
+function panelsOf(l: LayerAnalysis, withBlock: boolean): Panel[] {
   const blank = (h: number, w: number): Panel => ({ data: new Float64Array(h * w), height: h, width: w });
+  const erf = (data: Float64Array | null): Panel => (data ? { data, height: l.height, width: l.width } : blank(l.height, l.width));
   return [
     l.map ? { data: l.map.data, height: 2 * l.height - 1, width: 2 * l.width - 1 } : blank(2 * l.height - 1, 2 * l.width - 1),
-    l.attentionErf ? { data: l.attentionErf, height: l.height, width: l.width } : blank(l.height, l.width),
-    ...(l.blockErf ? [{ data: l.blockErf, height: l.height, width: l.width }] : []),
+    erf(l.attentionErf),
+    ...(withBlock ? [erf(l.blockErf)] : []),
   ];
 }
 
@@ -78,12 +80,12 @@ export function writeAnalysisReport(r: AnalysisReport, outDir: string, command?:
       fs.writeFileSync(path.join(tmp, name), data);
       files.push(name);
     };
-    r.layers.forEach((l, i) => write(layerPicture(i, l), renderPanels([panelsOf(l)], 192)));
+    const withBlock = r.layers.some((l) => l.blockErf);
+    r.layers.forEach((l, i) => write(layerPicture(i, l), renderPanels([panelsOf(l, withBlock)], 192)));
     // overview: OVERVIEW_COLUMNS layers per row, each as its 2 or 3 panels
-    const perLayer = panelsOf(r.layers[0]!).length;
     const rows: Panel[][] = [];
-    for (let i = 0; i < r.layers.length; i += OVERVIEW_COLUMNS) rows.push(r.layers.slice(i, i + OVERVIEW_COLUMNS).flatMap(panelsOf));
-    write('overview.png', renderPanels(rows, 96, perLayer));
+    for (let i = 0; i < r.layers.length; i += OVERVIEW_COLUMNS) rows.push(r.layers.slice(i, i + OVERVIEW_COLUMNS).flatMap((l) => panelsOf(l, withBlock)));
+    write('overview.png', renderPanels(rows, 96, withBlock ? 3 : 2));
     write(REPORT_JSON, JSON.stringify(analysisJson(r)));
     write('index.html', renderIndexHtml(r, command));
     let moved = false;

@@ -8,6 +8,7 @@ import {
   analysisJson,
   analyzeModel,
   checkOutputFolder,
+  localityCells,
   MASS_THRESHOLDS,
   type Resolution,
   WINDOW_SIZES,
@@ -108,8 +109,8 @@ export function renderAnalysis(r: AnalysisReport): string {
       r.layers.map((l) => [
         l.name,
         `${l.height}×${l.width}`,
-        ...WINDOW_SIZES.map((k) => pct(l.locality?.windows.find((w) => w.k === k)?.mass)),
-        ...MASS_THRESHOLDS.map((f) => String(l.locality?.smallestK.find((s) => s.fraction === f)?.k ?? '-')),
+        ...localityCells(l.locality).masses.map(pct),
+        ...localityCells(l.locality).smallestK.map((k) => String(k ?? '-')),
         l.check.output === null ? '-' : l.check.output.toExponential(1),
         l.checkpoint ? String(l.checkpoint.kernel) : '-',
       ]),
