@@ -365,6 +365,83 @@ describe('shape rules', () => {
     expect(t.d).toBe('f32[*]');
   });
 
+  it('Reduce with an axes input of shape [0]: known empty, so all axes (or none with noop_with_empty_axes)', () => {
+    const t = infer(
+      `%a = ReduceSum(%x, %axes) {keepdims = 1}
+       %b = ReduceMax(%x, %axes) {keepdims = 0}
+       %c = ReduceSum(%x, %axes) {noop_with_empty_axes = 1}
+       %d = ReduceSum(%x, %one) {keepdims = 1}`,
+      '%x: f32[3,2,batch], %axes: i64[0], %one: i64[1]',
+    );
+    expect(t.a).toBe('f32[1,1,1]');
+    expect(t.b).toBe('f32[]');
+    expect(t.c).toBe('f32[3,2,batch]');
+    expect(t.d).toBe('f32[*]'); // which axis is reduced is a run-time value
+  });
+
+  it('Attention (opset 23): Y, present_key/value over past + new sequence, qk_matmul_output; 4D and 3D', () => {
+    const t = infer(
+      `%y, %pk, %pv, %qk = Attention(%q, %k, %v, _, %pastk, %pastv)
+       %y3, %pk3, %pv3, %qk3 = Attention(%q3, %k3, %v3, %mask, %pastk3, %pastv3) {q_num_heads = 4, kv_num_heads = 2}
+       %y0, _, _, %qk0 = Attention(%q, %k, %v)
+       %yu, %pku, %pvu, %qku = Attention(%q, %k, %v, _, %pastu, %pastv)`,
+      '%q: f32[2,8,4,16], %k: f32[2,2,seq,16], %v: f16[2,2,seq,10], %pastk: f32[2,2,12,16], %pastv: f16[2,2,12,10], ' +
+        '%q3: f32[batch,4,64], %k3: f32[batch,6,32], %v3: f32[batch,6,20], %mask: bool[4,18], ' +
+        '%pastk3: f32[batch,2,12,16], %pastv3: f32[batch,2,12,10], %pastu: f32[2,2,16]',
+    );
+    expect([t.y, t.pk, t.pv, t.qk]).toEqual(['f32[2,8,4,10]', 'f32[2,2,12+seq,16]', 'f16[2,2,12+seq,10]', 'f32[2,8,4,12+seq]']);
+    expect([t.y3, t.pk3, t.pv3, t.qk3]).toEqual(['f32[batch,4,40]', 'f32[batch,2,18,16]', 'f32[batch,2,18,10]', 'f32[batch,4,4,18]']);
+    expect(t.qk0).toBe('f32[2,8,4,seq]');
+    // a past_key that is not 4D: the total sequence length is unknown, never guessed
+    expect([t.pku, t.qku]).toEqual(['f32[2,2,?,16]', 'f32[2,8,4,?]']);
+  });
+
+  it('LinearAttention, CausalConvWithState (opset 27) and FlexAttention (ai.onnx.preview)', () => {
+    const t = infer(
+      `%o, %ps = LinearAttention(%q, %k, %v) {q_num_heads = 8, kv_num_heads = 4}
+       %o2, %ps2 = LinearAttention(%q, %k, %v, %past) {q_num_heads = 8, kv_num_heads = 4}
+       %c, %cs = CausalConvWithState(%x, %w)
+       %c1, %cs1 = CausalConvWithState(%x, %w1)
+       %f = ai.onnx.preview.FlexAttention(%fq, %fk, %fv)`,
+      '%q: f16[2,T,64], %k: f16[2,T,32], %v: f16[2,T,48], %past: f32[2,4,8,12], %x: f32[2,4,L], %w: f32[4,1,5], %w1: f32[4,1,1], ' +
+        '%fq: f32[2,8,4,16], %fk: f32[2,2,6,16], %fv: f32[2,2,6,32]',
+    );
+    expect(t.f).toBe('f32[2,8,4,32]');
+    expect([t.o, t.ps]).toEqual(['f16[2,T,96]', 'f16[2,4,8,12]']);
+    expect(t.ps2).toBe('f32[2,4,8,12]'); // the state keeps past_state's element type
+    expect([t.c, t.cs, t.cs1]).toEqual(['f32[2,4,L]', 'f32[2,4,4]', 'f32[2,4,0]']);
+  });
+
+  it('TfIdfVectorizer, ai.onnx.ml ArrayFeatureExtractor and TreeEnsemble, OptionalGetElement of a tensor', () => {
+    const t = infer(
+      `%tf = TfIdfVectorizer(%ids) {mode = "TF", min_gram_length = 2, max_gram_length = 2, max_skip_count = 0, ngram_counts = [0, 4], ngram_indexes = [0, 1, 6, 2, 3], pool_int64s = [2, 3, 5, 4, 5, 6, 7, 8, 6, 7]}
+       %tf1 = TfIdfVectorizer(%ids1) {mode = "TF", min_gram_length = 2, max_gram_length = 2, max_skip_count = 0, ngram_counts = [0, 4], ngram_indexes = [0, 1, 2], pool_int64s = [2, 3, 5, 4, 5, 6]}
+       %z = ai.onnx.ml.ArrayFeatureExtractor(%x, %idx)
+       %te = ai.onnx.ml.TreeEnsemble(%x) {n_targets = 2}
+       %g = OptionalGetElement(%x)`,
+      '%ids: i32[batch,6], %ids1: i32[12], %x: f64[3,4], %idx: i64[2]',
+    );
+    expect([t.tf, t.tf1]).toEqual(['f32[batch,7]', 'f32[3]']);
+    expect([t.z, t.te, t.g]).toEqual(['f64[3,2]', 'f64[3,2]', 'f64[3,4]']);
+  });
+
+  it('BitCast, RotaryEmbedding, SwiGLU and DeformConv', () => {
+    const t = infer(
+      `%a = BitCast(%x) {to = 6}
+       %r = RotaryEmbedding(%x, %cos, %sin, %pos)
+       %g = SwiGLU(%x, %x) {alpha = 1.702}
+       %d = DeformConv(%img, %w, %off) {kernel_shape = [2, 2], pads = [1, 1, 1, 1]}
+       %e = DeformConv(%img, %w, %off) {strides = [2, 2]}`,
+      '%x: f32[batch,4,3,8], %cos: f32[50,4], %sin: f32[50,4], %pos: i64[batch,3], ' +
+        '%img: f32[1,3,9,9], %w: f32[5,3,2,2], %off: f32[1,8,8,8]',
+    );
+    expect(t.a).toBe('i32[batch,4,3,8]');
+    expect(t.r).toBe('f32[batch,4,3,8]');
+    expect(t.g).toBe('f32[batch,4,3,8]');
+    expect(t.d).toBe('f32[1,5,10,10]');
+    expect(t.e).toBe('f32[1,5,4,4]');
+  });
+
   it('Expand broadcasts against a shape tensor, including one built from Shape', () => {
     const t = infer(
       `@target: i64[3] = tensor<i64[3]> [2, 1, 320]
@@ -467,11 +544,69 @@ describe('symbolic shape arithmetic through a graph', () => {
       `%y = If(%c) {then_branch = graph @t() -> (%t1: f32[batch,N,320]) {
          %t1 = Relu(%x)
        }, else_branch = graph @e() -> (%e1: f32[batch,N,?]) {
-         %e1 = Neg(%x)
+         %e1 = Neg(%w)
+       }}
+       %z = If(%c) {then_branch = graph @t2() -> (%t2: f32[batch,N,?]) {
+         %t2 = Relu(%x)
+       }, else_branch = graph @e2() -> (%e2: f32[batch,N,?]) {
+         %e2 = Neg(%x)
        }}`,
-      '%x: f32[batch,N,320], %c: bool[]',
+      '%x: f32[batch,N,320], %w: f32[batch,N,?], %c: bool[]',
     );
     expect(t.t1).toBe('f32[batch,N,320]');
     expect(t.y).toBe('f32[batch,N,?]');
+    // branch outputs declared with an unknown dim: the inferred dim fills it, in both branches
+    expect(t.z).toBe('f32[batch,N,320]');
+  });
+
+  it('Scan (opset 9+): final states and scan outputs with the sequence length at scan_output_axes', () => {
+    const t = infer(
+      `%y, %z, %zt = Scan(%init, %x) {num_scan_inputs = 1, scan_input_axes = [1], scan_output_axes = [0, -1],
+         body = graph @b(%s: f32[2], %e: f32[2]) -> (%so: f32[2], %o: f32[2], %o2: f32[2]) {
+           %so = Add(%s, %e)
+           %o = Identity(%so)
+           %o2 = Neg(%so)
+         }}`,
+      '%init: f32[2], %x: f32[2,seq]',
+    );
+    expect([t.y, t.z, t.zt]).toEqual(['f32[2]', 'f32[seq,2]', 'f32[2,seq]']);
+  });
+
+  it('Scan body inputs without a type take the state and slice types; a state that changes shape gives unknown outputs', () => {
+    const t = infer(
+      `%y, %z = Scan(%init, %x) {num_scan_inputs = 1, scan_input_axes = [1],
+         body = graph @b(%s: ?, %e: ?) -> (%so: ?, %o: ?) {
+           %so = Add(%s, %e)
+           %o = Neg(%so)
+         }}
+       %y2, %z2 = Scan(%init, %x) {num_scan_inputs = 1, scan_input_axes = [1],
+         body = graph @b2(%s2: ?, %e2: ?) -> (%so2: ?, %o2: ?) {
+           %so2 = Concat(%s2, %e2) {axis = 0}
+           %o2 = Neg(%e2)
+         }}`,
+      '%init: f32[4], %x: f32[4,seq]',
+    );
+    expect([t.s, t.e, t.y, t.z]).toEqual(['f32[4]', 'f32[4]', 'f32[4]', 'f32[seq,4]']);
+    // the state grows (4, 8, 12…): seeded types would hold for the first iteration only, so none are given
+    expect([t.s2, t.so2, t.y2, t.z2]).toEqual([undefined, 'undef[*]', undefined, undefined]);
+    expect(t.o2).toBeUndefined();
+  });
+
+  it('Loop: final loop-carried values when initial and body agree; scan outputs count iterations only for a constant trip count and no cond', () => {
+    const body = (n: string) => `graph @${n}(%i${n}: i64[], %cin${n}: bool[], %v${n}: f32[1]) -> (%cout${n}: bool[], %vo${n}: f32[1], %so${n}: f32[1]) {
+           %cout${n} = Identity(%cin${n})
+           %vo${n} = Neg(%v${n})
+           %so${n} = Identity(%vo${n})
+         }`;
+    const t = infer(
+      `@five: i64[] = tensor<i64[]> [5]
+       %a, %as = Loop(@five, _, %y) {body = ${body('b1')}}
+       %b, %bs = Loop(@five, %c, %y) {body = ${body('b2')}}
+       %d, %ds = Loop(%n, _, %y) {body = ${body('b3')}}`,
+      '%y: f32[1], %c: bool[], %n: i64[]',
+    );
+    expect([t.a, t.as]).toEqual(['f32[1]', 'f32[5,1]']);
+    expect([t.b, t.bs]).toEqual(['f32[1]', 'f32[?,1]']); // cond may end the loop early
+    expect(t.ds).toBe('f32[?,1]');
   });
 });

@@ -17,6 +17,7 @@ import type { Node } from '../node.js';
 import { type Dim, type ValueType, formatType } from '../types.js';
 import type { Value } from '../value.js';
 import { MAX_CONTENT_ELEMENTS } from './rule-helpers.js';
+import { scanBodyInputTypes, scanStatesKeepTypes } from './rules-control.js';
 import { RULES } from './rules.js';
 import { MAX_DIM_EXPRESSION, bindDim, capDim, sameDim } from './symbolic.js';
 
@@ -93,6 +94,11 @@ export class RuleContext {
     return t.toNumbers();
   }
 
+  /** Type of any value the node can see (e.g. a subgraph output, inferred before the node's rule runs). */
+  valueType(v: Value): ValueType | null {
+    return this.env.types.get(v) ?? v.type ?? null;
+  }
+
   setContents(outputIndex: number, dims: Dim[]): void {
     const v = this.node.outputs[outputIndex];
     // Contents are for shape arithmetic: bounded, so that chains of Concat cannot grow them without limit.
@@ -124,6 +130,16 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: nu
     recordConstantContents(v, env);
   }
   for (const node of g.nodes) {
+    // a Scan body's untyped inputs take their types from the node's inputs, when a trial
+    // inference shows that the states keep them from one iteration to the next
+    const seeded = scanBodyInputTypes(new RuleContext(node, env, opset));
+    if (seeded.size > 0) {
+      const trial: InferResult = { types: new Map([...env.types, ...seeded]), contents: new Map(env.contents), diagnostics: [] };
+      for (const sub of node.subgraphs()) inferGraph(sub, trial, { bindings: options.bindings }, opset);
+      if (scanStatesKeepTypes(node, seeded, (v) => trial.types.get(v) ?? null)) {
+        for (const [v, t] of seeded) if (!env.types.has(v)) env.types.set(v, t);
+      }
+    }
     for (const sub of node.subgraphs()) inferGraph(sub, env, options, opset);
     const rule = RULES[ruleKey(node)];
     let outs: (ValueType | null)[] | null = null;

@@ -9,7 +9,7 @@ import { DataType } from '../dtype.js';
 import type { Dim, ValueType } from '../types.js';
 import type { RuleContext, ShapeRule } from './infer.js';
 import { convShape, matmulShape, normAxis, sameAsInput, scalarInput, tensor } from './rule-helpers.js';
-import { addDim, floorDivDim, mulDim } from './symbolic.js';
+import { addDim, divDimExact, floorDivDim, mulDim, subDim } from './symbolic.js';
 
 /**
  * ConvTranspose: per spatial dim `stride·(in−1) + output_padding + dilation·(k−1) + 1 − pads`,
@@ -73,6 +73,47 @@ const recurrent: ShapeRule = (ctx) => {
   const y = tensor(ctx.dtype(0), batchFirst ? [batch, seq, dirs, hidden] : [seq, dirs, batch, hidden]);
   const state = tensor(ctx.dtype(0), batchFirst ? [batch, dirs, hidden] : [dirs, batch, hidden]);
   return [y, state, state];
+};
+
+/**
+ * LinearAttention (opset 27): query [B, T, H_q·d_k], value [B, T, H_kv·d_v] (heads from the
+ * q_num_heads / kv_num_heads attributes). Output [B, T, H_q·d_v] of the query's type;
+ * present_state [B, H_kv, d_k, d_v] of past_state's type (the query's without one).
+ */
+const linearAttention: ShapeRule = (ctx) => {
+  const q = ctx.shape(0);
+  const v = ctx.shape(2);
+  const qHeads: Dim = ctx.node.getInt('q_num_heads') ?? null;
+  const kvHeads: Dim = ctx.node.getInt('kv_num_heads') ?? null;
+  const dk = q?.length === 3 ? divDimExact(q[2]!, qHeads) : null;
+  const dv = v?.length === 3 ? divDimExact(v[2]!, kvHeads) : null;
+  const batch: Dim = q?.[0] ?? null;
+  const stateType = ctx.hasInput(3) ? ctx.dtype(3) : ctx.dtype(0);
+  return [
+    tensor(ctx.dtype(0), q?.length === 3 ? [batch, q[1]!, mulDim(qHeads, dv)] : null),
+    tensor(stateType, [batch, kvHeads, dk, dv]),
+  ];
+};
+
+/**
+ * CausalConvWithState (opset 27): a depthwise causal conv over [B, C, L] with weight [C, 1, k];
+ * the output has the input's shape, present_state keeps the last k−1 positions: [B, C, k−1].
+ */
+const causalConvWithState: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const w = ctx.shape(1);
+  const k = w?.length === 3 ? w[2]! : null;
+  return [
+    ctx.type(0),
+    tensor(ctx.dtype(0), x?.length === 3 ? [x[0]!, x[1]!, subDim(k, 1)] : [null, null, subDim(k, 1)]),
+  ];
+};
+
+/** FlexAttention (ai.onnx.preview): Q [B, H_q, S_q, d], V [B, H_kv, S_kv, d_v] → Y [B, H_q, S_q, d_v]. */
+const flexAttention: ShapeRule = (ctx) => {
+  const q = ctx.shape(0);
+  const v = ctx.shape(2);
+  return [tensor(ctx.dtype(0), q?.length === 4 ? [q[0]!, q[1]!, q[2]!, v?.length === 4 ? v[3]! : null] : null)];
 };
 
 /** NegativeLogLikelihoodLoss / SoftmaxCrossEntropyLoss: per element with reduction 'none', else a scalar. */
@@ -154,6 +195,15 @@ export const NN_RULES: Record<string, ShapeRule> = {
   GRU: recurrent,
   LSTM: recurrent,
   RMSNormalization: sameAsInput,
+  // RotaryEmbedding (opset 23): the output has the input's shape and type
+  RotaryEmbedding: sameAsInput,
+  // SwiGLU (opset 28): A and B have the same shape (no broadcasting); so has Y
+  SwiGLU: (ctx) => [tensor(ctx.dtype(0), ctx.shape(0) ?? ctx.shape(1))],
+  // DeformConv (opset 19): Y [N, W[0], spatial…] with Conv's arithmetic (kernel, pads, strides, dilations)
+  DeformConv: (ctx) => [tensor(ctx.dtype(0), convShape(ctx, 0, 1))],
+  LinearAttention: linearAttention,
+  CausalConvWithState: causalConvWithState,
+  'ai.onnx.preview.FlexAttention': flexAttention,
   NegativeLogLikelihoodLoss: loss,
   SoftmaxCrossEntropyLoss: loss,
   QuantizeLinear: quantizeLinear,

@@ -161,6 +161,30 @@ const labelEncoder: ShapeRule = (ctx) => {
 
 const ops = (names: string[], rule: ShapeRule): Record<string, ShapeRule> => Object.fromEntries(names.map((n) => [n, rule]));
 
+/** TfIdfVectorizer: [C] or [N, C] floats, C = max(ngram_indexes) + 1 (an n-gram's output slot). */
+const tfIdfVectorizer: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const idx = ctx.node.getInts('ngram_indexes');
+  const c: Dim = idx && idx.length > 0 ? Math.max(...idx) + 1 : null;
+  if (!x) return [tensor(DataType.FLOAT, null)];
+  if (x.length === 1) return [tensor(DataType.FLOAT, [c])];
+  return [tensor(DataType.FLOAT, x.length === 2 ? [x[0]!, c] : null)];
+};
+
+/** ai.onnx.ml ArrayFeatureExtractor: the indices (a vector) select along the last axis of X (rank ≥ 2). */
+const arrayFeatureExtractor: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  const y = ctx.shape(1);
+  if (!x || x.length < 2 || y?.length !== 1) return [tensor(ctx.dtype(0), null)];
+  return [tensor(ctx.dtype(0), [...x.slice(0, -1), y[0]!])];
+};
+
+/** ai.onnx.ml TreeEnsemble (opset 5): Y [N, n_targets] of X's element type. */
+const treeEnsemble: ShapeRule = (ctx) => {
+  const x = ctx.shape(0);
+  return [tensor(ctx.dtype(0), [x?.[0] ?? null, ctx.node.getInt('n_targets') ?? null])];
+};
+
 export const TENSOR_RULES: Record<string, ShapeRule> = {
   ...ops(
     [
@@ -183,6 +207,8 @@ export const TENSOR_RULES: Record<string, ShapeRule> = {
   SpaceToDepth: spaceToDepth,
   Compress: compress,
   NonZero: nonZero,
+  // BitCast (opset 26): same bit width, so the same shape; element type from `to`
+  BitCast: likeInput('to'),
   EyeLike: likeInput('dtype'),
   Bernoulli: likeInput('dtype'),
   RandomUniformLike: likeInput('dtype'),
@@ -201,5 +227,10 @@ export const TENSOR_RULES: Record<string, ShapeRule> = {
   GridSample: gridSample,
   RoiAlign: roiAlign,
   OptionalHasElement: () => [tensor(DataType.BOOL, [])],
+  // a tensor input is returned as it is (an optional one is not unpacked here)
+  OptionalGetElement: (ctx) => [ctx.type(0)?.kind === 'tensor' ? ctx.type(0) : null],
+  TfIdfVectorizer: tfIdfVectorizer,
+  'ai.onnx.ml.ArrayFeatureExtractor': arrayFeatureExtractor,
+  'ai.onnx.ml.TreeEnsemble': treeEnsemble,
   'ai.onnx.ml.LabelEncoder': labelEncoder,
 };

@@ -9,6 +9,7 @@ import { MAX_CONTENT_ELEMENTS, broadcast, convShape, matmulShape, normAxis, rank
 import { CONTRIB_RULES } from './contrib-rules.js';
 import { einsumRule } from './einsum.js';
 import { NN_RULES } from './rules-nn.js';
+import { CONTROL_RULES } from './rules-control.js';
 import { TENSOR_RULES } from './rules-tensor.js';
 import { addDim, divDimExact, floorDivDim, mulDim, sameDim, subDim } from './symbolic.js';
 
@@ -49,7 +50,9 @@ function reduce(ctx: RuleContext, axes: number[] | undefined, keepdims: boolean)
 }
 
 const reduceRule: ShapeRule = (ctx) => {
-  const axes = ctx.node.getInts('axes') ?? (ctx.hasInput(1) ? ctx.numbers(1) : undefined);
+  // an axes input whose shape is [0] is known to be empty, whatever it holds at run time
+  const emptyAxes = ctx.hasInput(1) && ctx.shape(1)?.length === 1 && ctx.shape(1)![0] === 0 ? [] : undefined;
+  const axes = ctx.node.getInts('axes') ?? (ctx.hasInput(1) ? (ctx.numbers(1) ?? emptyAxes) : undefined);
   if (ctx.hasInput(1) && !axes) return [tensor(ctx.dtype(0), null)];
   if ((ctx.node.getInt('noop_with_empty_axes', 0) === 1) && (!axes || axes.length === 0)) return [ctx.type(0)];
   return [tensor(ctx.dtype(0), reduce(ctx, axes, ctx.node.getInt('keepdims', 1) === 1))];
@@ -340,31 +343,43 @@ const flattenRule: ShapeRule = (ctx) => {
   return [tensor(ctx.dtype(0), [prod(x.slice(0, axis)), prod(x.slice(axis))])];
 };
 
-const ifRule: ShapeRule = (ctx) => {
-  const g = ctx.node.attr('then_branch');
-  const e = ctx.node.attr('else_branch');
-  if (g?.type !== 'graph' || e?.type !== 'graph') return null;
-  return ctx.node.outputs.map((_, i) => {
-    const a = g.value.outputs[i]?.type ?? null;
-    const b = e.value.outputs[i]?.type ?? null;
-    if (!a || !b || a.kind !== 'tensor' || b.kind !== 'tensor') return a ?? b;
-    if (!a.shape || !b.shape || a.shape.length !== b.shape.length) return tensor(a.dtype, null);
-    return tensor(
-      a.dtype,
-      a.shape.map((d, k) => (sameDim(d, b.shape![k]!) ? d : null)),
-    );
-  });
-};
-
+/**
+ * Attention (opset 23/24). Q, K, V are 4D [B, heads, seq, head_size] or 3D [B, seq, heads·head_size]
+ * (heads from q_num_heads / kv_num_heads). Outputs: Y [B, q_heads, q_seq, v_head] (3D:
+ * [B, q_seq, q_heads·v_head]); present_key [B, kv_heads, total, head_size]; present_value
+ * [B, kv_heads, total, v_head] (V's element type); qk_matmul_output [B, q_heads, q_seq, total],
+ * with total = past_seq (past_key dim 2, when given) + kv_seq.
+ */
 const attentionRule: ShapeRule = (ctx) => {
   const q = ctx.shape(0);
+  const k = ctx.shape(1);
   const v = ctx.shape(2);
-  if (!q) return [tensor(ctx.dtype(0), null)];
-  if (q.length === 4) return [tensor(ctx.dtype(0), [q[0]!, q[1]!, q[2]!, v?.[3] ?? null])];
-  const heads = ctx.node.getInt('q_num_heads') ?? 1;
-  const kvHeads = ctx.node.getInt('kv_num_heads') ?? heads;
-  const vHidden = v ? mulDim(divDimExact(v[2]!, kvHeads), heads) : null;
-  return [tensor(ctx.dtype(0), [q[0]!, q[1]!, vHidden])];
+  const past = ctx.hasInput(4) ? ctx.shape(4) : undefined;
+  const fourD = q?.length === 4;
+  const qHeadsAttr = ctx.node.getInt('q_num_heads');
+  const qHeads: Dim = fourD ? q![1]! : (qHeadsAttr ?? null);
+  // 3D inputs: kv_num_heads (and q_num_heads) are required attributes; MHA when kv_num_heads is absent
+  const kvHeads: Dim = k?.length === 4 ? k[1]! : (ctx.node.getInt('kv_num_heads') ?? qHeadsAttr ?? null);
+  const perHead = (s: Dim[] | null | undefined): Dim =>
+    !s ? null : s.length === 4 ? s[3]! : s.length === 3 ? divDimExact(s[2]!, kvHeads) : null;
+  const headSize = perHead(k);
+  const vHead = perHead(v);
+  const batch: Dim = q?.[0] ?? null;
+  const qSeq: Dim = q ? (fourD ? q[2]! : (q[1] ?? null)) : null;
+  const kvSeq: Dim = k ? (k.length === 4 ? k[2]! : (k[1] ?? null)) : null;
+  const pastSeq: Dim = past === undefined ? 0 : past && past.length === 4 ? past[2]! : null;
+  const total = addDim(pastSeq, kvSeq);
+  const y = !q
+    ? tensor(ctx.dtype(0), null)
+    : fourD
+      ? tensor(ctx.dtype(0), [q[0]!, q[1]!, q[2]!, vHead])
+      : tensor(ctx.dtype(0), [q[0]!, q[1] ?? null, mulDim(divDimExact(v?.[2] ?? null, kvHeads ?? 1), qHeadsAttr ?? 1)]);
+  return [
+    y,
+    tensor(ctx.dtype(0), [batch, kvHeads, total, headSize]),
+    tensor(ctx.dtype(2), [batch, kvHeads, total, vHead]),
+    tensor(ctx.dtype(0), [batch, qHeads, qSeq, total]),
+  ];
 };
 
 const topLevelPool: ShapeRule = (ctx) => {
@@ -481,7 +496,6 @@ export const RULES: Record<string, ShapeRule> = {
   ConstantOfShape: constantOfShapeRule,
   Range: rangeRule,
   Flatten: flattenRule,
-  If: ifRule,
   Einsum: einsumRule,
   Tile: tileRule,
   Pad: padRule,
@@ -489,6 +503,7 @@ export const RULES: Record<string, ShapeRule> = {
   'ai.deltac.PyramidConvBlock': pyramidConvBlockRule,
   ...TENSOR_RULES,
   ...NN_RULES,
+  ...CONTROL_RULES,
   // onnxruntime contrib operators (com.microsoft.*): their only rules are in contrib-rules.ts
   ...CONTRIB_RULES,
 };
