@@ -1,6 +1,7 @@
 /** Small helpers shared by the CLI commands: formatting, progress, list options. */
 import cliProgress from 'cli-progress';
 import { DeltacError } from '../ir/errors.js';
+import { GATE_KINDS, type GateKind } from '../passes/delta-conv/op.js';
 
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
@@ -79,4 +80,21 @@ export function parseList(text: string | undefined, what: string): number[] | un
     throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be a comma-separated list of numbers, got "${text}"`);
   }
   return values;
+}
+
+/** An integer option (`--samples 4`); `positive` also requires ≥ 1 (`--batch 32`). */
+export function parseInteger(text: unknown, what: string, positive = false): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || (positive && n < 1)) {
+    throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be a${positive ? ' positive' : 'n'} integer, got "${String(text)}"`);
+  }
+  return n;
+}
+
+/** `--gate simple|sigmoid`. */
+export function parseGate(text: unknown): GateKind | undefined {
+  if (text === undefined) return undefined;
+  if (!GATE_KINDS.includes(text as GateKind)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${String(text)}"`);
+  return text as GateKind;
 }

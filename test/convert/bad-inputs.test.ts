@@ -104,6 +104,14 @@ describe('deltac convert refuses bad inputs', () => {
     expect((await cli([...base, '--no-such-flag'])).code).toBe(1);
   });
 
+  it('the options analyze and report share with convert are checked the same way', async () => {
+    const model = path.join(pixart, 'model.onnx');
+    expect((await cli(['analyze', model, '--json', '--gate', 'tanh'])).err).toMatch(/DELTAC_E_BAD_OPTION: --gate must be one of simple, sigmoid, got "tanh"/);
+    expect((await cli(['analyze', model, '--json', '--samples', '1.5'])).err).toMatch(/DELTAC_E_BAD_OPTION: --samples must be an integer, got "1.5"/);
+    expect((await cli(['report', model, '--batch', '0'])).err).toMatch(/DELTAC_E_BAD_OPTION: --batch must be a positive integer, got "0"/);
+    expect((await cli(['report', model, '--resolution', '512,x'])).err).toMatch(/DELTAC_E_BAD_OPTION: --resolution must be a comma-separated list of numbers/);
+  });
+
   it('refuses to overwrite the input model', async () => {
     const copy = path.join(tmp.dir, 'input.onnx');
     fs.copyFileSync(path.join(pixart, 'model.onnx'), copy);

@@ -16,16 +16,8 @@ import {
   type AnalysisReport,
 } from '../../analysis/analyze/index.js';
 import { DeltacError } from '../../ir/errors.js';
-import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import type { Command } from '../main.js';
-import { parseList, progressBar, table } from '../output.js';
-
-function integer(text: unknown, what: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n)) throw new DeltacError('DELTAC_E_BAD_OPTION', `${what} must be an integer, got "${String(text)}"`);
-  return n;
-}
+import { parseGate, parseInteger, parseList, progressBar, table } from '../output.js';
 
 /** `--resolution 512` (square), `640x384` or `640,384` (width, height), in pixels. */
 export function parseResolution(text: unknown): Resolution | undefined {
@@ -64,8 +56,7 @@ export const analyzeCommand: Command = {
     if (!file) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const output = values.output as string | undefined;
     if (!output && !values.json) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing -o <folder> for the report (or --json to print it)');
-    const gate = values.gate as string | undefined;
-    if (gate !== undefined && !GATE_KINDS.includes(gate as GateKind)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${gate}"`);
+    const gate = parseGate(values.gate);
     if (output) checkOutputFolder(output);
     const bar = progressBar(io, 'analyze');
     bar.update(0, 1, 'loading');
@@ -74,12 +65,12 @@ export const analyzeCommand: Command = {
       report = await analyzeModel(file, {
         weights: values.weights as string | undefined,
         inputs: values.inputs as string | undefined,
-        samples: integer(values.samples, '--samples'),
+        samples: parseInteger(values.samples, '--samples'),
         resolution: parseResolution(values.resolution),
         layers: values.layers as string | undefined,
-        queries: integer(values.queries, '--queries'),
-        seed: integer(values.seed, '--seed'),
-        gate: gate as GateKind | undefined,
+        queries: parseInteger(values.queries, '--queries'),
+        seed: parseInteger(values.seed, '--seed'),
+        gate,
         scales: parseList(values.scales as string | undefined, '--scales'),
         onProgress: (done, total, what) => bar.update(done, total, what),
       });

@@ -7,10 +7,9 @@ import { formatDim } from '../../ir/types.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
-import { GATE_KINDS, type GateKind } from '../../passes/delta-conv/op.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
-import { formatBytes, formatCount, type Io, parseList, progressBar, table } from '../output.js';
+import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 
 /** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
@@ -65,10 +64,7 @@ export const convertCommand: Command = {
     if (!input) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const weights = values.weights as string | undefined;
     if (!weights) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing --weights <ckpt.safetensors> (the ΔConvFusion checkpoint)');
-    const gate = values.gate as string | undefined;
-    if (gate !== undefined && !GATE_KINDS.includes(gate as GateKind)) {
-      throw new DeltacError('DELTAC_E_BAD_OPTION', `--gate must be one of ${GATE_KINDS.join(', ')}, got "${gate}"`);
-    }
+    const gate = parseGate(values.gate);
     const emit = (values.emit as string | undefined) ?? 'standard';
     if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
     const ext = (values['external-data'] as string | undefined) ?? 'auto';
@@ -83,7 +79,7 @@ export const convertCommand: Command = {
     const report = convert(model, {
       onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
       weights,
-      gate: gate as GateKind | undefined,
+      gate,
       scales: parseList(values.scales as string | undefined, '--scales'),
       map: values.map as string | undefined,
       allowPartial: values['allow-partial'] === true,

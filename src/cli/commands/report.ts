@@ -7,7 +7,7 @@ import { DeltacError } from '../../ir/errors.js';
 import { loadModel } from '../../onnx/load.js';
 import { Checkpoint } from '../../weights/checkpoint.js';
 import type { Command } from '../main.js';
-import { formatBytes, formatCount, parseList, table } from '../output.js';
+import { formatBytes, formatCount, parseInteger, parseList, table } from '../output.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -35,8 +35,7 @@ export const reportCommand: Command = {
     if (na === null || (na && !(Number(na[1]) >= 1 && Number(na[1]) % 2 === 1))) {
       throw new DeltacError('DELTAC_E_BAD_OPTION', `--baseline must be na:K with an odd window K (e.g. na:17), got "${baseline}"`);
     }
-    const batch = values.batch === undefined ? undefined : Number(values.batch);
-    if (batch !== undefined && !(Number.isInteger(batch) && batch >= 1)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--batch must be a positive integer, got "${String(values.batch)}"`);
+    const batch = parseInteger(values.batch, '--batch', true);
     const report = reportModel(model, { resolutions, checkpoint, baselineWindow: na ? Number(na[1]) : undefined, batch });
     if (!report.layers.length) throw new DeltacError('DELTAC_E_NO_SELF_ATTENTION', `"${file}" has no self-attention layers and no deltac conversion record`);
     io.out(values.json ? JSON.stringify(report, null, 2) : renderModelReport(file, report));
