@@ -98,6 +98,53 @@ describe.skipIf(!gpu)('runBlock: the whole ΔConvBlock on WebGPU vs the referenc
     }
   });
 
+  it('uploads each layer\'s gate weights once: runBlock binds the runLayer buffer', { timeout: 120_000 }, async () => {
+    const layers = fixtureLayers('sd15-mini').slice(0, 2);
+    // bytes written into each labelled buffer, and the labels of the buffers created
+    const written = new Map<string, number>();
+    const labels = new WeakMap<GPUBuffer, string>();
+    const created: string[] = [];
+    const { createBuffer } = device;
+    const queue = device.queue;
+    const { writeBuffer } = queue;
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      const b = createBuffer.call(device, d);
+      labels.set(b, d.label ?? '');
+      created.push(d.label ?? '');
+      return b;
+    };
+    queue.writeBuffer = ((b: GPUBuffer, offset: number, data: BufferSource, ...rest: number[]) => {
+      const label = labels.get(b) ?? '';
+      // the host module writes whole arrays (no dataOffset/size)
+      const bytes = (data as ArrayBufferView | ArrayBuffer).byteLength;
+      written.set(label, (written.get(label) ?? 0) + bytes);
+      return writeBuffer.call(queue, b, offset, data, ...rest);
+    }) as GPUQueue['writeBuffer'];
+    const kernels = await hostModule(layers, 'float32');
+    try {
+      for (const l of layers) {
+        const x = randomArray(l.height * l.width * l.channels, 5);
+        for (let run = 0; run < 2; run++) await kernels.runBlock(l.path, { data: x, batch: 1, height: l.height, width: l.width });
+      }
+    } finally {
+      kernels.destroy();
+      device.createBuffer = createBuffer;
+      queue.writeBuffer = writeBuffer;
+    }
+    for (const l of layers) {
+      const gate = l.scales.length * l.kernel ** 2 * l.inner;
+      const w = l.weights;
+      const pad = (n: number) => Math.ceil(n / 64) * 64; // BLOCK_WEIGHT_ALIGN
+      const block = [w.upWeight, w.upBias, w.gateWeights, w.outWeight, w.outBias, w.poolWeight, w.poolBias].reduce((n, a) => n + pad(a.length), 0);
+      const mine = created.filter((label) => label.startsWith(`${l.path} `));
+      // one gate buffer (runLayer's, reused by runBlock) and one block buffer, however many runs
+      expect(mine.sort(), l.path).toEqual([`${l.path} block weights`, `${l.path} gate weights`]);
+      expect(written.get(`${l.path} gate weights`), l.path).toBe(4 * gate);
+      // the block buffer is written all but its gates' slot
+      expect(written.get(`${l.path} block weights`), l.path).toBe(4 * (block - pad(gate)));
+    }
+  });
+
   it('says what is missing when the block weights were not passed, and refuses a wrong x', { timeout: 60_000 }, async () => {
     const layers = fixtureLayers('pixart-mini').slice(0, 1);
     const l = layers[0]!;

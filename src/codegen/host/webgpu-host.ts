@@ -207,7 +207,7 @@ if (blockAll) {
   if (blockAll.length < blockNeeded) throw new Error(\`block weights hold \${blockAll.length} floats, the layers need \${blockNeeded} (wrong block-weights.bin?)\`);
 }
 const blocks = new Map<KernelId, Promise<DeltaConvBlockKernel>>();
-const blockBuffers = new Map<LayerName, { weights: GPUBuffer; gates: GPUBuffer }>();
+const blockBuffers = new Map<LayerName, { weights: GPUBuffer; gates: GPUBuffer }>(); // gates: the layer's buffer in buffers
 const blockKernel = (id: KernelId) => {
   let k = blocks.get(id);
   if (!k) {
@@ -245,7 +245,8 @@ return {
     const kernel = await blockKernel(layer.kernel);
     let buffers = blockBuffers.get(name);
     if (!buffers) {
-      buffers = kernel.uploadWeights(blockAll.subarray(layer.blockOffset, layer.blockOffset + layer.blockLength), \`\${name} block weights\`);
+      // the pyramid step binds the layer's gate weights, already uploaded for runLayer
+      buffers = kernel.uploadWeights(blockAll.subarray(layer.blockOffset, layer.blockOffset + layer.blockLength), \`\${name} block weights\`, lookup(name).weights);
       blockBuffers.set(name, buffers);
     }
     return kernel.run(input.data, buffers, { batch: input.batch, height: input.height, width: input.width });
@@ -255,7 +256,7 @@ return {
   destroy: () => {
     for (const b of buffers.values()) b.destroy();
     buffers.clear();
-    for (const b of blockBuffers.values()) b.weights.destroy(), b.gates.destroy();
+    for (const b of blockBuffers.values()) b.weights.destroy();
     blockBuffers.clear();
   },
 };`,

@@ -338,23 +338,27 @@ export class DeltaConvBlockKernel {
     return new DeltaConvBlockKernel(pyramid, channels, offsets, layout, { linear: linear!, mean: mean!, pool: pool! });
   }
 
-  /** The block's weights (float32, block layout) in the module's element type, as bytes for writeBuffer. */
-  encodeWeights(values: Float32Array): Uint8Array<ArrayBuffer> {
+  /**
+   * Uploads block weights; returns the buffer and the gates' own buffer (the pyramid module
+   * binds it whole). The gates' slot of the block buffer is left zero (no block step reads
+   * it), so the gate weights cross to the device once: into `gates`, or not at all when the
+   * caller passes the buffer it already uploaded them to (the same layer's runLayer weights).
+   */
+  uploadWeights(values: Float32Array, label = 'deltac block weights', gates?: GPUBuffer): { weights: GPUBuffer; gates: GPUBuffer } {
     if (values.length !== this.offsets.elements) throw new Error(`${this.pyramid.info.id}: block weights hold ${values.length} elements, expected ${this.offsets.elements}`);
-    return this.pyramid.encodeData(values);
-  }
-
-  /** Uploads block weights; returns the buffer and the gates' own buffer (the pyramid module binds it whole). */
-  uploadWeights(values: Float32Array, label = 'deltac block weights'): { weights: GPUBuffer; gates: GPUBuffer } {
     const d = this.pyramid.device;
-    const bytes = this.encodeWeights(values);
-    const weights = d.createBuffer({ size: bytes.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label });
-    d.queue.writeBuffer(weights, 0, bytes);
+    const o = this.offsets;
+    const es = this.pyramid.elementBytes;
+    const weights = d.createBuffer({ size: align4(values.length * es), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label });
+    // every slot starts at a multiple of BLOCK_WEIGHT_ALIGN elements: both byte offsets are multiples of 4
+    d.queue.writeBuffer(weights, 0, this.pyramid.encodeData(values.subarray(0, o.gates)));
+    d.queue.writeBuffer(weights, o.outWeight * es, this.pyramid.encodeData(values.subarray(o.outWeight)));
+    if (gates) return { weights, gates };
     const info = this.pyramid.info;
-    const gateData = this.pyramid.encodeData(values.subarray(this.offsets.gates, this.offsets.gates + info.scales.length * info.kernel ** 2 * info.inner));
-    const gates = d.createBuffer({ size: gateData.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: `${label} (gates)` });
-    d.queue.writeBuffer(gates, 0, gateData);
-    return { weights, gates };
+    const gateData = this.pyramid.encodeData(values.subarray(o.gates, o.gates + info.scales.length * info.kernel ** 2 * info.inner));
+    const own = d.createBuffer({ size: gateData.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST, label: `${label} (gates)` });
+    d.queue.writeBuffer(own, 0, gateData);
+    return { weights, gates: own };
   }
 
   /**
