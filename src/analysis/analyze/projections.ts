@@ -6,38 +6,32 @@
  * separate, packed, LoRA); this file finds the tensors to read it from for each
  * matched core — decomposed softmax or einsum attention, ONNX Attention,
  * com.microsoft MultiHeadAttention (separate, packed QKV or packed KV) and
- * com.microsoft Attention (packed weights inside the op) — and the score scale.
+ * com.microsoft Attention (packed weights inside the op) — and the score scale,
+ * from what the pattern recorded (`AttentionCore.scale`).
  */
 import type { Node } from '../../ir/node.js';
-import type { Value } from '../../ir/value.js';
 import { ATTENTION_PATTERNS } from '../../passes/attention/find-attention.js';
-import { type AttentionCore, type AttentionMatch, type MatchContext, traceOutputProjection } from '../../passes/attention/match.js';
+import { type AttentionCore, type AttentionMatch, type MatchContext, type ScoreScale, traceOutputProjection } from '../../passes/attention/match.js';
 import type { AttentionParams } from './attention-erf.js';
 import { type Affine, type PackedPart, readMatrix, readProjection, readScalar, readVector, selectColumns } from './projection-weights.js';
 
 export type ParamsResult = { params: AttentionParams } | { reason: string };
 
-/** Scale applied between the QKᵀ MatMul and the Softmax (scalar Mul/Div; masks skipped). */
-function scoresScale(v: Value | null, qk: Node, depth = 0): number | null {
-  const p = v?.producer;
-  if (!p || depth > 8) return null;
-  if (p === qk) return 1;
-  if (p.opType === 'Cast' || p.opType === 'Identity') return scoresScale(p.inputs[0] ?? null, qk, depth + 1);
-  if (p.opType === 'Mul' || p.opType === 'Div') {
-    const c1 = readScalar(p.inputs[1]);
-    if (c1 !== null) {
-      const inner = scoresScale(p.inputs[0] ?? null, qk, depth + 1);
-      return inner === null ? null : p.opType === 'Mul' ? inner * c1 : inner / c1;
-    }
-    const c0 = readScalar(p.inputs[0]);
-    if (p.opType === 'Mul' && c0 !== null) {
-      const inner = scoresScale(p.inputs[1] ?? null, qk, depth + 1);
-      return inner === null ? null : inner * c0;
-    }
-    return null;
+/**
+ * The score scale a pattern recorded: the fused op's attribute (null: the default
+ * 1/√d), or the product of the constant factors on the scores; undefined when a
+ * factor is computed at run time.
+ */
+function scoresScale(s: ScoreScale | undefined): number | null | undefined {
+  if (!s) return undefined;
+  if (s.attribute !== undefined) return s.attribute;
+  let scale = 1;
+  for (const f of s.factors) {
+    const c = readScalar(f.value);
+    if (c === null) return undefined;
+    scale = f.op === 'Mul' ? scale * c : scale / c;
   }
-  if (p.opType === 'Add') return scoresScale(p.inputs[0] ?? null, qk, depth + 1) ?? scoresScale(p.inputs[1] ?? null, qk, depth + 1);
-  return null;
+  return scale;
 }
 
 /** The pattern's core for a match (re-run on its anchor). */
@@ -80,10 +74,6 @@ export function attentionParams(match: AttentionMatch, ctx: MatchContext, headsH
   if ('reason' in out) return { reason: `to_out: ${out.reason}` };
   const channels = out.w.cols;
   const inner = out.w.rows;
-  const explicitScale = (n: Node) => {
-    const s = n.getFloat('scale');
-    return s !== undefined && s !== 0 ? s : null;
-  };
   const heads = match.heads ?? core.heads ?? headsHint ?? null;
   let qkv: Affine[];
   let scale: number | null;
@@ -91,7 +81,7 @@ export function attentionParams(match: AttentionMatch, ctx: MatchContext, headsH
     const f = fusedProjections(anchor, inner);
     if ('reason' in f) return f;
     qkv = f;
-    scale = explicitScale(anchor);
+    scale = scoresScale(core.scale) ?? null;
   } else {
     const parts = packedParts(core);
     const read = [core.q, core.k, core.v].map((v, i) => readProjection(v, ctx, parts[i]));
@@ -105,12 +95,11 @@ export function attentionParams(match: AttentionMatch, ctx: MatchContext, headsH
     }
     // a scale computed from the shapes is taken to be the standard 1/√d (checked against onnxruntime later)
     if (qkv[0]!.computedScale || qkv[1]!.computedScale) scale = null;
-    else if (anchor.opType === 'Softmax') {
-      const product = [...core.nodes].find((n) => n.inputs[0] === core.q && n.inputs[1] === core.k);
-      const ss = product ? scoresScale(anchor.inputs[0] ?? null, product) : null;
-      if (ss === null) return { reason: 'the score scale could not be read' };
+    else {
+      const ss = scoresScale(core.scale);
+      if (ss === undefined) return { reason: 'the score scale could not be read' };
       scale = ss;
-    } else scale = explicitScale(anchor);
+    }
   }
   if (qkv[2]!.computedScale) return { reason: 'v is multiplied by a scalar computed at run time' };
   if (!heads) return { reason: 'the head count is not known' };

@@ -30,6 +30,35 @@ export interface AttentionCore {
   heads?: number;
   /** Set when the core op projects X itself (com.microsoft Attention): the projected input. */
   fusedInput?: Value;
+  /** How the scores are scaled before the Softmax (information only: rewrites replace the whole module). */
+  scale?: ScoreScale;
+}
+
+/** A scalar factor the scores are multiplied or divided by. */
+export interface ScaleFactor {
+  op: 'Mul' | 'Div';
+  /** A one-element value: a constant, or a scalar computed at run time. */
+  value: Value;
+}
+
+/**
+ * What a pattern stepped over between the q·kᵀ product and the Softmax. Factors on
+ * q or k before the product are not listed: they belong to the projections
+ * (`traceProjection` passes them, projection-weights.ts folds them).
+ */
+export interface ScoreScale {
+  /** Scalar Mul/Div on the scores, in the order they apply (decomposed cores; empty for fused ops). */
+  factors: ScaleFactor[];
+  /** An additive mask (or bias) reaches the scores. */
+  masked: boolean;
+  /** Fused ops: the op's `scale` attribute, or null for its default 1/√head_dim. Absent for decomposed cores. */
+  attribute?: number | null;
+}
+
+/** The scale of a fused attention op (ONNX Attention, com.microsoft): its `scale` attribute; 0 or absent means 1/√head_dim. */
+export function fusedScale(node: Node, masked: boolean): ScoreScale {
+  const s = node.getFloat('scale');
+  return { factors: [], masked, attribute: s !== undefined && s !== 0 ? s : null };
 }
 
 export interface AttentionPattern {

@@ -3,7 +3,7 @@
  * packed [C, 3·hidden] weight, so it is self-attention by construction (unless a
  * separate key input is given).
  */
-import type { AttentionCore, AttentionPattern } from './match.js';
+import { type AttentionCore, type AttentionPattern, fusedScale } from './match.js';
 
 export const msAttention: AttentionPattern = {
   name: 'ms-attention',
@@ -12,6 +12,7 @@ export const msAttention: AttentionPattern = {
   match(node): AttentionCore | null {
     const x = node.inputs[0];
     if (!x || node.inputs[6] /* past */) return null;
-    return { q: null, k: null, v: null, fusedInput: x, output: node.outputs[0]!, nodes: [node], heads: node.getInt('num_heads') };
+    const scale = fusedScale(node, !!(node.inputs[3] || node.inputs[5]) /* mask_index, attention_bias */);
+    return { q: null, k: null, v: null, fusedInput: x, output: node.outputs[0]!, nodes: [node], heads: node.getInt('num_heads'), scale };
   },
 };

@@ -3,7 +3,7 @@
  * scaled_dot_product_attention): inputs Q, K, V as [B, S, hidden] with
  * q_num_heads/kv_num_heads, or as [B, heads, S, head_dim].
  */
-import type { AttentionCore, AttentionPattern } from './match.js';
+import { type AttentionCore, type AttentionPattern, fusedScale } from './match.js';
 
 export const onnxAttention: AttentionPattern = {
   name: 'onnx-attention',
@@ -12,6 +12,6 @@ export const onnxAttention: AttentionPattern = {
   match(node): AttentionCore | null {
     const [q, k, v] = node.inputs;
     if (!q || !k || !v) return null;
-    return { q, k, v, output: node.outputs[0]!, nodes: [node], heads: node.getInt('q_num_heads') };
+    return { q, k, v, output: node.outputs[0]!, nodes: [node], heads: node.getInt('q_num_heads'), scale: fusedScale(node, !!node.inputs[3] /* attn_mask */) };
   },
 };

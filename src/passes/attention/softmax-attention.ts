@@ -9,7 +9,7 @@
  */
 import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
-import { type AttentionCore, type AttentionPattern, type MatchContext, dataUsers } from './match.js';
+import { type AttentionCore, type AttentionPattern, type MatchContext, type ScoreScale, dataUsers } from './match.js';
 
 /** q·kᵀ as a MatMul of two computed tensors. */
 const isScoresMatMul = (p: Node) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
@@ -17,26 +17,37 @@ const isScoresMatMul = (p: Node) => p.opType === 'MatMul' && p.inputs.every((i) 
 /** probs·v as a MatMul with the probabilities first. */
 const isProbsMatMul = (n: Node, probs: Value) => n.opType === 'MatMul' && n.inputs[0] === probs;
 
+/** The nodes between the Softmax and the QKᵀ product, and what they do to the scores. */
+interface ScoresWalk {
+  nodes: Node[];
+  scale: ScoreScale;
+}
+
 /**
  * Walks back from the softmax input over casts, scalar scaling and additive masks
- * to the QKᵀ product (`isScores`). An Add's operands are tried in turn: exporters
- * and optimizers put the mask on either side, and it may itself be computed with
- * Mul/Sub/Cast.
+ * to the QKᵀ product (`isScores`), recording the factors and masks it steps over
+ * in `walk`. An Add's operands are tried in turn: exporters and optimizers put the
+ * mask on either side, and it may itself be computed with Mul/Sub/Cast.
  */
-function scoresProduct(v: Value | null, ctx: MatchContext, nodes: Node[], isScores: (n: Node) => boolean, depth = 0): Node | null {
+function scoresProduct(v: Value | null, ctx: MatchContext, walk: ScoresWalk, isScores: (n: Node) => boolean, depth = 0): Node | null {
   const p: Node | null = v?.producer ?? null;
   if (!p || depth > 8) return null;
   if (isScores(p)) return p;
   if (p.opType === 'MatMul') return null;
-  const via = (next: Value | null | undefined): Node | null => {
-    const seen: Node[] = [];
+  const via = (next: Value | null | undefined, factor?: Value | null): Node | null => {
+    const seen: ScoresWalk = { nodes: [], scale: { factors: [], masked: false } };
     const mm = scoresProduct(next ?? null, ctx, seen, isScores, depth + 1);
-    if (mm) nodes.push(p, ...seen);
+    if (!mm) return null;
+    walk.nodes.push(p, ...seen.nodes);
+    // inner steps first: factors in the order they apply
+    walk.scale.factors.push(...seen.scale.factors);
+    if (factor) walk.scale.factors.push({ op: p.opType === 'Div' ? 'Div' : 'Mul', value: factor });
+    walk.scale.masked ||= seen.scale.masked || p.opType === 'Add';
     return mm;
   };
   if (p.opType === 'Cast' || p.opType === 'Identity') return via(p.inputs[0]);
-  if ((p.opType === 'Mul' || p.opType === 'Div') && ctx.isScalar(p.inputs[1])) return via(p.inputs[0]);
-  if (p.opType === 'Mul' && ctx.isScalar(p.inputs[0])) return via(p.inputs[1]);
+  if ((p.opType === 'Mul' || p.opType === 'Div') && ctx.isScalar(p.inputs[1])) return via(p.inputs[0], p.inputs[1]);
+  if (p.opType === 'Mul' && ctx.isScalar(p.inputs[0])) return via(p.inputs[1], p.inputs[0]);
   if (p.opType === 'Add') return via(p.inputs[0]) ?? via(p.inputs[1]);
   return null;
 }
@@ -71,13 +82,14 @@ export function softmaxCore(
     const axis = softmax.getInt('axis', -1);
     const rank = ctx.shape(softmax.inputs[0])?.length;
     if (rank !== undefined && axis !== -1 && axis !== rank - 1) return null;
-    const nodes: Node[] = [softmax];
-    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, nodes, isScores);
+    const walk: ScoresWalk = { nodes: [softmax], scale: { factors: [], masked: false } };
+    const qk = scoresProduct(softmax.inputs[0] ?? null, ctx, walk, isScores);
     if (!qk) return null;
+    const { nodes, scale } = walk;
     const pv = probsProduct(softmax.outputs[0]!, nodes, isProbsV);
     if (!pv) return null;
     nodes.push(qk, pv);
-    return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes };
+    return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes, scale };
   };
 }
 
