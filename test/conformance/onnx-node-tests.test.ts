@@ -11,14 +11,11 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataType } from '../../src/ir/dtype.js';
-import type { Model } from '../../src/ir/model.js';
-import { runInference } from '../../src/ir/shape-inference/infer.js';
-import { type ValueType, formatType } from '../../src/ir/types.js';
 import { loadModelWithReport } from '../../src/onnx/load.js';
 import { serializeModel } from '../../src/onnx/save.js';
 import { ModelProtoType } from '../../src/onnx/schema.js';
 import { CONFORMANCE_DIR, listDir, makeTempDir } from '../helpers/paths.js';
+import { type ExpectedOutput, type OutputCheck, type Verdict, checkOutputs } from './output-shapes.js';
 import { firstDifference, protoObject } from './proto-compare.js';
 
 const ARCHIVE = path.join(CONFORMANCE_DIR, 'onnx-node-tests.tar.gz');
@@ -29,40 +26,6 @@ const MODELS = 1884;
  */
 const MIN_EXACT = 1676;
 
-/** numpy dtype names in expected.json → ONNX element types ('TensorProto' and 'list' have no shape there). */
-const NUMPY_DTYPES: Record<string, DataType> = {
-  float32: DataType.FLOAT,
-  float64: DataType.DOUBLE,
-  float16: DataType.FLOAT16,
-  bfloat16: DataType.BFLOAT16,
-  int8: DataType.INT8,
-  int16: DataType.INT16,
-  int32: DataType.INT32,
-  int64: DataType.INT64,
-  uint8: DataType.UINT8,
-  uint16: DataType.UINT16,
-  uint32: DataType.UINT32,
-  uint64: DataType.UINT64,
-  bool: DataType.BOOL,
-  object: DataType.STRING,
-};
-
-interface ExpectedOutput {
-  name: string;
-  shape: number[] | null;
-  dtype: string;
-}
-
-type Verdict = 'exact' | 'unknown' | 'wrong';
-
-interface OutputCheck {
-  test: string;
-  output: string;
-  expected: string;
-  inferred: string;
-  verdict: Verdict;
-}
-
 interface CaseResult {
   test: string;
   loadError?: string;
@@ -72,34 +35,6 @@ interface CaseResult {
   /** decode → encode with deltac's schema reproduces the file's bytes (the schema knows every field it uses). */
   schemaExact: boolean;
   outputs: OutputCheck[];
-}
-
-function verdict(inferred: ValueType | null, expected: ExpectedOutput): Verdict {
-  if (!inferred || inferred.kind !== 'tensor') return 'unknown';
-  const dtype = NUMPY_DTYPES[expected.dtype];
-  if (dtype !== undefined && inferred.dtype !== DataType.UNDEFINED && inferred.dtype !== dtype) return 'wrong';
-  if (!inferred.shape) return 'unknown';
-  const want = expected.shape!;
-  if (inferred.shape.length !== want.length) return 'wrong';
-  if (inferred.shape.some((d, i) => typeof d === 'number' && d !== want[i])) return 'wrong';
-  return inferred.shape.every((d) => typeof d === 'number') ? 'exact' : 'unknown';
-}
-
-/** Infers the graph outputs with their declared types removed (outputs that are graph inputs keep theirs). */
-function checkOutputs(test: string, model: Model, expected: ExpectedOutput[]): OutputCheck[] {
-  const outputs = model.graph.outputs;
-  for (const v of outputs) {
-    if (!v.producer) continue;
-    v.type = null;
-    v.typeSource = 'inferred';
-  }
-  const { types } = runInference(model);
-  return expected.flatMap((e, i): OutputCheck[] => {
-    if (e.shape === null) return []; // not a tensor (sequence, optional, or an element type numpy lacks)
-    const v = outputs[i];
-    const inferred = v ? (types.get(v) ?? v.type) : null;
-    return [{ test, output: e.name, expected: `${e.dtype}[${e.shape.join(',')}]`, inferred: formatType(inferred), verdict: verdict(inferred, e) }];
-  });
 }
 
 function runCase(root: string, test: string): CaseResult {
