@@ -122,6 +122,13 @@ inline LtAlgoCache::Entry& lt_algo_entry(LtAlgoCache& cache, int rows, int n, in
   return cache.entries[h % 64];
 }
 
+/// The entry holds the algorithm of exactly this call (a hash slot may hold another shape's).
+inline bool lt_algo_matches(const LtAlgoCache::Entry& e, cublasLtHandle_t handle, int device, cudaDataType_t type, int rows, int n, int k,
+                            int batch, unsigned long long align, size_t ws_bytes) {
+  return e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
+         e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes;
+}
+
 /// Remembers that a shape's algorithm was refused at run time (next calls go straight to the fallback).
 inline void lt_algo_refused(cublasLtHandle_t handle, cudaDataType_t type, int rows, int n, int k, int batch, unsigned long long align,
                             size_t ws_bytes) {
@@ -130,8 +137,7 @@ inline void lt_algo_refused(cublasLtHandle_t handle, cudaDataType_t type, int ro
   LtAlgoCache& cache = lt_algo_cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   LtAlgoCache::Entry& e = lt_algo_entry(cache, rows, n, k, batch, align, device);
-  if (e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
-      e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes)
+  if (lt_algo_matches(e, handle, device, type, rows, n, k, batch, align, ws_bytes))
     e.found = false;
 }
 
@@ -144,8 +150,7 @@ inline cublasStatus_t lt_algo(cublasLtHandle_t handle, LtCall& call, cudaDataTyp
   LtAlgoCache& cache = lt_algo_cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   LtAlgoCache::Entry& e = lt_algo_entry(cache, rows, n, k, batch, align, device);
-  if (e.used && e.handle == handle && e.device == device && e.type == static_cast<int>(type) && e.rows == rows && e.n == n &&
-      e.k == k && e.batch == batch && e.align == align && e.ws == ws_bytes) {
+  if (lt_algo_matches(e, handle, device, type, rows, n, k, batch, align, ws_bytes)) {
     found = e.found;
     algo = e.algo;
     return CUBLAS_STATUS_SUCCESS;
