@@ -5,7 +5,7 @@
  * tested against these functions.
  */
 import { DeltacError } from '../ir/errors.js';
-import type { GateKind } from '../passes/delta-conv/op.js';
+import { adaptiveWindows, type GateKind } from '../passes/delta-conv/op.js';
 
 /** Spatial extent of an NHWC activation. */
 export interface Extent {
@@ -37,13 +37,13 @@ export function scaledSize(size: number, scale: number): number {
 export function adaptiveAvgPool2d(src: Float32Array, ext: Extent, channels: number, outH: number, outW: number): Float32Array {
   const { batch, height: H, width: W } = ext;
   const out = new Float32Array(batch * outH * outW * channels);
+  const rows = adaptiveWindows(H, outH);
+  const cols = adaptiveWindows(W, outW);
   for (let b = 0; b < batch; b++) {
     for (let i = 0; i < outH; i++) {
-      const r0 = Math.floor((i * H) / outH);
-      const r1 = Math.ceil(((i + 1) * H) / outH);
+      const [r0, r1] = rows[i]!;
       for (let j = 0; j < outW; j++) {
-        const c0 = Math.floor((j * W) / outW);
-        const c1 = Math.ceil(((j + 1) * W) / outW);
+        const [c0, c1] = cols[j]!;
         const count = (r1 - r0) * (c1 - c0);
         for (let c = 0; c < channels; c++) {
           let sum = 0;

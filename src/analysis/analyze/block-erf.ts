@@ -12,6 +12,7 @@
  * average pool (transposed: spread over the pooled rows/columns) → conv_up
  * (gx = gU · Wup), plus Wpoolᵀu / N on every token from the global mean.
  */
+import { adaptiveWindows } from '../../passes/delta-conv/op.js';
 import { adaptiveAvgPool2d, linearTaps, scaledSize, sigmoid } from '../../reference/pyramid-conv.js';
 import type { DeltaConvBlockParams, DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
 import { absRowSums, addBias, matmul, matmulTransB } from './linalg.js';
@@ -109,12 +110,12 @@ export function blockVjp(
       return;
     }
     // adaptive average pool, transposed
+    const rows = adaptiveWindows(height, ho);
+    const cols = adaptiveWindows(width, wo);
     for (let i = 0; i < ho; i++) {
-      const r0 = Math.floor((i * height) / ho);
-      const r1 = Math.ceil(((i + 1) * height) / ho);
+      const [r0, r1] = rows[i]!;
       for (let j = 0; j < wo; j++) {
-        const c0 = Math.floor((j * width) / wo);
-        const c1 = Math.ceil(((j + 1) * width) / wo);
+        const [c0, c1] = cols[j]!;
         const count = (r1 - r0) * (c1 - c0);
         const src = (i * wo + j) * ci;
         let any = false;

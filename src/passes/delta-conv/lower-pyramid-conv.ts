@@ -26,7 +26,7 @@ import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../ir/value.js';
 import { GraphBuilder } from '../builder.js';
 import type { Pass, PassResult } from '../pass-manager.js';
-import { PyramidInput, isPyramidConvBlock, pyramidConvConfig } from './op.js';
+import { PyramidInput, adaptiveWindows, isPyramidConvBlock, pyramidConvConfig } from './op.js';
 
 export const lowerPyramidConvPass: Pass = {
   name: 'lower-pyramid-conv',
@@ -188,11 +188,6 @@ function transpose2d(t: Tensor, dtype: DataType): Tensor {
     }
   }
   return Tensor.fromFloat32(dst, [c, r], dtype);
-}
-
-/** PyTorch's adaptive-pool windows for one axis: [start, end) per output cell. */
-export function adaptiveWindows(size: number, out: number): [number, number][] {
-  return Array.from({ length: out }, (_, i) => [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)]);
 }
 
 /** Kernel and stride when every window has the same size and a constant step. */

@@ -87,3 +87,11 @@ export function configId(c: PyramidConvConfig): string {
   const scales = c.scales.map((s) => String(s).replace('.', 'p')).join('_');
   return `c${c.channels}_ci${c.inner}_k${c.kernel}_s${scales}_${c.gate}_${c.dtype === 'float16' ? 'f16' : 'f32'}`;
 }
+
+/**
+ * PyTorch's adaptive-average-pool windows for one axis (SPEC.md §1): output cell i averages
+ * rows floor(i·size/out) … ceil((i+1)·size/out) − 1; [start, end) per cell.
+ */
+export function adaptiveWindows(size: number, out: number): [number, number][] {
+  return Array.from({ length: out }, (_, i) => [Math.floor((i * size) / out), Math.ceil(((i + 1) * size) / out)]);
+}
