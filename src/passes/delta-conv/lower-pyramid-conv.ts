@@ -37,11 +37,18 @@ export const lowerPyramidConvPass: Pass = {
     if (blocks.length && opset < 13) {
       throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
     }
-    for (const node of blocks) lowerBlock(model, node, opset);
+    // Which value took each block's output's place (by block name): the conversion records it for the per-layer check.
+    const outputs: Record<string, string> = {};
+    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node, opset);
     if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) model.opsetImports.delete('ai.deltac');
-    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length } };
+    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length }, data: { outputs } satisfies LoweringData };
   },
 };
+
+export interface LoweringData {
+  /** The name of each lowered block's output → the name of the value that computes it now. */
+  outputs: Record<string, string>;
+}
 
 /** Static (H, W) when the block's hw input is a constant. */
 function staticHW(hw: Value): [number, number] | null {
@@ -51,7 +58,7 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node, opset: number): void {
+function lowerBlock(model: Model, node: Node, opset: number): string {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
@@ -127,6 +134,7 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
   g.removeNode(node);
   // The block's own weights were re-laid out above; drop the originals nobody reads now.
   for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+  return out.name;
 }
 
 /** Channel counts from which conv_up runs as a plain GEMM plus a transpose (see below). */
