@@ -136,7 +136,7 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
     layers.push(await checkLayer(saved, region, checkpoint, { seed: (options.seed ?? 1) * 7919 + index, threads }));
   }
   let outside: OutsideComparison = { skipped: 'no original model given' };
-  if (typeof original === 'string' && typeof converted === 'string' && sameFile(original, converted)) {
+  if (typeof original === 'string' && saved.sourcePath && sameFile(original, saved.sourcePath)) {
     outside = { skipped: 'the converted model replaced the original (--force)' };
   } else if (original !== null) {
     const before = typeof original === 'string' ? loadModel(original, { missingExternalData: 'warn' }) : original;
