@@ -28,7 +28,8 @@ import { loadModel } from '../onnx/load.js';
 import { sameFile, serializeModel } from '../onnx/save.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
 import { blockWeightsOf, foldBiases } from '../reference/block-weights.js';
-import { type DeltaConvBlockWeights, deltaConvBlockReference } from '../reference/delta-conv-block.js';
+import { type DeltaConvBlockWeights, deltaConvBlockReference, deltaConvBlockReferenceAt } from '../reference/delta-conv-block.js';
+import { type TokenWindow, pyramidReads } from '../reference/pyramid-conv.js';
 import { Checkpoint } from '../weights/checkpoint.js';
 import { compareArrays } from './compare.js';
 import { type LayerRegion, cutLayerRegion, regionModel } from './layer-region.js';
@@ -91,9 +92,19 @@ interface Size {
   batch: number;
   height: number;
   width: number;
+  /** Compare only these tokens (a large static layer: the reference would cost N·C·Ci per token). */
+  window?: TokenWindow;
 }
 
-const formatSize = (s: Size) => `${s.batch}×${s.height}×${s.width}`;
+const formatSize = (s: Size) =>
+  `${s.batch}×${s.height}×${s.width}${s.window ? ` (its last ${s.window.rows[1] - s.window.rows[0]}×${s.window.cols[1] - s.window.cols[0]} tokens)` : ''}`;
+
+/**
+ * Multiply-adds of the reference above which a static layer is compared on a window:
+ * its bottom-right 2×2 tokens (the last, odd-size pooling windows and the clamped
+ * upsampling taps are there), for which conv_up runs on the ~8×8 tokens they read.
+ */
+const WHOLE_REFERENCE_MACS = 1e8;
 
 /**
  * The sizes a layer is run at: its own when H, W are static; otherwise a square one
@@ -101,10 +112,12 @@ const formatSize = (s: Size) => `${s.batch}×${s.height}×${s.width}`;
  * swapped axes and batch mixing all show), the smallest whose coarsest gate still has
  * a cell.
  */
-export function layerSizes(layer: Pick<ProvenanceLayer, 'scales' | 'staticHW'>): Size[] {
+export function layerSizes(layer: Pick<ProvenanceLayer, 'scales' | 'staticHW' | 'channels' | 'inner'>): Size[] {
   if (layer.staticHW) {
     const [height, width] = layer.staticHW;
-    return [{ batch: height * width <= 256 ? 2 : 1, height, width }];
+    const macs = 2 * height * width * 2 * layer.channels * layer.inner;
+    if (macs <= WHOLE_REFERENCE_MACS) return [{ batch: 2, height, width }];
+    return [{ batch: 1, height, width, window: { rows: [Math.max(0, height - 2), height], cols: [Math.max(0, width - 2), width] } }];
   }
   const side = Math.max(4, Math.ceil(1 / Math.min(...layer.scales)) + 1);
   return [
@@ -188,7 +201,8 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
   const built = regionModel(saved, region);
   let session: OrtModel;
   try {
-    session = await OrtModel.load(`layer ${name}`, { threads: o.threads, quiet: true }, serializeModel(built.model));
+    // one run per size: pre-packing the weights for faster GEMMs would cost more than it saves
+    session = await OrtModel.load(`layer ${name}`, { threads: o.threads, quiet: true, prepacking: false }, serializeModel(built.model));
   } catch (e) {
     const missing = missingKernel(e);
     if (missing) {
@@ -203,7 +217,7 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
     let worst = 0;
     for (const [k, size] of sizes.entries()) {
       const n = size.height * size.width;
-      const x = seededTokens(size.batch * n * layer.channels, dtype, o.seed * 16 + k);
+      const x = seededTokens(size, layer, dtype, o.seed * 16 + k);
       const feeds: Record<string, ort.Tensor> = { [built.inputs.tokens]: toOrt(x, dtype, [size.batch, n, layer.channels]) };
       if (built.inputs.hwSource) {
         const dims = [1, 1, 1, 1];
@@ -224,19 +238,20 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
       if ([...got.dims].join(',') !== expectDims.join(',')) {
         fail('outputs', `gives [${got.dims.join(', ')}] for tokens ${formatSize(size)} (batch×H×W), expected [${expectDims.join(', ')}]`);
       }
-      const actual = fromOrt(got);
-      const reference = deltaConvBlockReference(x, weights, size, params);
-      const bad = countNonFinite(actual);
+      const whole = fromOrt(got);
+      const bad = countNonFinite(whole);
       if (bad.count) {
-        fail('nonfinite', `gives ${bad.count} NaN/Inf of ${actual.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at token ${Math.floor(bad.first / layer.channels)}, channel ${bad.first % layer.channels}) where the reference ΔConvBlock's are finite`);
+        fail('nonfinite', `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite`);
       }
+      const actual = size.window ? windowOf(whole, size, layer.channels, size.window) : whole;
+      const reference = size.window ? deltaConvBlockReferenceAt(x, weights, size, params, size.window) : deltaConvBlockReference(x, weights, size, params);
       const c = compareArrays(actual, reference);
       worst = Math.max(worst, c.rel);
       if (!(c.rel <= result.tolerance)) {
         const at = worstIndex(actual, reference);
         fail(
           'mismatch',
-          `differs from the reference ΔConvBlock on tokens ${formatSize(size)} (batch×H×W): relative error ${fmt(c.rel)} > ${fmt(result.tolerance)} for ${dtypeName(dtype)} (the worst at token ${Math.floor(at / layer.channels)}, channel ${at % layer.channels}: ${actual[at]} vs ${reference[at]})`,
+          `differs from the reference ΔConvBlock on tokens ${formatSize(size)} (batch×H×W): relative error ${fmt(c.rel)} > ${fmt(result.tolerance)} for ${dtypeName(dtype)} (the worst at ${position(at, size, layer.channels, size.window)}: ${actual[at]} vs ${reference[at]})`,
         );
       }
     }
@@ -263,8 +278,7 @@ const WEIGHT_NAMES: Record<keyof DeltaConvBlockWeights, string> = {
 function firstNonFinite(w: DeltaConvBlockWeights): string | null {
   for (const [key, label] of Object.entries(WEIGHT_NAMES)) {
     const a = w[key as keyof DeltaConvBlockWeights];
-    const i = a.findIndex((v) => !Number.isFinite(v));
-    if (i >= 0) return `${label}[${i}] (${a[i]})`;
+    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return `${label}[${i}] (${a[i]})`;
   }
   return null;
 }
@@ -299,15 +313,27 @@ function compareWithCheckpoint(saved: DeltaConvBlockWeights, checkpoint: Checkpo
     const a = saved[key as keyof DeltaConvBlockWeights];
     const b = expected[key as keyof DeltaConvBlockWeights];
     if (a.length !== b.length) return { error: Infinity, where: `${label} (${a.length} values)`, saved: NaN, expected: b.length };
-    for (let i = 0; i < a.length; i++) {
-      const e = Math.abs(a[i]! - b[i]!) / Math.max(Math.abs(b[i]!), floor);
-      if (e > worst.error || Number.isNaN(e)) {
-        const where = key === 'gateWeights' ? gateWhere(i, K, Ci) : `${label}[${i}]`;
-        worst = { error: Number.isNaN(e) ? Infinity : e, where, saved: a[i]!, expected: b[i]! };
-      }
-    }
+    const { error, index } = worstRelative(a, b, floor);
+    if (error > worst.error) worst = { error, where: key === 'gateWeights' ? gateWhere(index, K, Ci) : `${label}[${index}]`, saved: a[index]!, expected: b[index]! };
   }
   return worst;
+}
+
+/** The largest |a − b| / max(|b|, floor) and where (NaN counts as Infinity). */
+function worstRelative(a: Float32Array, b: Float32Array, floor: number): { error: number; index: number } {
+  let error = 0;
+  let index = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (d === 0) continue;
+    const e = d / Math.max(Math.abs(b[i]!), floor);
+    if (!(e <= error)) {
+      error = Number.isNaN(e) ? Infinity : e;
+      index = i;
+      if (error === Infinity) break;
+    }
+  }
+  return { error, index };
 }
 
 /** "gate 1 conv_spatial.weight [i, j, c]" for a flat index of [S, K, K, Ci]. */
@@ -320,10 +346,19 @@ function gateWhere(i: number, K: number, Ci: number): string {
 
 // ---- inputs and outputs ------------------------------------------------------------
 
-/** Standard normal tokens, rounded to `dtype` (the reference sees exactly what onnxruntime gets). */
-function seededTokens(n: number, dtype: DataType, seed: number): Float32Array {
+/**
+ * Standard normal tokens, rounded to `dtype` (the reference sees exactly what
+ * onnxruntime gets). For a window, only where the reference reads them for it (the
+ * rest is zero: it reaches the window only through the mean, as zeros do).
+ */
+function seededTokens(size: Size, layer: ProvenanceLayer, dtype: DataType, seed: number): Float32Array {
+  const { batch, height: H, width: W, window } = size;
+  const c = layer.channels;
   const normal = normalSampler(seededRandom(seed));
-  const x = Float32Array.from({ length: n }, normal);
+  const x = new Float32Array(batch * H * W * c);
+  const [r0, r1] = window ? pyramidReads(H, window.rows[0], window.rows[1], layer.kernel, layer.scales) : [0, H];
+  const [c0, c1] = window ? pyramidReads(W, window.cols[0], window.cols[1], layer.kernel, layer.scales) : [0, W];
+  for (let b = 0; b < batch; b++) for (let r = r0; r < r1; r++) for (let i = ((b * H + r) * W + c0) * c, end = ((b * H + r) * W + c1) * c; i < end; i++) x[i] = normal();
   if (dtype === DataType.FLOAT16) return halfToFloat32Array(float32ToHalfArray(x));
   if (dtype === DataType.BFLOAT16) return bfloat16ToFloat32Array(float32ToBfloat16Array(x));
   return x;
@@ -356,6 +391,32 @@ function fromOrt(t: ort.Tensor): Float32Array {
   }
   if (t.type === 'float32') return t.data as Float32Array;
   return Float32Array.from(t.data as ArrayLike<number>, Number);
+}
+
+/** "image 1, row 2, column 4, channel 17" for a flat index of a [B, H·W, C] output (or of a window's tokens). */
+function position(index: number, size: Size, c: number, w?: TokenWindow): string {
+  const token = Math.floor(index / c);
+  const cols = w ? w.cols[1] - w.cols[0] : size.width;
+  const perImage = w ? (w.rows[1] - w.rows[0]) * cols : size.height * size.width;
+  const t = token % perImage;
+  return `image ${Math.floor(token / perImage)}, row ${Math.floor(t / cols) + (w?.rows[0] ?? 0)}, column ${(t % cols) + (w?.cols[0] ?? 0)}, channel ${index % c}`;
+}
+
+/** The tokens of `w` out of a whole [B, H·W, C] output, as deltaConvBlockReferenceAt orders them. */
+function windowOf(y: Float32Array, size: Size, c: number, w: TokenWindow): Float32Array {
+  const { batch, height: H, width: W } = size;
+  const [r0, r1] = w.rows;
+  const [c0, c1] = w.cols;
+  const out = new Float32Array(batch * (r1 - r0) * (c1 - c0) * c);
+  let at = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let r = r0; r < r1; r++) {
+      const from = ((b * H + r) * W + c0) * c;
+      out.set(y.subarray(from, from + (c1 - c0) * c), at);
+      at += (c1 - c0) * c;
+    }
+  }
+  return out;
 }
 
 function countNonFinite(a: Float32Array): { count: number; first: number } {

@@ -144,7 +144,7 @@ describe('the per-layer check fails, naming the layer', () => {
     });
     const e = await expectFailure(checkLayers(sd15.before, m.file, { weights: sd15.weights }));
     expect(e.message).toMatch(
-      /^layer up_blocks\.1\.attentions\.2\.transformer_blocks\.0\.attn1: differs from the reference ΔConvBlock on tokens 2×3×5 \(batch×H×W\): relative error .* > 1\.0e-4 for f32 \(the worst at token \d+, channel \d+: /,
+      /^layer up_blocks\.1\.attentions\.2\.transformer_blocks\.0\.attn1: differs from the reference ΔConvBlock on tokens 2×3×5 \(batch×H×W\): relative error .* > 1\.0e-4 for f32 \(the worst at image \d, row \d, column \d, channel \d+: /,
     );
     expect(e.details).toMatchObject({ layer: m.layer, stage: 'mismatch' });
   });
@@ -179,7 +179,7 @@ describe('the per-layer check fails, naming the layer', () => {
     });
     const e = await expectFailure(checkLayers(sd15.before, m.file, { weights: sd15.weights }));
     expect(e.message).toMatch(
-      /^layer up_blocks\.2\.attentions\.2\.transformer_blocks\.0\.attn1: gives 512 NaN\/Inf of 512 outputs on tokens 1×4×4 \(batch×H×W; the first at token 0, channel 0\) where the reference ΔConvBlock's are finite$/,
+      /^layer up_blocks\.2\.attentions\.2\.transformer_blocks\.0\.attn1: gives 512 NaN\/Inf of 512 outputs on tokens 1×4×4 \(batch×H×W; the first at image 0, row 0, column 0, channel 0\) where the reference ΔConvBlock's are finite$/,
     );
     expect(e.details).toMatchObject({ layer: m.layer, stage: 'nonfinite' });
   });
