@@ -136,11 +136,14 @@ export function bilinearResize(src: Float32Array, ext: Extent, channels: number,
       const ry = rows[y]!;
       for (let x = 0; x < outW; x++) {
         const rx = cols[x]!;
+        // the four taps' offsets (no closure per element: this loop runs over every pixel and channel)
+        const p00 = ((b * H + ry.i0) * W + rx.i0) * channels;
+        const p01 = ((b * H + ry.i0) * W + rx.i1) * channels;
+        const p10 = ((b * H + ry.i1) * W + rx.i0) * channels;
+        const p11 = ((b * H + ry.i1) * W + rx.i1) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = (r: number, q: number) => src[((b * H + r) * W + q) * channels + c]!;
           out[((b * outH + y) * outW + x) * channels + c] =
-            ry.w0 * (rx.w0 * at(ry.i0, rx.i0) + rx.w1 * at(ry.i0, rx.i1)) +
-            ry.w1 * (rx.w0 * at(ry.i1, rx.i0) + rx.w1 * at(ry.i1, rx.i1));
+            ry.w0 * (rx.w0 * src[p00 + c]! + rx.w1 * src[p01 + c]!) + ry.w1 * (rx.w0 * src[p10 + c]! + rx.w1 * src[p11 + c]!);
         }
       }
     }

@@ -71,9 +71,7 @@ export interface LayerCheck {
 
 export interface LayerCheckResult {
   mode: 'layers';
-  status: 'passed' | 'skipped';
-  /** Why the check was skipped. */
-  reason?: string;
+  status: 'passed';
   layers: LayerCheck[];
   /** Nodes outside the layers compared with the original model, or why not. */
   outside: OutsideComparison;

@@ -16,7 +16,9 @@ import { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import { runInference } from '../ir/shape-inference/infer.js';
 import type { Value } from '../ir/value.js';
-import type { ProvenanceLayer } from '../passes/delta-conv/provenance.js';
+import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
+import { blockWeightsOf } from '../reference/block-weights.js';
+import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
 
 export interface LayerRegion {
   layer: ProvenanceLayer;
@@ -72,8 +74,7 @@ export function cutLayerRegion(model: Model, layer: ProvenanceLayer): LayerRegio
     for (const i of p.inputs) if (i) stack.push(i);
   }
   if (!inside.size) throw broken(name, `its output "${output.name}" is not computed by any node`);
-  const reached = (v: Value) => seen.has(v) || boundary.has(v);
-  if (!reached(tokens) || ![...inside].some((n) => n.inputs.includes(tokens))) throw broken(name, `its output does not depend on its tokens "${tokens.name}"`);
+  if (![...inside].some((n) => n.inputs.includes(tokens))) throw broken(name, `its output does not depend on its tokens "${tokens.name}"`);
   if (hwSource && ![...inside].some((n) => n.inputs.includes(hwSource))) throw broken(name, `it does not read H and W from "${hwSource.name}"`);
   for (const n of inside) {
     for (const o of n.outputs) {
@@ -141,4 +142,15 @@ export function regionModel(model: Model, region: LayerRegion): { model: Model; 
   out.type = inferred?.kind === 'tensor' ? { ...inferred, shape: inferred.shape?.map(() => null) ?? null } : { kind: 'tensor', dtype: region.dtype, shape: null };
   out.typeSource = 'declared';
   return { model: m, inputs: { tokens: region.tokens.name, hwSource: region.hwSource?.name ?? null }, output: out.name };
+}
+
+/**
+ * Every converted layer of a (saved) model, with its region and its ΔConvBlock weights
+ * as the model holds them (unpacked when lowered, biases folded: reference/block-weights.ts).
+ */
+export function convertedLayers(model: Model): { layer: ProvenanceLayer; region: LayerRegion; weights: DeltaConvBlockWeights }[] {
+  return (readProvenance(model) ?? []).map((layer) => {
+    const region = cutLayerRegion(model, layer);
+    return { layer, region, weights: blockWeightsOf(region.nodes, layer, layer.modulePath) };
+  });
 }
