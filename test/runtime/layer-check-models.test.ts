@@ -136,8 +136,8 @@ describe('full-size layouts (elided weights; a seeded checkpoint of the real sha
     }
     if (c.style === 'dynamo-sdpa') {
       // static sizes: each layer at its own, large ones on the window the reference reads
-      expect(r.layers[0]!.sizes).toEqual(['1×48×48 (its last 2×2 tokens)']);
-      expect(r.layers.at(-1)!.sizes).toEqual(['1×48×48 (its last 2×2 tokens)']);
+      expect(r.layers[0]!.sizes).toEqual(['1×96×96 (its last 2×2 tokens)']);
+      expect(r.layers.at(-1)!.sizes).toEqual(['1×96×96 (its last 2×2 tokens)']);
     } else {
       expect(r.layers.every((l) => l.sizes.join() === '1×4×4,2×3×5')).toBe(true);
     }
