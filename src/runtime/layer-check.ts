@@ -134,7 +134,8 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
   const started = performance.now();
   const saved = typeof converted === 'string' ? loadModel(converted) : converted;
   const provenance = readProvenance(saved);
-  if (!provenance?.length) {
+  // (an empty list is a partial conversion that kept every layer's attention: nothing to run, the rest is still compared)
+  if (!provenance) {
     throw new DeltacError('DELTAC_E_CHECK_FAILED', 'the saved model records no converted layers (its "deltac.layers" metadata is missing)', { stage: 'region' });
   }
   const checkpoint = typeof options.weights === 'string' ? Checkpoint.open(options.weights) : options.weights;

@@ -107,6 +107,23 @@ describe('every export style, f32 and f16', () => {
   });
 });
 
+describe('a partial conversion (--allow-partial)', () => {
+  it('the attention layers it kept are compared with the original like every node outside the converted ones', async () => {
+    const built = buildExport({ layout: 'sd15', style: 'ts-sdpa' });
+    const kept = built.selfBlocks.slice(0, 2).map((b) => b.path);
+    const weights = path.join(tmp.dir, 'partial.safetensors');
+    writeSafetensors(weights, deltaCheckpoint(built, { omit: kept }));
+    const original = path.join(tmp.dir, 'partial.onnx');
+    saveModel(built.model, original);
+    const r = await runCli('convert', original, '--weights', weights, '-o', path.join(tmp.dir, 'partial.delta.onnx'), '--allow-partial', '--json');
+    expect(r.code, r.err).toBe(0);
+    const { check, report } = JSON.parse(r.out);
+    expect(report.layers.filter((l: { status: string }) => l.status === 'kept')).toHaveLength(2);
+    expect(check.layers.layers.map((l: { layer: string }) => l.layer)).toEqual(built.selfBlocks.slice(2).map((b) => `${b.path}.attn1`));
+    expect(check.layers.outside.nodes).toBeGreaterThan(100);
+  });
+});
+
 describe('full-size layouts (elided weights; a seeded checkpoint of the real shapes)', () => {
   const cases: [string, FullSizeOptions, number][] = [
     ['SD1.5', { layout: 'sd15', style: 'ts-sdpa' }, 16],

@@ -158,6 +158,7 @@ export function renderCheck(c: ConversionCheck): string {
         `and matched the reference ΔConvBlock with their saved weights (worst relative error ${fmt(worst.error!)}, ${worst.dtype} tolerance ${fmt(worst.tolerance)})`,
     );
   }
+  if (!l.layers.length) parts.push('no layer was converted');
   if (notRun.length) parts.push(`${notRun.length} layer${notRun.length > 1 ? 's' : ''} not run: ${notRun[0]!.notRun}`);
   const compared = l.layers.filter((x) => x.weightError !== null);
   if (compared.length) {
