@@ -98,10 +98,17 @@ function loweredWeights(nodes: readonly Node[], s: BlockShape, layer: string): D
 
 const FLOATS = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
 
-/** [rows, cols] → [cols, rows]. */
+/** [rows, cols] → [cols, rows], in 32×32 tiles (a 1280×1280 weight row by row thrashes the cache). */
 function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
   const t = new Float32Array(m.length);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = m[i * cols + j]!;
+  const T = 32;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    for (let j0 = 0; j0 < cols; j0 += T) {
+      const iEnd = Math.min(i0 + T, rows);
+      const jEnd = Math.min(j0 + T, cols);
+      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) t[j * rows + i] = m[i * cols + j]!;
+    }
+  }
   return t;
 }
 

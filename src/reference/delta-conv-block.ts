@@ -32,43 +32,63 @@ export interface DeltaConvBlockParams extends PyramidConvParams {
 
 /**
  * y[p, o] = sum_i x[p, i]·w[o, i] + bias[o]  (a Linear layer on `rows` rows). Four rows
- * share each pass over a weight row (twice as fast here); every sum still adds its
- * terms in order i = 0, 1, …, so the results are the plain loop's, bit for bit.
+ * and two outputs share each pass over the inputs (three times as fast here as one
+ * dot product at a time); every sum still adds its terms in order i = 0, 1, …, so the
+ * results are the plain loop's, bit for bit.
  */
 export function linear(x: Float32Array, rows: number, inDim: number, w: Float32Array, bias: Float32Array, outDim: number): Float32Array {
   const y = new Float32Array(rows * outDim);
+  const dot = (p: number, o: number) => {
+    let sum = bias[o]!;
+    for (let i = 0; i < inDim; i++) sum += x[p * inDim + i]! * w[o * inDim + i]!;
+    y[p * outDim + o] = sum;
+  };
   let p = 0;
   for (; p + 4 <= rows; p += 4) {
     const x0 = p * inDim;
     const x1 = x0 + inDim;
     const x2 = x1 + inDim;
     const x3 = x2 + inDim;
-    for (let o = 0; o < outDim; o++) {
-      const wo = o * inDim;
-      let s0 = bias[o]!;
-      let s1 = s0;
-      let s2 = s0;
-      let s3 = s0;
+    let o = 0;
+    for (; o + 2 <= outDim; o += 2) {
+      const wa = o * inDim;
+      const wb = wa + inDim;
+      let a0 = bias[o]!;
+      let a1 = a0;
+      let a2 = a0;
+      let a3 = a0;
+      let b0 = bias[o + 1]!;
+      let b1 = b0;
+      let b2 = b0;
+      let b3 = b0;
       for (let i = 0; i < inDim; i++) {
-        const wi = w[wo + i]!;
-        s0 += x[x0 + i]! * wi;
-        s1 += x[x1 + i]! * wi;
-        s2 += x[x2 + i]! * wi;
-        s3 += x[x3 + i]! * wi;
+        const u = w[wa + i]!;
+        const v = w[wb + i]!;
+        const q0 = x[x0 + i]!;
+        const q1 = x[x1 + i]!;
+        const q2 = x[x2 + i]!;
+        const q3 = x[x3 + i]!;
+        a0 += q0 * u;
+        a1 += q1 * u;
+        a2 += q2 * u;
+        a3 += q3 * u;
+        b0 += q0 * v;
+        b1 += q1 * v;
+        b2 += q2 * v;
+        b3 += q3 * v;
       }
-      y[p * outDim + o] = s0;
-      y[(p + 1) * outDim + o] = s1;
-      y[(p + 2) * outDim + o] = s2;
-      y[(p + 3) * outDim + o] = s3;
+      y[p * outDim + o] = a0;
+      y[(p + 1) * outDim + o] = a1;
+      y[(p + 2) * outDim + o] = a2;
+      y[(p + 3) * outDim + o] = a3;
+      y[p * outDim + o + 1] = b0;
+      y[(p + 1) * outDim + o + 1] = b1;
+      y[(p + 2) * outDim + o + 1] = b2;
+      y[(p + 3) * outDim + o + 1] = b3;
     }
+    for (; o < outDim; o++) for (let q = p; q < p + 4; q++) dot(q, o);
   }
-  for (; p < rows; p++) {
-    for (let o = 0; o < outDim; o++) {
-      let sum = bias[o]!;
-      for (let i = 0; i < inDim; i++) sum += x[p * inDim + i]! * w[o * inDim + i]!;
-      y[p * outDim + o] = sum;
-    }
-  }
+  for (; p < rows; p++) for (let o = 0; o < outDim; o++) dot(p, o);
   return y;
 }
 
