@@ -2,14 +2,15 @@
 // src/pipeline/schedulers/ will export, for the first end-to-end runs.
 export interface Scheduler {
   readonly name: string;
-  readonly timesteps: number[];
+  readonly options: Readonly<Record<string, unknown>>;
+  readonly timesteps: readonly number[];
   readonly initNoiseSigma: number;
   setTimesteps(n: number): void;
   scaleModelInput(sample: Float32Array, t: number): Float32Array;
   step(modelOutput: Float32Array, t: number, sample: Float32Array): Float32Array;
 }
 
-export function createScheduler(config: Record<string, unknown>): Scheduler {
+export function createScheduler(config: Record<string, unknown>, _name?: string): Scheduler {
   const n = 1000;
   const bs = Math.sqrt(config.beta_start as number);
   const be = Math.sqrt(config.beta_end as number);
@@ -27,6 +28,7 @@ export function createScheduler(config: Record<string, unknown>): Scheduler {
   let cur: Float32Array | null = null;
   const s: Scheduler = {
     name: 'PNDMScheduler',
+    options: config,
     timesteps: [],
     initNoiseSigma: 1,
     setTimesteps(k) {
@@ -34,7 +36,7 @@ export function createScheduler(config: Record<string, unknown>): Scheduler {
       const ratio = Math.floor(n / k);
       const ts = Array.from({ length: k }, (_, i) => Math.round(i * ratio) + 1);
       const plms = [...ts.slice(0, -1), ts[ts.length - 2]!, ts[ts.length - 1]!].reverse();
-      (s as { timesteps: number[] }).timesteps = plms;
+      (s as unknown as { timesteps: number[] }).timesteps = plms;
       ets = [];
       counter = 0;
       cur = null;
