@@ -98,7 +98,7 @@ export async function readPipelineLayout(files: PipelineFiles): Promise<Pipeline
   if (!className) throw new DeltacError('DELTAC_E_PIPELINE_FOLDER', `${MODEL_INDEX} of "${files.label}" has no "_class_name"`);
   const byFolder = new Map<string, { path: string; bytes: number }[]>();
   const topFiles: { path: string; bytes: number }[] = [];
-  for (const [path, bytes] of [...files.files].sort((a, b) => a[0].localeCompare(b[0]))) {
+  for (const [path, bytes] of [...files.files].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
     const slash = path.indexOf('/');
     if (slash < 0) topFiles.push({ path, bytes });
     else {
