@@ -44,6 +44,9 @@ export const ERROR_CODES = {
   DELTAC_E_VERIFY_MISMATCH: 'the converted model does not match the reference within tolerance',
   DELTAC_E_CHECK_FAILED: 'the smoke run of the converted model failed: it did not load, did not run, or gave NaN/Inf where the original gives finite values',
   DELTAC_E_NPY: 'a .npy file is malformed or has an unsupported dtype',
+  // pipelines
+  DELTAC_E_UNSUPPORTED_SCHEDULER: 'the scheduler (its class, or an option in scheduler_config.json) is not one deltac implements, or its config is malformed',
+  DELTAC_E_TOKENIZER: 'a tokenizer folder holds neither vocab.json + merges.txt nor tokenizer.json, or its files are malformed or of another kind',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
