@@ -17,7 +17,7 @@
  */
 import { DeltacError } from '../ir/errors.js';
 import { type Conditioning, conditioningFeeds } from './prompt-encoding.js';
-import type { Scheduler } from './temp-pndm.js';
+import type { Scheduler } from './schedulers/index.js';
 import { type ModelSession, type TensorData, castFloat32, inputOf, outputOf, toFloat32 } from './session.js';
 
 export interface StepRecord {

@@ -12,7 +12,7 @@ import { DeltacError } from '../ir/errors.js';
 import type { PipelineKind, VaeConfig } from './layout.js';
 import { type Conditioning, type TextEncoderPart, encodePromptSD, encodePromptSDXL, usesGuidance } from './prompt-encoding.js';
 import { denoise } from './denoising-loop.js';
-import type { Scheduler } from './temp-pndm.js';
+import type { Scheduler } from './schedulers/index.js';
 import type { SessionLoader } from './session.js';
 import { type DecodedImage, decodeLatents } from './vae-decoding.js';
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { denoise, timestepFeed } from '../../src/pipeline/denoising-loop.js';
 import type { Conditioning } from '../../src/pipeline/prompt-encoding.js';
-import type { Scheduler } from '../../src/pipeline/temp-pndm.js';
+import type { Scheduler } from '../../src/pipeline/schedulers/index.js';
 import type { ModelSession, SessionInput, TensorData } from '../../src/pipeline/session.js';
 import { halfBitsToFloat32 } from '../../src/ir/half.js';
 

@@ -9,6 +9,7 @@ import { formatType } from '../../ir/types.js';
 import { loadModelWithReport } from '../../onnx/load.js';
 import { readProvenance } from '../../passes/delta-conv/provenance.js';
 import { type PipelineKind, type TokenizerFormat, type VaeConfig, readJsonObject, readPipelineLayout, readVaeConfig, tokenizerFormat } from '../layout.js';
+import { parseSchedulerConfig } from '../schedulers/index.js';
 import { openPipelineFolder } from './folder.js';
 import { SCHEDULER_CONFIG } from './open-pipeline.js';
 
@@ -98,7 +99,7 @@ export async function describePipelineFolder(dir: string): Promise<PipelineDescr
     }
     components.push(d);
   }
-  const schedulerConfig = await readJsonObject(files, SCHEDULER_CONFIG);
+  const schedulerConfig = files.files.has(SCHEDULER_CONFIG) ? (parseSchedulerConfig(await files.readText(SCHEDULER_CONFIG), SCHEDULER_CONFIG) as Record<string, unknown>) : undefined;
   const generation = await readJsonObject(files, 'generation.json');
   return {
     folder: dir,

@@ -17,7 +17,7 @@ import {
 } from '../layout.js';
 import type { PipelineParts } from '../preview.js';
 import type { TextEncoderPart } from '../prompt-encoding.js';
-import { createScheduler } from '../temp-pndm.js';
+import { createScheduler, parseSchedulerConfig } from '../schedulers/index.js';
 import { tempTokenizer } from '../temp-tokenizer.js';
 import { type FolderFiles, openPipelineFolder } from './folder.js';
 import { openOrtSession } from './ort-session.js';
@@ -53,8 +53,8 @@ export async function openPipeline(dir: string): Promise<OpenedPipeline> {
     }
   }
   requireModel(layout, 'vae_decoder');
-  const schedulerConfig = await readJsonObject(files, SCHEDULER_CONFIG);
-  if (!schedulerConfig) throw new DeltacError('DELTAC_E_PIPELINE_FOLDER', `"${dir}" has no ${SCHEDULER_CONFIG}`);
+  if (!files.files.has(SCHEDULER_CONFIG)) throw new DeltacError('DELTAC_E_PIPELINE_FOLDER', `"${dir}" has no ${SCHEDULER_CONFIG}`);
+  const schedulerConfig = parseSchedulerConfig(await files.readText(SCHEDULER_CONFIG), `${SCHEDULER_CONFIG} of "${dir}"`) as Record<string, unknown>;
   return {
     files,
     layout,
@@ -81,8 +81,7 @@ export async function pipelineParts(p: OpenedPipeline, scheduler: string): Promi
     const file = p.files.absolute(`${encoder}/model.onnx`);
     text.push({ tokenizer: await loadTokenizer(p, tokenizer), load: () => openOrtSession(`${encoder}/model.onnx`, file) });
   }
-  const config = { ...p.schedulerConfig, _class_name: scheduler };
-  createScheduler(config); // refuses an unknown scheduler before anything runs
+  createScheduler(p.schedulerConfig, scheduler); // refuses an unknown scheduler or option before anything runs
   const vaeFile = p.files.absolute('vae_decoder/model.onnx');
   return {
     kind: p.kind,
@@ -90,6 +89,6 @@ export async function pipelineParts(p: OpenedPipeline, scheduler: string): Promi
     forceZerosForEmptyPrompt: p.layout.index.force_zeros_for_empty_prompt !== false,
     vae: () => openOrtSession('vae_decoder/model.onnx', vaeFile),
     vaeConfig: p.vae,
-    createScheduler: () => createScheduler(config),
+    createScheduler: () => createScheduler(p.schedulerConfig, scheduler),
   };
 }

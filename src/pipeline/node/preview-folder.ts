@@ -26,6 +26,7 @@ import { saveModel, serializeModel } from '../../onnx/save.js';
 import { readProvenance } from '../../passes/delta-conv/provenance.js';
 import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { UNET_MODEL } from '../layout.js';
+import { schedulerClassName } from '../schedulers/index.js';
 import { type RgbaImage, imageToRgba, renderComparison } from '../picture/compare-picture.js';
 import { type PipelineParts, type PreviewHooks, type PreviewResult, type PreviewVariant, runPreview } from '../preview.js';
 import { type PreviewRequest, type ResolvedSettings, resolveSettings } from '../settings.js';
@@ -149,7 +150,11 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
     sampleSize: typeof main.unetConfig?.sample_size === 'number' ? main.unetConfig.sample_size : undefined,
     scheduler: typeof main.schedulerConfig._class_name === 'string' ? main.schedulerConfig._class_name : 'PNDMScheduler',
   };
-  const settings = await resolveSettings(options.request, main.generation, facts, async (file) => readLatentsFile(path.join(main.files.root, file)));
+  const resolved = await resolveSettings(options.request, main.generation, facts, async (file) => readLatentsFile(path.join(main.files.root, file)));
+  const settings = { ...resolved, scheduler: schedulerClassName(resolved.scheduler) };
+  if (settings.scheduler !== facts.scheduler && resolved.sources.scheduler === 'generation.json') {
+    settings.notes.push(`generation.json asks for ${settings.scheduler}; the folder's scheduler_config.json is ${facts.scheduler} (its options are kept, as diffusers' from_config does)`);
+  }
   const parts = await pipelineParts(main, settings.scheduler);
 
   // The variants: the folder's UNet, and the converted one.
