@@ -106,6 +106,20 @@ describe('deltac preview on sd-tiny-pipeline', () => {
   });
 });
 
+describe('deltac preview on sdxl-tiny-pipeline', () => {
+  it('reproduces diffusers\' SDXL images: two text encoders, text_embeds and time_ids, EulerDiscrete, float32 timestep, "!" padding', async () => {
+    const r = await preview(SDXL_TINY, 'sdxl', '--weights', path.join(SDXL_TINY, 'delta.safetensors'));
+    expect(r.code, r.err).toBe(0);
+    const original = maxAbs(path.join(r.out, 'original.npy'), path.join(SDXL_TINY, 'reference.original.npy'));
+    const delta = maxAbs(path.join(r.out, 'delta.npy'), path.join(SDXL_TINY, 'reference.delta.npy'));
+    console.log(`sdxl-tiny-pipeline: original max abs ${original.toExponential(2)}, delta ${delta.toExponential(2)} (vs diffusers)`);
+    expect(original).toBeLessThan(1e-4);
+    expect(delta).toBeLessThan(1e-4);
+    const json = JSON.parse(fs.readFileSync(path.join(r.out, 'preview.json'), 'utf8'));
+    expect(json.settings).toMatchObject({ scheduler: 'EulerDiscreteScheduler', guidanceScale: 5, vaeScalingFactor: 0.13025 });
+  });
+});
+
 describe('deltac convert on a pipeline folder', () => {
   let out: string;
   beforeAll(async () => {

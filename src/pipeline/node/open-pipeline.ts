@@ -69,6 +69,11 @@ export async function openPipeline(dir: string): Promise<OpenedPipeline> {
 
 async function loadTokenizer(p: OpenedPipeline, folder: string) {
   const config = (await readJsonObject(p.files, `${folder}/tokenizer_config.json`)) ?? {};
+  if (p.files.files.has(`${folder}/tokenizer.json`)) {
+    const t = JSON.parse(await p.files.readText(`${folder}/tokenizer.json`));
+    const merges = (t.model.merges as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
+    return tempTokenizer(t.model.vocab, merges, (config.pad_token as string) ?? t.padding?.pad_token ?? '<|endoftext|>');
+  }
   const vocab = JSON.parse(await p.files.readText(`${folder}/vocab.json`)) as Record<string, number>;
   const merges = (await p.files.readText(`${folder}/merges.txt`)).split('\n').filter((l) => l && !l.startsWith('#version'));
   return tempTokenizer(vocab, merges, (config.pad_token as string) ?? '<|endoftext|>');
