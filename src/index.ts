@@ -41,3 +41,6 @@ export { OrtModel, readInputFolder, compareArrays } from './runtime/onnxruntime.
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { smokeCheck, checkSavedModel, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';
 export { scanNonFinite, type NonFiniteSummary } from './weights/nonfinite.js';
+export { createScheduler, parseSchedulerConfig, schedulerClassName, SUPPORTED_SCHEDULERS, type Scheduler, type SchedulerConfig } from './pipeline/schedulers/index.js';
+export { ClipTokenizer, clipTokenizerJson, type ClipEncoding } from './pipeline/tokenizer/clip.js';
+export { loadTokenizer } from './pipeline/tokenizer/load.js';

@@ -10,7 +10,7 @@
  */
 import { DeltacError } from '../ir/errors.js';
 import type { PipelineKind, VaeConfig } from './layout.js';
-import { type Conditioning, type TextEncoderPart, encodePromptSD, encodePromptSDXL, usesGuidance } from './prompt-encoding.js';
+import { type Conditioning, type TextEncoderPart, type TruncatedPrompt, encodePromptSD, encodePromptSDXL, usesGuidance } from './prompt-encoding.js';
 import { denoise } from './denoising-loop.js';
 import type { Scheduler } from './schedulers/index.js';
 import type { SessionLoader } from './session.js';
@@ -72,7 +72,7 @@ export interface PreviewResult {
   /** Of each variant after the first, against the first. */
   deviation: StepDeviation[][];
   /** Prompts longer than the tokenizer's length, cut as diffusers does. */
-  truncated: string[];
+  truncated: TruncatedPrompt[];
   guidance: boolean;
 }
 
@@ -99,7 +99,7 @@ function deviationOf(a: Float32Array, b: Float32Array): Omit<StepDeviation, 'ste
 export async function runPreview(variants: PreviewVariant[], s: GenerationSettings, hooks: PreviewHooks = {}): Promise<PreviewResult> {
   if (!variants.length) throw new DeltacError('DELTAC_E_BAD_OPTION', 'nothing to preview');
   const conditioning = new Map<PipelineParts['text'], Conditioning>();
-  const truncated = new Set<string>();
+  const truncated: TruncatedPrompt[] = [];
   const results: VariantResult[] = [];
   const trajectories: Float32Array[][] = [];
   for (const v of variants) {
@@ -112,7 +112,7 @@ export async function runPreview(variants: PreviewVariant[], s: GenerationSettin
           ? await encodePromptSDXL(v.parts.text as [TextEncoderPart, TextEncoderPart], prompt, v.parts.forceZerosForEmptyPrompt)
           : await encodePromptSD(v.parts.text[0]!, prompt);
       conditioning.set(v.parts.text, c);
-      c.truncated.forEach((t) => truncated.add(t));
+      for (const t of c.truncated) if (!truncated.some((x) => x.prompt === t.prompt)) truncated.push(t);
     }
     hooks.onStage?.(v.name, 'load');
     const loadStart = performance.now();
@@ -155,5 +155,5 @@ export async function runPreview(variants: PreviewVariant[], s: GenerationSettin
   const deviation = trajectories.slice(1).map((t) =>
     t.map((latents, step) => ({ step, timestep: results[0]!.timesteps[step]!, ...deviationOf(trajectories[0]![step]!, latents) })),
   );
-  return { variants: results, deviation, truncated: [...truncated], guidance: usesGuidance(s.guidanceScale) };
+  return { variants: results, deviation, truncated, guidance: usesGuidance(s.guidanceScale) };
 }

@@ -16,10 +16,16 @@
 import { DeltacError } from '../ir/errors.js';
 import { type ModelSession, type SessionLoader, type TensorData, castFloat32, float32Tensor, inputOf, toFloat32 } from './session.js';
 
-/** What the pipeline needs of a tokenizer (src/pipeline/tokenizer/). */
+/** What the pipeline needs of a tokenizer (`ClipTokenizer` of src/pipeline/tokenizer/). */
 export interface PromptTokenizer {
-  /** `model_max_length` ids, padded; `truncated` when the prompt had more tokens. */
-  encode(text: string): { ids: number[]; truncated: boolean };
+  /** `model_max_length` ids, padded; `truncated` when the prompt had more tokens, `removedText` what was dropped. */
+  encode(text: string): { ids: number[]; truncated: boolean; removedText?: string };
+}
+
+/** A prompt cut to the tokenizer's length, and the part dropped (diffusers prints it in its warning). */
+export interface TruncatedPrompt {
+  prompt: string;
+  removedText: string;
 }
 
 export interface TextEncoderPart {
@@ -36,7 +42,7 @@ export interface Conditioning {
   textEmbeds?: TensorData;
   timeIds?: TensorData;
   /** Prompts cut to the tokenizer's length (diffusers warns and goes on). */
-  truncated: string[];
+  truncated: TruncatedPrompt[];
 }
 
 export interface PromptSettings {
@@ -53,9 +59,9 @@ export function usesGuidance(guidanceScale: number): boolean {
   return guidanceScale > 1;
 }
 
-async function runEncoder(session: ModelSession, tokenizer: PromptTokenizer, text: string, truncated: string[]): Promise<Record<string, TensorData>> {
-  const { ids, truncated: cut } = tokenizer.encode(text);
-  if (cut) truncated.push(text);
+async function runEncoder(session: ModelSession, tokenizer: PromptTokenizer, text: string, truncated: TruncatedPrompt[]): Promise<Record<string, TensorData>> {
+  const { ids, truncated: cut, removedText } = tokenizer.encode(text);
+  if (cut && !truncated.some((t) => t.prompt === text)) truncated.push({ prompt: text, removedText: removedText ?? '' });
   const input = inputOf(session, 'input_ids');
   const dtype = input.dtype === 'int64' ? 'int64' : 'int32';
   const feed: TensorData =
@@ -76,7 +82,7 @@ function concatBatch(parts: Float32Array[], rowDims: number[]): TensorData {
 /** SD 1.x/2.x: one text encoder, its first output. */
 export async function encodePromptSD(part: TextEncoderPart, s: PromptSettings): Promise<Conditioning> {
   const session = await part.load();
-  const truncated: string[] = [];
+  const truncated: TruncatedPrompt[] = [];
   try {
     const hidden = async (text: string) => {
       const out = await runEncoder(session, part.tokenizer, text, truncated);
@@ -114,7 +120,7 @@ function pooledOutput(out: Record<string, TensorData>, session: ModelSession): T
 
 /** SDXL: two text encoders (their hidden states joined), pooled embeddings and time ids. */
 export async function encodePromptSDXL(parts: [TextEncoderPart, TextEncoderPart], s: PromptSettings, forceZerosForEmptyPrompt: boolean): Promise<Conditioning> {
-  const truncated: string[] = [];
+  const truncated: TruncatedPrompt[] = [];
   const guided = usesGuidance(s.guidanceScale);
   const zeroNegative = s.negativePrompt === undefined && forceZerosForEmptyPrompt;
   const hidden: { prompt: Float32Array[]; negative: Float32Array[] } = { prompt: [], negative: [] };
@@ -126,7 +132,7 @@ export async function encodePromptSDXL(parts: [TextEncoderPart, TextEncoderPart]
       const name = penultimateHiddenState(session);
       for (const which of guided && !zeroNegative ? (['prompt', 'negative'] as const) : (['prompt'] as const)) {
         const text = which === 'prompt' ? s.prompt : (s.negativePrompt ?? '');
-        const out = await runEncoder(session, part.tokenizer, text, which === 'prompt' ? truncated : []);
+        const out = await runEncoder(session, part.tokenizer, text, truncated);
         const h = out[name]!;
         tokens = h.dims[1]!;
         hidden[which].push(toFloat32(h, `${session.label} output "${name}"`));

@@ -47,7 +47,7 @@ function ulps(a: number, b: number): number {
 
 /** Runs a case; returns the worst relative error over every model input and step output. */
 function replay(c: TraceCase): number {
-  const scheduler = createScheduler({ _class_name: c.scheduler, ...c.config });
+  const scheduler = createScheduler(c.config, c.scheduler);
   scheduler.setTimesteps(c.steps);
   expect(scheduler.timesteps.length).toBe(c.trace.length);
   let latents: Float32Array = Float32Array.from(c.latents);
@@ -76,7 +76,7 @@ describe('schedulers reproduce diffusers (shared references)', () => {
   for (const c of cases) {
     const name = `${c.variant ?? c.scheduler} ${c.steps} steps`;
     it(name, () => {
-      const scheduler = createScheduler({ _class_name: c.scheduler, ...c.config });
+      const scheduler = createScheduler(c.config, c.scheduler);
       scheduler.setTimesteps(c.steps);
       // integer timesteps exactly; fractional ones (Karras σ mapped back to t) as float32
       // within one unit in the last place: diffusers' own last bit there depends on the
@@ -100,7 +100,7 @@ describe('schedulers reproduce diffusers (options beyond the shared references)'
   for (const c of cases) {
     const name = `${c.variant} ${c.steps} steps`;
     it(name, () => {
-      const scheduler = createScheduler({ _class_name: c.scheduler, ...c.config });
+      const scheduler = createScheduler(c.config, c.scheduler);
       scheduler.setTimesteps(c.steps);
       // These traces come from torch 1.13, whose float32 linspace rounds about a quarter of
       // the betas an ulp away from torch 2's (deltac matches the shared torch-2 traces): σ

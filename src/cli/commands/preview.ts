@@ -108,7 +108,8 @@ export const previewCommand: Command = {
       for (const bar of bars.values()) bar.stop();
     }
     for (const t of summary.result.truncated) {
-      io.err(`warning: the prompt "${t.length > 60 ? `${t.slice(0, 57)}…` : t}" is longer than the tokenizer's 77 tokens; it was truncated, as diffusers does`);
+      const shown = t.prompt.length > 60 ? `${t.prompt.slice(0, 57)}…` : t.prompt;
+      io.err(`warning: the prompt "${shown}" has more tokens than the text encoder takes (77 with CLIP's); it was truncated, as diffusers does. Dropped: "${t.removedText.length > 200 ? `…${t.removedText.slice(-199)}` : t.removedText}"`);
     }
     for (const note of summary.settings.notes) io.err(`note: ${note}`);
     if (values.json) {

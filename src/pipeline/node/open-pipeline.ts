@@ -18,7 +18,7 @@ import {
 import type { PipelineParts } from '../preview.js';
 import type { TextEncoderPart } from '../prompt-encoding.js';
 import { createScheduler, parseSchedulerConfig } from '../schedulers/index.js';
-import { tempTokenizer } from '../temp-tokenizer.js';
+import { loadTokenizer } from '../tokenizer/load.js';
 import { type FolderFiles, openPipelineFolder } from './folder.js';
 import { openOrtSession } from './ort-session.js';
 
@@ -47,8 +47,10 @@ export async function openPipeline(dir: string): Promise<OpenedPipeline> {
     requireModel(layout, encoder);
     if (!tokenizerFormat(files, tokenizer)) {
       throw new DeltacError(
-        'DELTAC_E_PIPELINE_FOLDER',
-        `${tokenizer}/ of "${dir}" holds neither tokenizer.json nor vocab.json + merges.txt, the two forms of a CLIP tokenizer`,
+        'DELTAC_E_TOKENIZER',
+        `${tokenizer}/ of "${dir}" holds neither tokenizer.json nor vocab.json + merges.txt, the two forms of a CLIP tokenizer (it has: ${
+          [...files.files.keys()].filter((f) => f.startsWith(`${tokenizer}/`)).map((f) => f.slice(tokenizer.length + 1)).join(', ') || 'nothing'
+        })`,
       );
     }
   }
@@ -67,24 +69,12 @@ export async function openPipeline(dir: string): Promise<OpenedPipeline> {
   };
 }
 
-async function loadTokenizer(p: OpenedPipeline, folder: string) {
-  const config = (await readJsonObject(p.files, `${folder}/tokenizer_config.json`)) ?? {};
-  if (p.files.files.has(`${folder}/tokenizer.json`)) {
-    const t = JSON.parse(await p.files.readText(`${folder}/tokenizer.json`));
-    const merges = (t.model.merges as (string | string[])[]).map((m) => (Array.isArray(m) ? m.join(' ') : m));
-    return tempTokenizer(t.model.vocab, merges, (config.pad_token as string) ?? t.padding?.pad_token ?? '<|endoftext|>');
-  }
-  const vocab = JSON.parse(await p.files.readText(`${folder}/vocab.json`)) as Record<string, number>;
-  const merges = (await p.files.readText(`${folder}/merges.txt`)).split('\n').filter((l) => l && !l.startsWith('#version'));
-  return tempTokenizer(vocab, merges, (config.pad_token as string) ?? '<|endoftext|>');
-}
-
 /** Everything of the pipeline but its UNet, with `scheduler` (a class name) for the loop. */
 export async function pipelineParts(p: OpenedPipeline, scheduler: string): Promise<PipelineParts> {
   const text: TextEncoderPart[] = [];
   for (const [encoder, tokenizer] of p.textParts) {
     const file = p.files.absolute(`${encoder}/model.onnx`);
-    text.push({ tokenizer: await loadTokenizer(p, tokenizer), load: () => openOrtSession(`${encoder}/model.onnx`, file) });
+    text.push({ tokenizer: loadTokenizer(p.files.absolute(tokenizer)), load: () => openOrtSession(`${encoder}/model.onnx`, file) });
   }
   createScheduler(p.schedulerConfig, scheduler); // refuses an unknown scheduler or option before anything runs
   const vaeFile = p.files.absolute('vae_decoder/model.onnx');
