@@ -11,7 +11,7 @@ import { readProvenance } from '../../passes/delta-conv/provenance.js';
 import { type PipelineKind, type TokenizerFormat, type VaeConfig, readJsonObject, readPipelineLayout, readVaeConfig, tokenizerFormat } from '../layout.js';
 import { parseSchedulerConfig } from '../schedulers/index.js';
 import { openPipelineFolder } from './folder.js';
-import { SCHEDULER_CONFIG } from './open-pipeline.js';
+import { SCHEDULER_CONFIG } from '../pipeline-folder.js';
 
 export interface ModelDescription {
   file: string;

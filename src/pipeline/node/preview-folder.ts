@@ -31,7 +31,9 @@ import { type RgbaImage, imageToRgba, renderComparison } from '../picture/compar
 import { type PipelineParts, type PreviewHooks, type PreviewResult, type PreviewVariant, runPreview } from '../preview.js';
 import { type PreviewRequest, type ResolvedSettings, resolveSettings } from '../settings.js';
 import type { SessionLoader } from '../session.js';
-import { type OpenedPipeline, openPipeline, pipelineParts } from './open-pipeline.js';
+import { type OpenedPipeline, pipelineParts } from '../pipeline-folder.js';
+import { openPipelineDir, ortOpener } from './open-pipeline.js';
+import type { FolderFiles } from './folder.js';
 import { openOrtSession } from './ort-session.js';
 import { commitFolder, makeTempFolder, refuseAroundInputs } from './output-folder.js';
 
@@ -112,8 +114,8 @@ function sameContent(a: string, b: string): boolean {
 }
 
 /** The files of a folder other than its UNet, all equal to the other folder's (then their parts can be shared). */
-function sameNonUnetFiles(a: OpenedPipeline, b: OpenedPipeline): boolean {
-  const relevant = (p: OpenedPipeline) => [...p.files.files.keys()].filter((f) => !f.startsWith('unet/') && !/^[^/]+$/.test(f)).sort();
+function sameNonUnetFiles(a: OpenedPipeline<FolderFiles>, b: OpenedPipeline<FolderFiles>): boolean {
+  const relevant = (p: OpenedPipeline<FolderFiles>) => [...p.files.files.keys()].filter((f) => !f.startsWith('unet/') && !/^[^/]+$/.test(f)).sort();
   const fa = relevant(a);
   const fb = relevant(b);
   return fa.join('\n') === fb.join('\n') && fa.every((f) => sameContent(a.files.absolute(f), b.files.absolute(f)));
@@ -138,24 +140,18 @@ function isConverted(file: string): boolean {
 
 export async function previewPipelineFolder(dir: string, options: PreviewFolderOptions): Promise<PreviewSummary> {
   if (options.weights && options.compare) throw new DeltacError('DELTAC_E_BAD_OPTION', '--weights and --compare both give the converted UNet: use one');
-  const main = await openPipeline(dir);
-  const other = options.compare ? await openPipeline(options.compare) : undefined;
+  const main = await openPipelineDir(dir);
+  const other = options.compare ? await openPipelineDir(options.compare) : undefined;
   if (other && other.kind !== main.kind) throw new DeltacError('DELTAC_E_BAD_OPTION', `--compare "${options.compare}" is a ${other.layout.className}, "${dir}" a ${main.layout.className}`);
   const replaces = checkOutput(options.output, [dir, ...(options.compare ? [options.compare] : [])]);
 
-  const facts = {
-    kind: main.kind,
-    vaeFactor: main.vae.scaleFactor,
-    latentChannels: typeof main.unetConfig?.in_channels === 'number' ? main.unetConfig.in_channels : 4,
-    sampleSize: typeof main.unetConfig?.sample_size === 'number' ? main.unetConfig.sample_size : undefined,
-    scheduler: typeof main.schedulerConfig._class_name === 'string' ? main.schedulerConfig._class_name : 'PNDMScheduler',
-  };
+  const facts = main.facts;
   const resolved = await resolveSettings(options.request, main.generation, facts, async (file) => readLatentsFile(path.join(main.files.root, file)));
   const settings = { ...resolved, scheduler: schedulerClassName(resolved.scheduler) };
   if (settings.scheduler !== facts.scheduler && resolved.sources.scheduler === 'generation.json') {
     settings.notes.push(`generation.json asks for ${settings.scheduler}; the folder's scheduler_config.json is ${facts.scheduler} (its options are kept, as diffusers' from_config does)`);
   }
-  const parts = await pipelineParts(main, settings.scheduler);
+  const parts = await pipelineParts(main, settings.scheduler, ortOpener(main.files));
 
   // The variants: the folder's UNet, and the converted one.
   const unetFile = main.files.absolute(UNET_MODEL);
@@ -184,7 +180,7 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
       variants.push({ name: 'original', source: UNET_MODEL, unet: load(UNET_MODEL, unetFile), parts });
       variants.push({ name: 'delta', source: `converted in memory with ${options.weights}`, unet: deltaLoader, parts });
     } else if (other) {
-      const otherParts = sameNonUnetFiles(main, other) ? parts : await pipelineParts(other, settings.scheduler);
+      const otherParts = sameNonUnetFiles(main, other) ? parts : await pipelineParts(other, settings.scheduler, ortOpener(other.files));
       variants.push({ name: 'original', source: UNET_MODEL, unet: load(UNET_MODEL, unetFile), parts });
       variants.push({ name: 'delta', source: path.join(options.compare!, UNET_MODEL), unet: load(`${options.compare}/${UNET_MODEL}`, other.files.absolute(UNET_MODEL)), parts: otherParts });
     } else {
@@ -242,7 +238,7 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
   }
 }
 
-function previewJson(dir: string, options: PreviewFolderOptions, main: OpenedPipeline, s: PreviewSummary) {
+function previewJson(dir: string, options: PreviewFolderOptions, main: OpenedPipeline<FolderFiles>, s: PreviewSummary) {
   const r = s.result;
   return {
     pipeline: { folder: dir, class: main.layout.className, ...(options.compare ? { compare: options.compare } : {}), ...(options.weights ? { weights: options.weights } : {}) },
