@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataType } from '../../src/ir/dtype.js';
+import { previewPipelineFolder } from '../../src/pipeline/node/preview-folder.js';
 import { readNpy } from '../../src/runtime/npy.js';
 import { runCli } from '../helpers/cli.js';
 import { SD_TINY, SDXL_TINY, copyPipeline, withHalfIo, withTimestepType, withTokenizerJson } from '../helpers/pipeline-variants.js';
@@ -59,6 +60,14 @@ describe('deltac preview on sd-tiny-pipeline', () => {
     expect(json.speedup).toBeGreaterThan(0);
     expect(json.converted).toHaveLength(4);
     expect(listDir(tmp.dir).filter((f) => f.includes('.deltac-'))).toEqual([]);
+  });
+
+  it('gives the same images when the converted UNet goes to onnxruntime through a temporary file (large models)', async () => {
+    const out = path.join(tmp.dir, 'through-file');
+    const s = await previewPipelineFolder(SD_TINY, { weights: WEIGHTS, request: {}, output: out, inMemoryLimit: 0 });
+    expect(s.models.map((m) => m.name)).toEqual(['original', 'delta']);
+    expect(maxAbs(path.join(out, 'delta.npy'), path.join(SD_TINY, 'reference.delta.npy'))).toBeLessThan(1e-4);
+    expect(listDir(out)).not.toContain('.unet');
   });
 
   it('writes PNGs of the images and a compare.png with the three panels and the plot', async () => {

@@ -132,13 +132,13 @@ function renderPreview(dir: string, s: PreviewSummary, seconds: number): string 
       (st.seed !== undefined ? `seed ${st.seed} (torch CPU randn)` : `latents ${st.latentsFile}${from('latents')}`),
     '',
     table(
-      ['UNet', 'from', 'load ms', 'mean step ms', 'total ms'],
-      s.models.map((m) => [m.name, m.unet, m.loadMs.toFixed(0), m.meanStepMs.toFixed(1), m.totalMs.toFixed(0)]),
-      ['l', 'l', 'r', 'r', 'r'],
+      ['UNet', 'from', 'load ms', 'median step ms', 'mean step ms', 'total ms'],
+      s.models.map((m) => [m.name, m.unet, m.loadMs.toFixed(0), m.medianStepMs.toFixed(1), m.meanStepMs.toFixed(1), m.totalMs.toFixed(0)]),
+      ['l', 'l', 'r', 'r', 'r', 'r'],
     ),
     '',
   ];
-  if (s.speedup !== undefined) lines.push(`step time        original / converted = ${s.speedup.toFixed(2)}× (onnxruntime CPU, this machine)`);
+  if (s.speedup !== undefined) lines.push(`step time        original / converted = ${s.speedup.toFixed(2)}× (median UNet step, batch ${s.result.guidance ? 2 : 1}, onnxruntime CPU on this machine)`);
   if (s.imageDifference) {
     const last = s.result.deviation[0]?.at(-1);
     lines.push(`difference       image max |Δ| ${s.imageDifference.maxAbs.toFixed(4)}, mean ${s.imageDifference.meanAbs.toFixed(4)}; final latents ${last ? `${(100 * last.relativeRms).toFixed(2)} % RMS` : '-'}`);

@@ -46,6 +46,12 @@ export interface PreviewFolderOptions {
   request: PreviewRequest;
   output: string;
   hooks?: PreviewHooks;
+  /**
+   * Tensor bytes up to which a UNet converted with `weights` goes to onnxruntime as one
+   * protobuf in memory (default 1.5 GiB; protobuf's limit is 2 GB); a larger one is saved
+   * with external data into the temporary output folder and removed after its run.
+   */
+  inMemoryLimit?: number;
 }
 
 export interface PreviewModel {
@@ -56,6 +62,8 @@ export interface PreviewModel {
   stepMs: number[];
   totalMs: number;
   meanStepMs: number;
+  /** The median step: the first run's warm-up (allocations) does not move it. */
+  medianStepMs: number;
 }
 
 export interface PreviewSummary {
@@ -63,14 +71,13 @@ export interface PreviewSummary {
   files: string[];
   settings: Omit<ResolvedSettings, 'latents'>;
   models: PreviewModel[];
-  /** Mean UNet step time of the original over the converted one. */
+  /** Median UNet step time of the original over the converted one's. */
   speedup?: number;
   imageDifference?: { maxAbs: number; meanAbs: number };
   result: PreviewResult;
   conversion?: ConversionReport;
 }
 
-/** Tensor bytes up to which a converted UNet is handed to onnxruntime as one protobuf in memory (else through a temp file). */
 const IN_MEMORY_LIMIT = 1.5 * 2 ** 30;
 
 /** Refuses an output inside an input folder, or an existing folder that is neither empty nor an earlier preview. */
@@ -168,7 +175,7 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
       let bytes = 0;
       for (const v of model.graph.initializers.values()) bytes += v.initializer?.byteLength ?? 0;
       let deltaLoader: SessionLoader;
-      if (bytes <= IN_MEMORY_LIMIT) {
+      if (bytes <= (options.inMemoryLimit ?? IN_MEMORY_LIMIT)) {
         const serialized = serializeModel(model);
         deltaLoader = () => openOrtSession('unet (converted in memory)', unetFile, {}, serialized);
       } else {
@@ -216,9 +223,11 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
     }
     const models: PreviewModel[] = result.variants.map((r, i) => {
       const total = r.unetMs.reduce((x, y) => x + y, 0);
-      return { name: variants[i]!.name, unet: variants[i]!.source, loadMs: r.loadMs, stepMs: r.unetMs, totalMs: total, meanStepMs: total / Math.max(1, r.unetMs.length) };
+      const sorted = [...r.unetMs].sort((a, b) => a - b);
+      const median = sorted.length ? (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2 : 0;
+      return { name: variants[i]!.name, unet: variants[i]!.source, loadMs: r.loadMs, stepMs: r.unetMs, totalMs: total, meanStepMs: total / Math.max(1, r.unetMs.length), medianStepMs: median };
     });
-    const speedup = models.length === 2 ? models[0]!.meanStepMs / models[1]!.meanStepMs : undefined;
+    const speedup = models.length === 2 ? models[0]!.medianStepMs / models[1]!.medianStepMs : undefined;
     const { latents: _latents, ...shownSettings } = settings;
     const summary: PreviewSummary = {
       output: path.resolve(options.output),
