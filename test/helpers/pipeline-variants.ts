@@ -76,6 +76,15 @@ export function withHalfIo(dir: string): void {
   });
 }
 
+/** The UNet's weights in an external-data file named `name` beside it (as optimum writes `model.onnx_data`). */
+export function withExternalData(dir: string, name: string): void {
+  const file = path.join(dir, 'unet', 'model.onnx');
+  const model = loadModel(file);
+  const tmp = path.join(dir, 'unet', 'model.edited.onnx');
+  saveModel(model, tmp, { externalData: true, externalDataName: name });
+  fs.renameSync(tmp, file);
+}
+
 /** The tokenizer folder as tokenizer.json (from `source`, e.g. SDXL tiny's, whose vocabulary and merges are SD tiny's). */
 export function withTokenizerJson(dir: string, source: string): void {
   const folder = path.join(dir, 'tokenizer');

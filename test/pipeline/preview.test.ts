@@ -12,7 +12,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { previewPipelineFolder } from '../../src/pipeline/node/preview-folder.js';
 import { readNpy } from '../../src/runtime/npy.js';
 import { runCli } from '../helpers/cli.js';
-import { SD_TINY, SDXL_TINY, copyPipeline, withHalfIo, withTimestepType, withTokenizerJson } from '../helpers/pipeline-variants.js';
+import { SD_TINY, SDXL_TINY, copyPipeline, withExternalData, withHalfIo, withTimestepType, withTokenizerJson } from '../helpers/pipeline-variants.js';
 import { listDir, makeTempDir } from '../helpers/paths.js';
 
 const WEIGHTS = path.join(SD_TINY, 'delta.safetensors');
@@ -166,6 +166,22 @@ describe('deltac convert on a pipeline folder', () => {
     expect(r.code, r.err).toBe(0);
     expect(maxAbs(path.join(r.out, 'original.npy'), path.join(SD_TINY, 'reference.original.npy'))).toBeLessThan(1e-4);
     expect(maxAbs(path.join(r.out, 'delta.npy'), path.join(SD_TINY, 'reference.delta.npy'))).toBeLessThan(1e-4);
+  });
+
+  it('keeps the name of the UNet\'s external-data file and does not carry the old one', async () => {
+    const dir = copyPipeline(SD_TINY, path.join(tmp.dir, 'variant-external'));
+    withExternalData(dir, 'model.onnx_data');
+    const converted = path.join(tmp.dir, 'variant-external.delta');
+    const r = await runCli('convert', dir, '--weights', WEIGHTS, '-o', converted);
+    expect(r.code, r.err).toBe(0);
+    expect(listDir(path.join(converted, 'unet'))).toEqual(['config.json', 'model.onnx', 'model.onnx_data']);
+    expect(fs.statSync(path.join(converted, 'unet', 'model.onnx_data')).ino).not.toBe(fs.statSync(path.join(dir, 'unet', 'model.onnx_data')).ino);
+    const json = JSON.parse((await runCli('inspect', converted, '--json')).out);
+    expect(json.unet.converted).toBe(true);
+    expect(json.components.find((c: { name: string }) => c.name === 'unet').model.externalData).toEqual(['model.onnx_data']);
+    const p = await preview(converted, 'external-alone');
+    expect(p.code, p.err).toBe(0);
+    expect(maxAbs(path.join(p.out, 'delta.npy'), path.join(SD_TINY, 'reference.delta.npy'))).toBeLessThan(1e-4);
   });
 
   it('previews the original folder alone as the original', async () => {

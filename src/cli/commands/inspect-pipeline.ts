@@ -10,11 +10,10 @@ export async function inspectPipelineCommand(dir: string, values: Record<string,
 
 function renderPipeline(d: PipelineDescription): string {
   const lines: string[] = [];
-  lines.push(`pipeline     ${d.folder}`);
-  lines.push(
-    `class        ${d.className} — ${d.kind ? `deltac converts and previews it (${d.kind})` : `deltac converts its UNet; preview runs only ${Object.keys(SUPPORTED_PIPELINES).join(', ')}`}`,
-  );
-  lines.push(`size         ${formatBytes(d.bytes)} in ${d.components.reduce((a, c) => a + c.files.length, 0) + d.topFiles.length} files`);
+  const row = (label: string, text: string) => lines.push(`${label.padEnd(Math.max(14, ...d.components.map((c) => c.name.length + 1)))} ${text}`);
+  row('pipeline', d.folder);
+  row('class', `${d.className} — ${d.kind ? `deltac converts and previews it (${d.kind})` : `deltac converts its UNet; preview runs only ${Object.keys(SUPPORTED_PIPELINES).join(', ')}`}`);
+  row('size', `${formatBytes(d.bytes)} in ${d.components.reduce((a, c) => a + c.files.length, 0) + d.topFiles.length} files`);
   lines.push('');
   lines.push(
     table(
@@ -26,9 +25,10 @@ function renderPipeline(d: PipelineDescription): string {
   const unet = d.components.find((c) => c.name === 'unet');
   if (unet?.model) {
     lines.push('');
-    lines.push(`unet inputs  ${unet.model.inputs.map((i) => `${i.name} ${i.type}`).join(', ')}`);
-    lines.push(
-      `unet         ${
+    row('unet inputs', unet.model.inputs.map((i) => `${i.name} ${i.type}`).join(', '));
+    row(
+      'unet',
+      `${
         d.unet.converted
           ? `converted by deltac: ${d.unet.layers!.length} ΔConvBlocks (K ${[...new Set(d.unet.layers!.map((l) => l.kernel))].join('/')}, scales ${[...new Set(d.unet.layers!.map((l) => l.scales.join(',')))].join(' | ')}, gate ${[...new Set(d.unet.layers!.map((l) => l.gate))].join('/')})`
           : 'not converted (no deltac provenance in its metadata)'
@@ -36,27 +36,27 @@ function renderPipeline(d: PipelineDescription): string {
     );
   }
   for (const c of d.components) {
-    if (c.model && c.name !== 'unet') lines.push(`${c.name.padEnd(12)} inputs ${c.model.inputs.map((i) => `${i.name} ${i.type}`).join(', ')}`);
+    if (c.model && c.name !== 'unet') row(`${c.name}`, `inputs ${c.model.inputs.map((i) => `${i.name} ${i.type}`).join(', ')}`);
   }
   for (const c of d.components) {
     if (!c.tokenizer) continue;
     const t = c.tokenizer;
-    lines.push(`${c.name.padEnd(12)} ${t.format ?? 'neither tokenizer.json nor vocab.json + merges.txt'}${t.modelMaxLength ? `, ${t.modelMaxLength} tokens` : ''}${t.padToken ? `, padding "${t.padToken}"` : ''}`);
+    row(c.name, `${t.format ?? 'neither tokenizer.json nor vocab.json + merges.txt'}${t.modelMaxLength ? `, ${t.modelMaxLength} tokens` : ''}${t.padToken ? `, padding "${t.padToken}"` : ''}`);
   }
   if (d.scheduler) {
     const c = d.scheduler.config;
     const opts = ['prediction_type', 'timestep_spacing', 'steps_offset', 'beta_schedule', 'use_karras_sigmas', 'algorithm_type', 'solver_order']
       .filter((k) => c[k] !== undefined && c[k] !== null)
       .map((k) => `${k} ${JSON.stringify(c[k])}`);
-    lines.push(`scheduler    ${d.scheduler.className ?? '?'}${opts.length ? ` (${opts.join(', ')})` : ''}`);
+    row('scheduler', `${d.scheduler.className ?? '?'}${opts.length ? ` (${opts.join(', ')})` : ''}`);
   }
-  lines.push(`vae          scaling_factor ${d.vae.scalingFactor}${d.vae.shiftFactor ? `, shift_factor ${d.vae.shiftFactor}` : ''}, ${d.vae.scaleFactor} px per latent (${d.vae.source})`);
+  row('vae', `scaling_factor ${d.vae.scalingFactor}${d.vae.shiftFactor ? `, shift_factor ${d.vae.shiftFactor}` : ''}, ${d.vae.scaleFactor} px per latent (${d.vae.source})`);
   if (d.generation) {
     const g = d.generation;
     const parts = ['prompt', 'steps', 'num_inference_steps', 'guidance_scale', 'width', 'height', 'seed', 'latents'].filter((k) => g[k] !== undefined).map((k) => `${k} ${JSON.stringify(g[k])}`);
-    lines.push(`generation   ${parts.join(', ')}`);
+    row('generation', parts.join(', '));
   }
-  if (d.topFiles.length) lines.push(`other files  ${d.topFiles.map((f) => f.path).join(', ')}`);
-  for (const w of d.warnings) lines.push(`warning      ${w.code}: ${w.message}`);
+  if (d.topFiles.length) row('other files', d.topFiles.map((f) => f.path).join(', '));
+  for (const w of d.warnings) row('warning', `${w.code}: ${w.message}`);
   return lines.join('\n');
 }
