@@ -1,8 +1,7 @@
 /** `deltac preview <pipeline-dir>`: the original and the converted pipeline from the same latents, side by side (src/pipeline/). */
 import path from 'node:path';
 import { DeltacError } from '../../ir/errors.js';
-import { type PreviewSummary, previewPipelineFolder } from '../../pipeline/node/preview-folder.js';
-import { readNpy } from '../../runtime/npy.js';
+import { type PreviewSummary, previewPipelineFolder, readLatentsFile } from '../../pipeline/node/preview-folder.js';
 import type { Command } from '../main.js';
 import { type Io, type ProgressBar, parseGate, parseInteger, parseList, progressBar, table } from '../output.js';
 
@@ -62,12 +61,7 @@ export const previewCommand: Command = {
     if (values.seed !== undefined && values.latents !== undefined) throw new DeltacError('DELTAC_E_BAD_OPTION', '--seed and --latents both give the starting latents: use one');
     const size = parseSize(values.size);
     const latentsFile = values.latents as string | undefined;
-    let latents;
-    if (latentsFile) {
-      const a = readNpy(latentsFile);
-      if (a.dtype !== 'float32' && a.dtype !== 'float64') throw new DeltacError('DELTAC_E_NPY', `"${latentsFile}" holds ${a.dtype}; latents must be float32, float16 or float64`);
-      latents = { data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as Float64Array), shape: a.shape, source: latentsFile };
-    }
+    const latents = latentsFile ? { ...readLatentsFile(latentsFile), source: latentsFile } : undefined;
     const seed = parseInteger(values.seed, '--seed');
     if (seed !== undefined && seed < 0) throw new DeltacError('DELTAC_E_BAD_OPTION', `--seed must be a non-negative integer, got ${seed}`);
     const output = (values.output as string | undefined) ?? `preview-${path.basename(path.resolve(dir))}`;

@@ -20,7 +20,6 @@ import path from 'node:path';
 import pngjs from 'pngjs';
 import { type ConversionReport, type ConvertOptions, convert } from '../../convert.js';
 import { DeltacError, isDeltacError } from '../../ir/errors.js';
-import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { saveModel, serializeModel } from '../../onnx/save.js';
 import { readProvenance } from '../../passes/delta-conv/provenance.js';
@@ -134,8 +133,8 @@ function encodePng(img: RgbaImage): Buffer {
   return pngjs.PNG.sync.write(png);
 }
 
-/** Reads a .npy of latents as float32 (float16/float64 widened or narrowed). */
-function readLatentsFile(file: string): { data: Float32Array; shape: number[] } {
+/** Reads a .npy of latents as float32 (float16 widened, float64 narrowed). */
+export function readLatentsFile(file: string): { data: Float32Array; shape: number[] } {
   const a = readNpy(file);
   if (a.dtype !== 'float32' && a.dtype !== 'float64') throw new DeltacError('DELTAC_E_NPY', `"${file}" holds ${a.dtype}; latents must be float32, float16 or float64`);
   return { data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as Float64Array), shape: a.shape };
@@ -165,13 +164,11 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
   const load = (label: string, file: string): SessionLoader => () => openOrtSession(label, file);
   const variants: (PreviewVariant & { name: 'original' | 'delta'; source: string })[] = [];
   let conversion: ConversionReport | undefined;
-  let converted: Model | undefined;
   const tmp = makeTempFolder(options.output);
   try {
     if (options.weights) {
-      converted = loadModel(unetFile);
-      conversion = convert(converted, { ...options.convertOptions, weights: options.weights });
-      const model = converted;
+      const model = loadModel(unetFile);
+      conversion = convert(model, { ...options.convertOptions, weights: options.weights });
       let bytes = 0;
       for (const v of model.graph.initializers.values()) bytes += v.initializer?.byteLength ?? 0;
       let deltaLoader: SessionLoader;
