@@ -154,6 +154,15 @@ describe('tokenizer folders deltac refuses', () => {
     withFolder({ 'tokenizer.json': '{}', 'tokenizer_config.json': '[1]' }, (dir) => expectCode(() => loadTokenizer(dir), 'DELTAC_E_TOKENIZER', /not a JSON object/));
   });
 
+  it('tokenizer.json is preferred when the folder also has vocab.json + merges.txt (as transformers does)', () => {
+    const json = fs.readFileSync(path.join(FIXTURES, 'clip-tokenizer-json-pad0', 'tokenizer.json'), 'utf8');
+    withFolder({ 'tokenizer.json': json, 'vocab.json': 'not json', 'merges.txt': '' }, (dir) => {
+      const tokenizer = loadTokenizer(dir);
+      expect(tokenizer.padToken).toBe('!');
+      expect(tokenizer.encode('a cat').ids.slice(0, 5)).toEqual([3512, 320, 1024, 3513, 0]);
+    });
+  });
+
   it('a pad token the tokenizer.json does not know', () => {
     const json = fs.readFileSync(path.join(FIXTURES, 'clip-tokenizer-json', 'tokenizer.json'), 'utf8');
     withFolder({ 'tokenizer.json': json, 'tokenizer_config.json': '{"pad_token": "<pad>"}' }, (dir) =>

@@ -135,6 +135,15 @@ describe('options deltac refuses rather than ignores', () => {
     expect(prk.timesteps).toHaveLength(13);
   });
 
+  it('a grid that steps_offset pushes past the training timesteps', () => {
+    for (const name of ['pndm', 'ddim']) {
+      const s = createScheduler({ ...SD, skip_prk_steps: true }, name);
+      expect(errorOf(() => s.setTimesteps(1000)).message).toMatch(/steps_offset 1, 1000 steps reach timestep 1000, outside the 1000 training timesteps/);
+      s.setTimesteps(999);
+      expect(s.timesteps[0]).toBe(999);
+    }
+  });
+
   it('a step before setTimesteps is a programming error, not a user one', () => {
     for (const name of SUPPORTED_SCHEDULERS) {
       const s = createScheduler(SD, name);

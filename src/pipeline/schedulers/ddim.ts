@@ -10,7 +10,7 @@
  * with ᾱ before the first training step = 1 (set_alpha_to_one) or ᾱ₀.
  */
 import { f32, map32, roundHalfEven } from './numerics.js';
-import { alphasCumprod, betas, checkSteps, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
+import { alphasCumprod, betas, checkSteps, checkTimestepsInSchedule, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
 import { option, readOptions, type SchedulerConfig } from './options.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -48,6 +48,7 @@ export class DdimScheduler implements Scheduler {
     this.steps = steps;
     const spaced = spacedTimesteps(o.timestep_spacing, o.num_train_timesteps, steps, o.steps_offset);
     this.timesteps = o.timestep_spacing === 'linspace' ? spaced.map(roundHalfEven) : spaced;
+    checkTimestepsInSchedule(this.name, this.timesteps, o.num_train_timesteps, o.steps_offset, steps);
   }
 
   scaleModelInput(sample: Float32Array): Float32Array {

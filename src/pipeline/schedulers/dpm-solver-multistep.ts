@@ -15,7 +15,7 @@
  */
 import { DeltacError } from '../../ir/errors.js';
 import { f32, interpOnIndexGrid, map32, npArange, npLinspace, roundHalfEven } from './numerics.js';
-import { alphasCumprod, betas, checkSteps, checkTrainedBetas, NOISE_OPTIONS, type TimestepSpacing } from './noise-schedule.js';
+import { alphasCumprod, betas, checkSteps, checkTimestepsInSchedule, checkTrainedBetas, NOISE_OPTIONS, type TimestepSpacing } from './noise-schedule.js';
 import { option, readOptions, type OptionSpec, type SchedulerConfig } from './options.js';
 import type { Scheduler } from './scheduler.js';
 import { exponentialSigmas, karrasSigmas, logSigmas, sigmaToT, trainingSigmas } from './sigmas.js';
@@ -154,6 +154,7 @@ export class DpmSolverMultistepScheduler implements Scheduler {
     const final = o.final_sigmas_type === 'sigma_min' ? f32(Math.sqrt(f32(f32(1 - a0) / a0))) : 0;
     this.sigmas = Float32Array.from([...sigmas, final]);
     this.timesteps = timesteps.map(Math.trunc);
+    checkTimestepsInSchedule(this.name, this.timesteps, o.num_train_timesteps, o.steps_offset, steps);
     this.modelOutputs = new Array<Float32Array | null>(o.solver_order).fill(null);
     this.lowerOrderNums = 0;
     this.stepIndex = null;

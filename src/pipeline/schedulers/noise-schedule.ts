@@ -78,6 +78,17 @@ export function spacedTimesteps(spacing: TimestepSpacing, trainSteps: number, st
   return npLinspace(0, trainSteps - 1, steps).reverse();
 }
 
+/** Refuses a grid that reaches outside the training schedule (steps_offset with as many steps as training timesteps). */
+export function checkTimestepsInSchedule(scheduler: string, timesteps: readonly number[], trainSteps: number, stepsOffset: number, steps: number): void {
+  const outside = timesteps.find((t) => t < 0 || t >= trainSteps);
+  if (outside !== undefined) {
+    throw new DeltacError(
+      'DELTAC_E_BAD_OPTION',
+      `${scheduler}: with steps_offset ${stepsOffset}, ${steps} steps reach timestep ${outside}, outside the ${trainSteps} training timesteps; use fewer steps`,
+    );
+  }
+}
+
 /** Refuses a step count the schedule cannot be divided into. */
 export function checkSteps(scheduler: string, steps: number, trainSteps: number): void {
   if (!Number.isInteger(steps) || steps < 1 || steps > trainSteps) {

@@ -19,14 +19,19 @@ export function torchLinspaceF32(start: number, end: number, steps: number): Flo
     out[0] = start;
     return out;
   }
-  // aten's linspace kernel: start/end/step in float32; the first half counts up from
-  // start, the second half down from end, so both ends are exact.
+  // aten's (scalar) linspace kernel: start/end/step in float32; the first half counts up
+  // from start, the second half down from end, so both ends are exact. `start + step·i` is
+  // one fused multiply-add in the builds torch ships for AVX2/AVX-512 and ARM (the compiler
+  // contracts it); this reproduces more of diffusers' traces bit for bit than two roundings
+  // (11560 against 11144 of the 15696 step outputs of the shared references).
   const s = f32(start);
   const e = f32(end);
   const step = f32(f32(e - s) / (steps - 1));
   const halfway = Math.floor(steps / 2);
   for (let i = 0; i < steps; i++) {
-    out[i] = i < halfway ? f32(s + f32(step * i)) : f32(e - f32(step * (steps - i - 1)));
+    // step·i is exact in double; the sum is rounded in double, then to float32, which differs
+    // from the fma's single rounding only at exact float32 midpoints
+    out[i] = i < halfway ? f32(step * i + s) : f32(e - step * (steps - i - 1));
   }
   return out;
 }

@@ -14,7 +14,7 @@
  */
 import { DeltacError } from '../../ir/errors.js';
 import { f32, map32, roundHalfEven } from './numerics.js';
-import { alphasCumprod, betas, checkSteps, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
+import { alphasCumprod, betas, checkSteps, checkTimestepsInSchedule, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
 import { option, readOptions, type SchedulerConfig } from './options.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -73,6 +73,7 @@ export class PndmScheduler implements Scheduler {
       this.prkTimesteps = repeated.slice(1, -1).reverse();
       this.timesteps = [...this.prkTimesteps, ...ascending.slice(0, -3).reverse()];
     }
+    checkTimestepsInSchedule(this.name, this.timesteps, o.num_train_timesteps, o.steps_offset, steps);
     this.ets = [];
     this.counter = 0;
     this.curSample = null;

@@ -16,7 +16,12 @@ export interface Scheduler {
   readonly name: string;
   /** The options in effect (diffusers' config keys, defaults filled in). */
   readonly options: Readonly<Record<string, unknown>>;
-  /** The timesteps of the loop, as diffusers' `scheduler.timesteps` (PNDM's has one more than steps). */
+  /**
+   * The timesteps of the loop, as diffusers' `scheduler.timesteps` (PNDM's has one more than
+   * steps). Integers for PNDM, DDIM and DPM-Solver; float32 values for EulerDiscrete, which
+   * are fractional with Karras or exponential σ — a UNet taking int64 timesteps gets them
+   * truncated, as diffusers' ONNX pipelines do (`np.array([t], dtype=np.int64)`).
+   */
   readonly timesteps: readonly number[];
   /** The factor the initial noise is multiplied by. */
   readonly initNoiseSigma: number;
