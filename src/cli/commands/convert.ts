@@ -7,10 +7,12 @@ import { formatDim } from '../../ir/types.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
+import { isDirectory } from '../../pipeline/node/folder.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
+import { convertPipelineCommand } from './convert-pipeline.js';
 
 /** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
 function ensureOutputFolder(output: string): void {
@@ -32,7 +34,7 @@ export const convertCommand: Command = {
   name: 'convert',
   summary: 'replace every self-attention with a ΔConvBlock bound to distilled weights',
   usage:
-    'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
+    'deltac convert <model.onnx | pipeline-dir> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
     '[--reuse-weights] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
@@ -40,7 +42,10 @@ export const convertCommand: Command = {
     '  After saving, the converted model runs once in onnxruntime (CPU) on seeded inputs at a small size\n' +
     '  (by default when its weights fit in memory; --check forces it, --no-check skips it); if it does not\n' +
     '  load, does not run or gives NaN/Inf where the original does not, the output is deleted\n' +
-    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.',
+    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.\n' +
+    '  A pipeline folder (optimum/diffusers ONNX layout, with model_index.json) gives a folder (-o, default\n' +
+    '  <dir>.delta): its UNet converted, every other file carried over unchanged (hard-linked or copied);\n' +
+    '  written atomically, never inside the input; an existing output folder is replaced only with --force.',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -64,6 +69,7 @@ export const convertCommand: Command = {
     if (!input) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const weights = values.weights as string | undefined;
     if (!weights) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing --weights <ckpt.safetensors> (the ΔConvFusion checkpoint)');
+    if (isDirectory(input)) return convertPipelineCommand(input, values, io);
     const gate = parseGate(values.gate);
     const emit = (values.emit as string | undefined) ?? 'standard';
     if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
