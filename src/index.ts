@@ -44,3 +44,15 @@ export { checkSavedModel, type CheckMode, type ConversionCheck, type ConversionC
 export { checkLayers, type LayerCheck, type LayerCheckOptions, type LayerCheckResult } from './runtime/layer-check.js';
 export { snapshotGraph, type GraphSnapshot } from './runtime/outside-nodes.js';
 export { scanNonFinite, type NonFiniteSummary } from './weights/nonfinite.js';
+export { createScheduler, parseSchedulerConfig, schedulerClassName, SUPPORTED_SCHEDULERS, type Scheduler, type SchedulerConfig } from './pipeline/schedulers/index.js';
+export { ClipTokenizer, clipTokenizerJson, type ClipEncoding } from './pipeline/tokenizer/clip.js';
+export { loadTokenizer } from './pipeline/tokenizer/load.js';
+export { openPipeline, pipelineParts, type ModelOpener, type OpenedPipeline } from './pipeline/pipeline-folder.js';
+export { runPreview, type PipelineParts, type PreviewVariant, type PreviewResult, type GenerationSettings } from './pipeline/preview.js';
+export { resolveSettings, type PreviewRequest, type ResolvedSettings } from './pipeline/settings.js';
+export type { ModelSession, TensorData } from './pipeline/session.js';
+export type { PipelineFiles } from './pipeline/layout.js';
+export { torchRandn } from './pipeline/torch-randn.js';
+export { convertPipelineFolder, type ConvertFolderOptions, type ConvertFolderResult } from './pipeline/node/convert-folder.js';
+export { previewPipelineFolder, type PreviewFolderOptions, type PreviewSummary } from './pipeline/node/preview-folder.js';
+export { describePipelineFolder, type PipelineDescription } from './pipeline/node/describe-folder.js';

@@ -44,6 +44,12 @@ export const ERROR_CODES = {
   DELTAC_E_VERIFY_MISMATCH: 'the converted model does not match the reference within tolerance',
   DELTAC_E_CHECK_FAILED: 'the smoke run of the converted model failed: it did not load, did not run, or gave NaN/Inf where the original gives finite values',
   DELTAC_E_NPY: 'a .npy file is malformed or has an unsupported dtype',
+  // pipelines
+  DELTAC_E_PIPELINE_FOLDER: 'a pipeline folder is incomplete or malformed: no model_index.json, no unet/model.onnx, a component the pipeline needs is missing, or a config file is not valid JSON',
+  DELTAC_E_UNSUPPORTED_PIPELINE: 'the pipeline class (or a model of it) is not one deltac can run; the message names the supported classes',
+  DELTAC_E_LATENTS_SHAPE: 'the --latents array does not have the shape the pipeline needs at this size ([1, C, height/f, width/f])',
+  DELTAC_E_UNSUPPORTED_SCHEDULER: 'the scheduler (its class, or an option in scheduler_config.json) is not one deltac implements, or its config is malformed',
+  DELTAC_E_TOKENIZER: 'a tokenizer folder holds neither vocab.json + merges.txt nor tokenizer.json, or its files are malformed or of another kind',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -53,24 +53,39 @@ export function noCheck(reason: string): ConversionCheck {
 }
 
 /**
- * Checks the conversion `saved` (what saveModel returned) of the model file
- * `original`. Throws DELTAC_E_CHECK_FAILED after deleting (or keeping) the output.
+ * Checks the saved conversion `converted` (a model file) of the model file `original`.
+ * Throws DELTAC_E_CHECK_FAILED saying which check failed ("layer check: …", "smoke
+ * check: …"); the files are left as they are.
  */
-export async function checkSavedModel(original: string, saved: SaveResult, options: ConversionCheckOptions = {}): Promise<ConversionCheck> {
+export async function checkConversion(original: string, converted: string, options: ConversionCheckOptions = {}): Promise<ConversionCheck> {
   const started = performance.now();
   const mode = options.check ?? 'layers';
-  const { modelPath, externalDataPath } = saved;
   let stage = 'layer check';
   try {
-    const model = loadModel(modelPath);
+    const model = loadModel(converted);
     const layers = await checkLayers(options.before ?? original, model, options);
     let full: SmokeCheckResult | undefined;
     if (mode === 'full') {
       stage = 'smoke check';
       const tooBig = memoryReason(model, options.availableMemory);
-      full = tooBig ? skippedCheck(`${tooBig}; the per-layer check needs only the ΔConvBlock weights`) : await smokeCheck(original, modelPath, model, options);
+      full = tooBig ? skippedCheck(`${tooBig}; the per-layer check needs only the ΔConvBlock weights`) : await smokeCheck(original, converted, model, options);
     }
     return { mode, status: 'passed', layers, ...(full ? { full } : {}), ms: performance.now() - started };
+  } catch (e) {
+    if (!isDeltacError(e) || e.code !== 'DELTAC_E_CHECK_FAILED') throw e;
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `${stage}: ${e.message}`, e.details);
+  }
+}
+
+/**
+ * Checks the conversion `saved` (what saveModel returned) of the model file
+ * `original` (checkConversion). Throws DELTAC_E_CHECK_FAILED after deleting (or
+ * keeping) the output.
+ */
+export async function checkSavedModel(original: string, saved: SaveResult, options: ConversionCheckOptions = {}): Promise<ConversionCheck> {
+  const { modelPath, externalDataPath } = saved;
+  try {
+    return await checkConversion(original, modelPath, options);
   } catch (e) {
     if (!isDeltacError(e) || e.code !== 'DELTAC_E_CHECK_FAILED') throw e;
     const kept = failedPath(modelPath);
@@ -85,7 +100,7 @@ export async function checkSavedModel(original: string, saved: SaveResult, optio
       if (externalDataPath) fs.rmSync(externalDataPath, { force: true });
       fate = `the output was deleted (--keep-failed ${options.keepFailed ? 'would have replaced the input model' : 'keeps it as'} ${path.basename(kept)})`;
     }
-    throw new DeltacError('DELTAC_E_CHECK_FAILED', `${stage}: ${e.message}; ${fate}`, { ...e.details, kept: keep });
+    throw new DeltacError('DELTAC_E_CHECK_FAILED', `${e.message}; ${fate}`, { ...e.details, kept: keep });
   }
 }
 

@@ -23,6 +23,7 @@ import { DataType, dtypeName } from '../ir/dtype.js';
 import { DeltacError, isDeltacError } from '../ir/errors.js';
 import { float32ToBfloat16Array, float32ToHalfArray, halfToFloat32Array, bfloat16ToFloat32Array } from '../ir/half.js';
 import type { Model } from '../ir/model.js';
+import type { Tensor } from '../ir/tensor.js';
 import { loadModel } from '../onnx/load.js';
 import { sameFile, serializeModel } from '../onnx/save.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
@@ -30,7 +31,6 @@ import { blockWeightsOf, foldBiases } from '../reference/block-weights.js';
 import { type DeltaConvBlockWeights, deltaConvBlockReference, deltaConvBlockReferenceAt } from '../reference/delta-conv-block.js';
 import { type TokenWindow, pyramidReads } from '../reference/pyramid-conv.js';
 import { Checkpoint } from '../weights/checkpoint.js';
-import type { SafetensorsEntry } from '../weights/safetensors.js';
 import { compareArrays } from './compare.js';
 import { type LayerRegion, cutLayerRegion, regionModel } from './layer-region.js';
 import { OrtModel } from './onnxruntime.js';
@@ -290,12 +290,8 @@ function checkpointWeights(checkpoint: Checkpoint, layer: ProvenanceLayer, dtype
   if (!block) {
     throw new DeltacError('DELTAC_E_CHECK_FAILED', `layer ${layer.modulePath}: the checkpoint "${checkpoint.path}" has no block "${layer.checkpointBlock ?? '?'}", which the model records for it; is it the checkpoint the model was converted with?`, { layer: layer.modulePath, stage: 'weights' });
   }
-  // Read as stored: the conversion scanned these tensors for NaN/Inf already, and any left would differ from the saved ones.
-  const f = (e: SafetensorsEntry | undefined) => {
-    if (!e) throw new DeltacError('DELTAC_E_CHECK_FAILED', `layer ${layer.modulePath}: the checkpoint's block "${block.prefix}" is incomplete`, { layer: layer.modulePath, stage: 'weights' });
-    return checkpoint.file.tensor(e.key).castTo(dtype).toFloat32();
-  };
-  const t = { upWeight: block.upWeight, upBias: block.upBias, gates: block.gates, outWeight: block.outWeight, outBias: block.outBias, poolWeight: block.poolWeight, poolBias: block.poolBias };
+  const t = checkpoint.read(block);
+  const f = (x: Tensor) => x.castTo(dtype).toFloat32();
   const gates = t.gates.map(f);
   const gateWeights = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
   gates.reduce((at, g) => (gateWeights.set(g, at), at + g.length), 0);

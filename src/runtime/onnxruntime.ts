@@ -74,6 +74,11 @@ export class OrtModel {
     return this.session.outputNames;
   }
 
+  /** The inputs as onnxruntime declares them (element type, dims with symbolic names). */
+  get inputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+    return this.session.inputMetadata;
+  }
+
   async run(feeds: Feeds): Promise<Outputs> {
     const inputs: Record<string, ort.Tensor> = {};
     for (const name of this.session.inputNames) {

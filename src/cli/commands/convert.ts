@@ -6,6 +6,7 @@ import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
+import { isDirectory } from '../../pipeline/node/folder.js';
 import { type CheckMode, type ConversionCheck, checkSavedModel, noCheck } from '../../runtime/conversion-check.js';
 import { fmt } from '../../runtime/layer-check.js';
 import { type GraphSnapshot, snapshotGraph } from '../../runtime/outside-nodes.js';
@@ -13,6 +14,7 @@ import { type SmokeCheckResult, formatInputs } from '../../runtime/smoke-check.j
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
+import { convertPipelineCommand } from './convert-pipeline.js';
 
 /** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
 function ensureOutputFolder(output: string): void {
@@ -34,7 +36,7 @@ export const convertCommand: Command = {
   name: 'convert',
   summary: 'replace every self-attention with a ΔConvBlock bound to distilled weights',
   usage:
-    'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
+    'deltac convert <model.onnx | pipeline-dir> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
     '[--reuse-weights] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
@@ -44,7 +46,10 @@ export const convertCommand: Command = {
     '  (--check layers, the default); the nodes outside the layers must be the original model\'s. --check full\n' +
     '  also runs the original and the converted model once on seeded inputs (when twice the weights fit in\n' +
     '  memory); --no-check skips both. If a check fails, the output is deleted (--keep-failed keeps it as\n' +
-    '  <name>.failed.onnx) and the exit code is 1.',
+    '  <name>.failed.onnx) and the exit code is 1.\n' +
+    '  A pipeline folder (optimum/diffusers ONNX layout, with model_index.json) gives a folder (-o, default\n' +
+    '  <dir>.delta): its UNet converted, every other file carried over unchanged (hard-linked or copied);\n' +
+    '  written atomically, never inside the input; an existing output folder is replaced only with --force.',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -68,6 +73,7 @@ export const convertCommand: Command = {
     if (!input) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
     const weights = values.weights as string | undefined;
     if (!weights) throw new DeltacError('DELTAC_E_BAD_OPTION', 'missing --weights <ckpt.safetensors> (the ΔConvFusion checkpoint)');
+    if (isDirectory(input)) return convertPipelineCommand(input, values, io);
     const gate = parseGate(values.gate);
     const emit = (values.emit as string | undefined) ?? 'standard';
     if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
@@ -89,7 +95,7 @@ export const convertCommand: Command = {
   },
 };
 
-function parseCheck(value: unknown): CheckMode {
+export function parseCheck(value: unknown): CheckMode {
   if (value === undefined) return 'layers';
   if (value === 'layers' || value === 'full') return value;
   throw new DeltacError('DELTAC_E_BAD_OPTION', `--check must be layers or full, got "${String(value)}"`);

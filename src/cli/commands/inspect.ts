@@ -12,6 +12,8 @@ import { formatType } from '../../ir/types.js';
 import { loadModelWithReport } from '../../onnx/load.js';
 import type { Command } from '../main.js';
 import { formatBytes, table } from '../output.js';
+import { isDirectory } from '../../pipeline/node/folder.js';
+import { inspectPipelineCommand } from './inspect-pipeline.js';
 
 export interface ModelSummary {
   file: string;
@@ -115,11 +117,12 @@ export function renderSummary(s: ModelSummary): string {
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'show opsets, inputs/outputs, op histogram and weight storage of a model',
-  usage: 'deltac inspect <model.onnx> [--json]',
+  usage: 'deltac inspect <model.onnx | pipeline-dir> [--json]\n  A pipeline folder lists its components, the UNet\'s inputs and whether it is converted, the scheduler and tokenizers.',
   options: { json: { type: 'boolean' } },
   run(positionals, values, io) {
     const file = positionals[0];
     if (!file) throw new DeltacError('DELTAC_E_BAD_OPTION', `missing model path. Usage: ${this.usage}`);
+    if (isDirectory(file)) return inspectPipelineCommand(file, values, io);
     const { model, diagnostics } = loadModelWithReport(file, { missingExternalData: 'warn' });
     const missing = diagnostics.filter((d) => d.code === 'DELTAC_W_EXTERNAL_MISSING').map((d) => d.message.replace(/^external data file "(.*)" is missing$/, '$1'));
     const summary = summarizeModel(model, path.normalize(file), missing, diagnostics);
