@@ -52,6 +52,16 @@ describe('deltac convert checks every layer by default', () => {
     expect(check.layers.ms).toBeGreaterThan(0);
   });
 
+  it('a pipeline folder: its UNet is checked the same way, in the temporary folder before it is committed', async () => {
+    const out = path.join(tmp.dir, 'sd-tiny.delta');
+    const r = await runCli('convert', path.join(modelPath('sd-tiny-pipeline'), '..'), '--weights', modelPath('sd-tiny-pipeline', 'delta.safetensors'), '-o', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const { check } = JSON.parse(r.out);
+    expect(check).toMatchObject({ mode: 'layers', status: 'passed' });
+    expect(check.layers.layers).toHaveLength(4);
+    expect(check.layers.outside.nodes).toBeGreaterThan(100);
+  });
+
   it('the text report: each layer’s relative error in the table, one check line with sizes, weights and the nodes outside', async () => {
     const r = await runCli('convert', modelPath('pixart-mini'), '--weights', modelPath('pixart-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'text.onnx'));
     expect(r.code).toBe(0);
