@@ -45,6 +45,11 @@ export function blockFidelity(
   return { rel, rms };
 }
 
+/** A relative error as the reports print it: 3 significant digits, exponent below 0.001. */
+export function relativeText(v: number): string {
+  return Number.isFinite(v) ? (v >= 0.001 ? v.toPrecision(3) : v.toExponential(1)) : String(v);
+}
+
 /** rms at or above which a layer's block does not fit: no closer to the attention than dropping the layer. */
 export const NO_FIT_RMS = 1;
 /** A layer whose rms is at least this many times the median of the model's layers stands out from them. */

@@ -17,7 +17,7 @@ import { DEFAULT_GATE, resolveScales, selfAttentionRefs } from '../../passes/del
 import type { GateKind } from '../../passes/delta-conv/op.js';
 import type { ModelFamily } from '../../passes/delta-conv/spatial/index.js';
 import type { DeltaConvBlockParams, DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
-import { blockFidelity, type FitVerdict, fitVerdict } from '../../runtime/layer-fidelity.js';
+import { blockFidelity, type FitVerdict, fitVerdict, NO_FIT_RMS, OUTLIER_FACTOR, relativeText } from '../../runtime/layer-fidelity.js';
 import { type Binding, type BindingMethod, bindLayers, readLayerMap } from '../../weights/binding.js';
 import { Checkpoint, stackedGates } from '../../weights/checkpoint.js';
 import { attentionErf, type AttentionParams, attentionRows } from './attention-erf.js';
@@ -139,6 +139,25 @@ function blockWeights(ckpt: Checkpoint, bound: Binding, layer: AttentionLayer, o
   const scales = resolveScales(options.scales, geo, layer.name);
   const params: DeltaConvBlockParams = { channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales, gate: options.gate ?? DEFAULT_GATE[layer.family] };
   return { info: { block: block.prefix, binding: method, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: params.gate, scales }, params, weights };
+}
+
+/** One line per kind of misfit, naming the layers (only the count when every layer is poor). */
+function fitNotes(layers: LayerAnalysis[]): string[] {
+  const judged = layers.filter((l) => l.fidelity);
+  const named = (ls: LayerAnalysis[]) => ls.map((l) => `${l.name} (rms ${relativeText(l.fidelity!.rms)})`).join(', ');
+  const poor = judged.filter((l) => l.fidelity!.fit === 'poor');
+  const outliers = judged.filter((l) => l.fidelity!.fit === 'outlier');
+  const out: string[] = [];
+  if (poor.length && poor.length === judged.length) {
+    out.push(
+      `the checkpoint fits none of the ${judged.length} layer(s): no ΔConvBlock is closer to its attention than an output of zeros would be (rms ≥ ${NO_FIT_RMS}); ` +
+        'weights for another model or fine-tune, the wrong --gate or --scales, or untrained weights',
+    );
+  } else if (poor.length) {
+    out.push(`${poor.length} layer(s) do not fit (rms ≥ ${NO_FIT_RMS}): ${named(poor)}`);
+  }
+  if (outliers.length) out.push(`${outliers.length} layer(s) stand out from the others (rms ≥ ${OUTLIER_FACTOR}× the median): ${named(outliers)}`);
+  return out;
 }
 
 /** Latent side the size probe runs at: a power of two every UNet level halves exactly. */
@@ -332,6 +351,7 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
   // a layer's fit is judged against the others too (an outlier among them)
   const errors = layers.flatMap((l) => (l.fidelity ? [l.fidelity.rms] : []));
   for (const l of layers) if (l.fidelity) l.fidelity.fit = fitVerdict(l.fidelity.rms, errors);
+  const notes = [...plan.notes, ...fitNotes(layers)];
 
   const levels = new Map<string, LayerAnalysis[]>();
   for (const l of layers) {
@@ -360,7 +380,7 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     recommendMass: RECOMMEND_MASS,
     layers,
     levels: levelList.sort((a, b) => b.height * b.width - a.height * a.width),
-    notes: plan.notes,
+    notes,
     seconds: (performance.now() - started) / 1000,
   };
 }
