@@ -129,11 +129,12 @@ export function bilinearResize(src: Float32Array, ext: Extent, channels: number,
       const ry = rows[y]!;
       for (let x = 0; x < outW; x++) {
         const rx = cols[x]!;
+        // the four source pixels (rows i0/i1 × columns i0/i1), each with its channels contiguous
+        const at = (r: number, q: number) => ((b * H + r) * W + q) * channels;
+        const [p00, p01, p10, p11] = [at(ry.i0, rx.i0), at(ry.i0, rx.i1), at(ry.i1, rx.i0), at(ry.i1, rx.i1)];
+        const o = ((b * outH + y) * outW + x) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = (r: number, q: number) => src[((b * H + r) * W + q) * channels + c]!;
-          out[((b * outH + y) * outW + x) * channels + c] =
-            ry.w0 * (rx.w0 * at(ry.i0, rx.i0) + rx.w1 * at(ry.i0, rx.i1)) +
-            ry.w1 * (rx.w0 * at(ry.i1, rx.i0) + rx.w1 * at(ry.i1, rx.i1));
+          out[o + c] = ry.w0 * (rx.w0 * src[p00 + c]! + rx.w1 * src[p01 + c]!) + ry.w1 * (rx.w0 * src[p10 + c]! + rx.w1 * src[p11 + c]!);
         }
       }
     }
