@@ -86,13 +86,20 @@ describe('deltac analyze across export styles', () => {
     const built = buildExport({ layout: 'sd15', style: 'ts-sdpa', dtype: 'f16' });
     const file = path.join(tmp.dir, 'ts-sdpa-f16.onnx');
     saveModel(built.model, file);
-    const r = await analyzeModel(file, { samples: 1, queries: 16, resolution: 96 });
+    const r = await analyzeModel(file, { samples: 1, queries: 16, resolution: 96, weights });
+    // the float32 export of the same function on the same random inputs (rounded to half in the f16 one)
+    const f32 = path.join(tmp.dir, 'ts-sdpa-f32.onnx');
+    saveModel(buildExport({ layout: 'sd15', style: 'ts-sdpa' }).model, f32);
+    const full = await analyzeModel(f32, { samples: 1, queries: 16, resolution: 96, weights });
     expect(r.layers).toHaveLength(built.selfBlocks.length);
-    for (const l of r.layers) {
+    r.layers.forEach((l, j) => {
       expect(l.probsSource).toBe('captured');
       expect(l.check.output!).toBeLessThan(5e-3);
       expect(l.check.output!).toBeGreaterThan(1e-6); // really half precision, not float32
       expect(l.notes).toEqual([]);
-    }
+      // the ΔConvBlock's error against the half-precision attention: as in float32, to half precision's rounding
+      const want = full.layers[j]!.fidelity!.rms;
+      expect(Math.abs(l.fidelity!.rms - want) / want).toBeLessThan(1e-2);
+    });
   });
 });
