@@ -34,13 +34,29 @@ export interface DeltaConvBlockParams extends PyramidConvParams {
 export function linear(x: Float32Array, rows: number, inDim: number, w: Float32Array, bias: Float32Array, outDim: number): Float32Array {
   const y = new Float32Array(rows * outDim);
   for (let p = 0; p < rows; p++) {
-    for (let o = 0; o < outDim; o++) {
-      let sum = bias[o]!;
-      for (let i = 0; i < inDim; i++) sum += x[p * inDim + i]! * w[o * inDim + i]!;
-      y[p * outDim + o] = sum;
-    }
+    for (let o = 0; o < outDim; o++) y[p * outDim + o] = bias[o]! + dot(x, p * inDim, w, o * inDim, inDim);
   }
   return y;
+}
+
+/**
+ * Σ_k a[aAt + k]·b[bAt + k] for k < n, in double precision: four running sums (k mod 4),
+ * so that consecutive additions do not wait for each other (~2× faster than one sum).
+ */
+function dot(a: Float32Array, aAt: number, b: Float32Array, bAt: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let k = 0;
+  for (; k + 4 <= n; k += 4) {
+    s0 += a[aAt + k]! * b[bAt + k]!;
+    s1 += a[aAt + k + 1]! * b[bAt + k + 1]!;
+    s2 += a[aAt + k + 2]! * b[bAt + k + 2]!;
+    s3 += a[aAt + k + 3]! * b[bAt + k + 3]!;
+  }
+  for (; k < n; k++) s0 += a[aAt + k]! * b[bAt + k]!;
+  return s0 + s1 + (s2 + s3);
 }
 
 /** The whole block: x [B, H·W, C] (row-major tokens) → [B, H·W, C]. */

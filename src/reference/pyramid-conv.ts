@@ -71,22 +71,25 @@ export function depthwiseConv2d(
   const { batch, height: H, width: W } = ext;
   const half = kernel >> 1;
   const out = new Float32Array(src.length);
+  // one output pixel at a time, every channel together (NHWC: a pixel's channels are contiguous);
+  // each channel's sum runs over the taps in the same order, in double precision
+  const sum = new Float64Array(channels);
   for (let b = 0; b < batch; b++) {
     for (let y = 0; y < H; y++) {
       for (let x = 0; x < W; x++) {
-        for (let c = 0; c < channels; c++) {
-          let sum = 0;
-          for (let i = 0; i < kernel; i++) {
-            const yy = y + i - half;
-            if (yy < 0 || yy >= H) continue;
-            for (let j = 0; j < kernel; j++) {
-              const xx = x + j - half;
-              if (xx < 0 || xx >= W) continue;
-              sum += src[((b * H + yy) * W + xx) * channels + c]! * weights[weightOffset + (i * kernel + j) * channels + c]!;
-            }
+        sum.fill(0);
+        for (let i = 0; i < kernel; i++) {
+          const yy = y + i - half;
+          if (yy < 0 || yy >= H) continue;
+          for (let j = 0; j < kernel; j++) {
+            const xx = x + j - half;
+            if (xx < 0 || xx >= W) continue;
+            const at = ((b * H + yy) * W + xx) * channels;
+            const tap = weightOffset + (i * kernel + j) * channels;
+            for (let c = 0; c < channels; c++) sum[c]! += src[at + c]! * weights[tap + c]!;
           }
-          out[((b * H + y) * W + x) * channels + c] = sum;
         }
+        out.set(sum, ((b * H + y) * W + x) * channels);
       }
     }
   }
@@ -126,11 +129,12 @@ export function bilinearResize(src: Float32Array, ext: Extent, channels: number,
       const ry = rows[y]!;
       for (let x = 0; x < outW; x++) {
         const rx = cols[x]!;
+        // the four source pixels (rows i0/i1 × columns i0/i1), each with its channels contiguous
+        const at = (r: number, q: number) => ((b * H + r) * W + q) * channels;
+        const [p00, p01, p10, p11] = [at(ry.i0, rx.i0), at(ry.i0, rx.i1), at(ry.i1, rx.i0), at(ry.i1, rx.i1)];
+        const o = ((b * outH + y) * outW + x) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = (r: number, q: number) => src[((b * H + r) * W + q) * channels + c]!;
-          out[((b * outH + y) * outW + x) * channels + c] =
-            ry.w0 * (rx.w0 * at(ry.i0, rx.i0) + rx.w1 * at(ry.i0, rx.i1)) +
-            ry.w1 * (rx.w0 * at(ry.i1, rx.i0) + rx.w1 * at(ry.i1, rx.i1));
+          out[o + c] = ry.w0 * (rx.w0 * src[p00 + c]! + rx.w1 * src[p01 + c]!) + ry.w1 * (rx.w0 * src[p10 + c]! + rx.w1 * src[p11 + c]!);
         }
       }
     }
