@@ -1,7 +1,9 @@
 /**
  * The `ai.deltac.PyramidConvBlock` operator: one ΔConvBlock (SPEC.md §1) as a
  * single node. The conversion pass inserts it; the lowering pass expands it into
- * standard ONNX ops; `--emit fused` keeps it for runtimes with deltac's kernels.
+ * standard ONNX ops; `--emit fused` keeps it for runtimes with deltac's kernels and
+ * defines it in the model as a local function per configuration (the node's overload
+ * names it: `configId`), whose body is the lowering, for every other runtime.
  *
  * Inputs (in this order):
  *   0 x            [B, N, C]   tokens, N = H·W row-major
@@ -25,6 +27,23 @@ import type { Node } from '../../ir/node.js';
 export const PYRAMID_CONV_DOMAIN = 'ai.deltac';
 export const PYRAMID_CONV_OP = 'PyramidConvBlock';
 export const PYRAMID_CONV_OPSET = 1;
+
+/** The inputs' names, in order: the local function's parameters and the kernels' README. */
+export const PYRAMID_CONV_INPUTS = [
+  'x',
+  'hw',
+  'conv_up.weight',
+  'conv_up.bias',
+  'gates.conv_spatial.weight',
+  'conv_out.weight',
+  'conv_out.bias',
+  'conv_pool.weight',
+  'conv_pool.bias',
+] as const;
+export const PYRAMID_CONV_OUTPUT = 'y';
+
+/** The attributes (kernel_size, scales, gate, module_path). */
+export const PYRAMID_CONV_ATTRIBUTES = ['kernel_size', 'scales', 'gate', 'module_path'] as const;
 
 export const enum PyramidInput {
   X = 0,
