@@ -28,22 +28,27 @@ export const PYRAMID_CONV_DOMAIN = 'ai.deltac';
 export const PYRAMID_CONV_OP = 'PyramidConvBlock';
 export const PYRAMID_CONV_OPSET = 1;
 
-/** The inputs' names, in order: the local function's parameters and the kernels' README. */
+/** The op's inputs, in order: the local function's parameters, and what the kernels' README lists. */
 export const PYRAMID_CONV_INPUTS = [
-  'x',
-  'hw',
-  'conv_up.weight',
-  'conv_up.bias',
-  'gates.conv_spatial.weight',
-  'conv_out.weight',
-  'conv_out.bias',
-  'conv_pool.weight',
-  'conv_pool.bias',
+  { name: 'x', shape: '[B, N, C]', meaning: 'tokens, N = H·W row-major (float32, float16 or bfloat16)' },
+  { name: 'hw', shape: 'int64 [2]', meaning: '(H, W): a constant, or Shape of the image tensor the tokens were flattened from' },
+  { name: 'conv_up.weight', shape: '[Ci, C]', meaning: 'conv_up, 1×1' },
+  { name: 'conv_up.bias', shape: '[Ci]', meaning: '' },
+  { name: 'gates.conv_spatial.weight', shape: '[S, K, K, Ci]', meaning: 'every gate\'s depthwise K×K weights, stacked in gate order' },
+  { name: 'conv_out.weight', shape: '[C, S·Ci/2]', meaning: 'conv_out, 1×1' },
+  { name: 'conv_out.bias', shape: '[C]', meaning: '' },
+  { name: 'conv_pool.weight', shape: '[C, C]', meaning: 'conv_pool, on the mean over tokens' },
+  { name: 'conv_pool.bias', shape: '[C]', meaning: '' },
 ] as const;
-export const PYRAMID_CONV_OUTPUT = 'y';
+export const PYRAMID_CONV_OUTPUT = { name: 'y', shape: '[B, N, C]' } as const;
 
-/** The attributes (kernel_size, scales, gate, module_path). */
-export const PYRAMID_CONV_ATTRIBUTES = ['kernel_size', 'scales', 'gate', 'module_path'] as const;
+/** The op's attributes. */
+export const PYRAMID_CONV_ATTRIBUTES = [
+  { name: 'kernel_size', type: 'int', meaning: 'K, the depthwise kernel size (odd)' },
+  { name: 'scales', type: 'floats', meaning: 'the spatial scale of each gate (1, 0.5 …); S = their number' },
+  { name: 'gate', type: 'string', meaning: '"simple" (A·B·√(Ci/2)) or "sigmoid" (A·σ(B))' },
+  { name: 'module_path', type: 'string', meaning: 'the module path of the replaced attention (may be ""); not used by the computation' },
+] as const;
 
 export const enum PyramidInput {
   X = 0,

@@ -79,14 +79,14 @@ export function pyramidConvFunction(cfg: PyramidConvConfig, dtype: DataType, ops
   const f = new LocalFunction(PYRAMID_CONV_DOMAIN, PYRAMID_CONV_OP, functionOverload(cfg, dtype));
   f.opsetImports.set('', opset);
   const body = f.body;
-  const params = PYRAMID_CONV_INPUTS.map((name) => {
+  const params = PYRAMID_CONV_INPUTS.map(({ name }) => {
     const v = body.addInput(name, null);
     v.typeSource = 'inferred'; // parameters are typed by each call
     return v;
   });
   const b = new GraphBuilder(body, '', { constants: 'nodes' });
   const out = emitPyramidConvBlock(b, params[PyramidInput.X]!, params[PyramidInput.HW]!, cfg, dtype, parameterWeights(b, params, cfg, dtype));
-  body.rename(out, PYRAMID_CONV_OUTPUT);
+  body.rename(out, PYRAMID_CONV_OUTPUT.name);
   body.addOutput(out);
   f.attributes = [
     { name: 'kernel_size', default: { type: 'int', value: cfg.kernel } },
