@@ -16,7 +16,6 @@
 import { DataType, dtypeName } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
 import { LocalFunction, functionKey, indexFunctions } from '../../ir/function.js';
-import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
 import { GraphBuilder } from '../builder.js';
 import type { Pass, PassResult } from '../pass-manager.js';
@@ -104,9 +103,4 @@ export function pyramidConvFunction(cfg: PyramidConvConfig, dtype: DataType, ops
     `conv_pool.bias [${cfg.channels}]; output y [B, N, C]. The body is deltac's lowering to standard ONNX; a runtime with a ` +
     `kernel for ${PYRAMID_CONV_DOMAIN}.${PYRAMID_CONV_OP} may run the node instead.`;
   return f;
-}
-
-/** The PyramidConvBlock functions of a model, by overload. */
-export function pyramidConvFunctions(model: Model): Map<string, LocalFunction> {
-  return new Map(model.functions.filter((f) => f.domain === PYRAMID_CONV_DOMAIN && f.name === PYRAMID_CONV_OP).map((f) => [f.overload, f]));
 }
