@@ -73,6 +73,7 @@ describe('deltac convert runs the smoke check by default', () => {
     // --emit fused defines the op as local functions: onnxruntime runs the model as it is
     const fused = await runCli(...base, '-o', path.join(tmp.dir, 'fused.onnx'), '--emit', 'fused');
     expect(fused.code).toBe(0);
+    expect(fused.out).toMatch(/^graph +1090 → \d+ nodes \(fused ai\.deltac\.PyramidConvBlock kept, defined by 1 local function \(one per configuration\)\)$/m);
     expect(CHECK_LINE.exec(fused.out)?.[1]).toMatch(/^passed in \d+\.\d s: onnxruntime CPU ran the original and the converted model on hidden_states 1×4×16×12, .*; outputs finite$/);
     // without them (a fused model of an older deltac), only a runtime with the kernels runs it
     const bare = loadModel(path.join(tmp.dir, 'fused.onnx'));
