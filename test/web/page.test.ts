@@ -34,7 +34,7 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
     server = await startWebServer(0);
     browser = await launchChromium(chromium!);
     adapter = await chromiumWebGPUAdapter(browser);
-  });
+  }, 300_000); // the server converts the model and bundles the page first: minutes on a loaded machine
   afterAll(async () => {
     await browser?.close();
     await server?.close();
