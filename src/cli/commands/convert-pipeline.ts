@@ -4,7 +4,7 @@ import { DeltacError } from '../../ir/errors.js';
 import { type ConvertFolderResult, convertPipelineFolder } from '../../pipeline/node/convert-folder.js';
 import { formatBytes, type Io, parseGate, parseList, progressBar } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
-import { renderReport } from './convert.js';
+import { parseCheck, renderReport } from './convert.js';
 
 /** `<dir>.delta` beside the input folder. */
 export function defaultPipelineOutput(input: string): string {
@@ -18,7 +18,7 @@ export async function convertPipelineCommand(input: string, values: Record<strin
   if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
   const ext = (values['external-data'] as string | undefined) ?? 'auto';
   if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
-  if (values.check && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
+  if (values.check !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
   const output = (values.output as string | undefined) ?? defaultPipelineOutput(input);
   const kernelsDir = values['emit-kernels'] as string | undefined;
   const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
@@ -38,7 +38,7 @@ export async function convertPipelineCommand(input: string, values: Record<strin
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
       onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
       externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
-      check: values['no-check'] ? 'never' : values.check ? 'always' : 'auto',
+      check: values['no-check'] ? 'never' : parseCheck(values.check),
       keepFailed: values['keep-failed'] === true,
       force: values.force === true,
       onProgress: (done, total, what) => bar.update(done, total, what),

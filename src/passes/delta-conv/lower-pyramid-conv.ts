@@ -45,15 +45,22 @@ export const lowerPyramidConvPass: Pass = {
     if (blocks.length && opset < 13) {
       throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
     }
-    for (const node of blocks) lowerBlock(model, node);
+    // Which value took each block's output's place (by block name): the conversion records it for the per-layer check.
+    const outputs: Record<string, string> = {};
+    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node);
     if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) {
       model.opsetImports.delete(PYRAMID_CONV_DOMAIN);
       // the functions that defined the op for runtimes without its kernel have no caller left
       model.functions = model.functions.filter((f) => f.domain !== PYRAMID_CONV_DOMAIN || f.name !== PYRAMID_CONV_OP);
     }
-    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length } };
+    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length }, data: { outputs } satisfies LoweringData };
   },
 };
+
+export interface LoweringData {
+  /** The name of each lowered block's output → the name of the value that computes it now. */
+  outputs: Record<string, string>;
+}
 
 /**
  * The block's weights in the layouts its ops read. The lowering takes them from the
@@ -87,7 +94,7 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node): void {
+function lowerBlock(model: Model, node: Node): string {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
@@ -103,6 +110,7 @@ function lowerBlock(model: Model, node: Node): void {
   g.removeNode(node);
   // The block's own weights were re-laid out; drop the originals nobody reads now.
   for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+  return out.name;
 }
 
 /**

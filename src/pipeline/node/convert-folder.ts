@@ -5,7 +5,7 @@
  * that diffusers, optimum and the browser page load it unchanged.
  *
  * Atomic as a whole: everything is written into a temporary folder beside the output
- * (`.<name>.deltac-XXXXXX`), the converted UNet is smoke-checked there, and only then
+ * (`.<name>.deltac-XXXXXX`), the converted UNet is checked there, and only then
  * is the folder renamed into place; on any failure it is removed. The output may not
  * be, or lie inside, the input folder (nor contain it). An existing output folder is
  * replaced only with `force`, and only when it is empty or itself a pipeline folder.
@@ -17,7 +17,8 @@ import { DeltacError, isDeltacError } from '../../ir/errors.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
-import { type SmokeCheckResult, memoryReason, skippedCheck, smokeCheck } from '../../runtime/smoke-check.js';
+import { type CheckMode, type ConversionCheck, checkConversion, noCheck } from '../../runtime/conversion-check.js';
+import { snapshotGraph } from '../../runtime/outside-nodes.js';
 import { MODEL_INDEX, UNET_MODEL, readPipelineLayout, type PipelineLayout } from '../layout.js';
 import { type FolderFiles, openPipelineFolder } from './folder.js';
 import { commitFolder, makeTempFolder, refuseAroundInputs } from './output-folder.js';
@@ -29,8 +30,8 @@ export interface ConvertFolderOptions extends Omit<ConvertOptions, 'onPass'> {
   force?: boolean;
   /** Where the UNet's tensors go (default 'auto': external data when the input's UNet had it, under the same file name). */
   externalData?: boolean | 'auto';
-  /** The smoke check of the converted UNet: 'auto' (when twice its weights fit in memory), 'always', 'never'. */
-  check?: 'auto' | 'always' | 'never';
+  /** The check of the converted UNet (runtime/conversion-check.ts): 'layers' (default), 'full' (also the whole UNet once, when twice its weights fit in memory), 'never'. */
+  check?: CheckMode | 'never';
   /** On a failed check, keep the written folder as `<output>.failed` instead of removing it. */
   keepFailed?: boolean;
   /** Bytes written so far (the UNet's weights, then the carried-over files). */
@@ -50,7 +51,7 @@ export interface ConvertFolderResult {
   report: ConversionReport;
   unet: SaveResult;
   carried: CarriedFile[];
-  check: SmokeCheckResult;
+  check: ConversionCheck;
 }
 
 /** Refuses outputs that would write into, over or around the input; says whether an existing folder is replaced. */
@@ -103,6 +104,8 @@ export async function convertPipelineFolder(inputDir: string, options: ConvertFo
   const unetPath = input.absolute(UNET_MODEL);
   const model = loadModel(unetPath);
   const unetData = externalFiles(model);
+  const check = options.check ?? 'layers';
+  const before = check === 'never' ? undefined : snapshotGraph(model);
   const report = convert(model, options);
 
   const tmp = makeTempFolder(output);
@@ -127,7 +130,8 @@ export async function convertPipelineFolder(inputDir: string, options: ConvertFo
       done += bytes;
       options.onProgress?.(unetBytes + done, unetBytes + total, rel);
     }
-    const check = await runCheck(unetPath, path.join(tmp, 'unet', 'model.onnx'), model, options.check ?? 'auto');
+    const checked =
+      check === 'never' ? noCheck('--no-check') : await checkConversion(unetPath, path.join(tmp, 'unet', 'model.onnx'), { check, before, weights: options.weights });
     commitFolder(tmp, output, replaces);
     const moved = (p: string) => path.join(output, path.relative(tmp, p));
     return {
@@ -137,7 +141,7 @@ export async function convertPipelineFolder(inputDir: string, options: ConvertFo
       report,
       unet: { ...saved, modelPath: moved(saved.modelPath), ...(saved.externalDataPath ? { externalDataPath: moved(saved.externalDataPath) } : {}) },
       carried,
-      check,
+      check: checked,
     };
   } catch (e) {
     if (isDeltacError(e) && e.code === 'DELTAC_E_CHECK_FAILED') {
@@ -145,18 +149,11 @@ export async function convertPipelineFolder(inputDir: string, options: ConvertFo
       keep = options.keepFailed === true && !fs.existsSync(failed);
       if (keep) fs.renameSync(tmp, failed);
       const fate = keep ? `the folder was kept as ${failed}` : `nothing was written${options.keepFailed ? ` (${failed} exists, so it was not kept)` : ' (--keep-failed keeps it as <output>.failed)'}`;
-      throw new DeltacError('DELTAC_E_CHECK_FAILED', `smoke check of the converted UNet: ${e.message}; ${fate}`, { ...e.details, kept: keep });
+      throw new DeltacError('DELTAC_E_CHECK_FAILED', `the converted UNet's ${e.message}; ${fate}`, { ...e.details, kept: keep });
     }
     if (isDeltacError(e)) throw e;
     throw new DeltacError('DELTAC_E_WRITE', `could not write "${output}": ${(e as Error).message}`, undefined, { cause: e });
   } finally {
     if (!keep) fs.rmSync(tmp, { recursive: true, force: true });
   }
-}
-
-async function runCheck(original: string, converted: string, model: Model, mode: 'auto' | 'always' | 'never'): Promise<SmokeCheckResult> {
-  if (mode === 'never') return skippedCheck('--no-check');
-  const tooBig = mode === 'always' ? null : memoryReason(model);
-  if (tooBig) return skippedCheck(tooBig);
-  return smokeCheck(original, converted, model);
 }
