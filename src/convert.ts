@@ -16,6 +16,7 @@ import {
   insertPyramidConvPass,
 } from './passes/delta-conv/insert-pyramid-conv.js';
 import { type LoweringData, lowerPyramidConvPass } from './passes/delta-conv/lower-pyramid-conv.js';
+import { definePyramidConvFunctionsPass } from './passes/delta-conv/pyramid-conv-function.js';
 import type { GateKind } from './passes/delta-conv/op.js';
 import { writeProvenance } from './passes/delta-conv/provenance.js';
 import { type PassRecord, PassManager } from './passes/pass-manager.js';
@@ -31,6 +32,7 @@ export function createPassManager() {
     'remove-unused-initializers': unusedInitializersPass,
     'lower-pyramid-conv': lowerPyramidConvPass,
     'fold-constants': foldConstantsPass,
+    'define-pyramid-conv-functions': definePyramidConvFunctionsPass,
   });
 }
 
@@ -42,7 +44,10 @@ export interface ConvertOptions {
   /** Layer → checkpoint block assignments, or the path of a JSON file with them. */
   map?: string | Record<string, string>;
   allowPartial?: boolean;
-  /** 'standard' lowers to plain ONNX ops (default); 'fused' keeps ai.deltac.PyramidConvBlock. */
+  /**
+   * 'standard' lowers to plain ONNX ops (default); 'fused' keeps ai.deltac.PyramidConvBlock
+   * nodes and defines the op in the model as local functions (one per configuration).
+   */
   emit?: 'standard' | 'fused';
   /** Image resolutions (pixels, e.g. 512) at which to count FLOPs; the model's static sizes are used when omitted. */
   resolutions?: number[];
@@ -94,7 +99,8 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   // The fused form exists only here when lowering follows: kernels are generated from it.
   options.onFused?.(model);
   for (const v of model.graph.initializers.values()) tensorsBefore.add(v.initializer);
-  const after = emit === 'standard' ? (['lower-pyramid-conv', 'fold-constants', 'dce'] as const) : (['fold-constants', 'dce'] as const);
+  const after =
+    emit === 'standard' ? (['lower-pyramid-conv', 'fold-constants', 'dce'] as const) : (['fold-constants', 'dce', 'define-pyramid-conv-functions'] as const);
   records.push(...pm.run(model, after, {}, settings));
   assertNewInitializersFinite(model, tensorsBefore);
   const insert = records[0]!.result.data as InsertReport;

@@ -1,4 +1,7 @@
-/** Node attributes. Graph-valued attributes hold IR subgraphs; exotic kinds stay opaque. */
+/**
+ * Node attributes. Graph-valued attributes hold IR subgraphs; a node in a function body
+ * may refer to an attribute of its function (`ref`); exotic kinds stay opaque.
+ */
 import type { Graph } from './graph.js';
 import type { Tensor } from './tensor.js';
 
@@ -13,10 +16,23 @@ export type Attribute =
   | { type: 'strings'; value: string[] }
   | { type: 'tensors'; value: Tensor[] }
   | { type: 'graphs'; value: Graph[] }
-  /** sparse tensors, type protos and ref_attr_name attributes: kept as their decoded AttributeProto. */
+  /**
+   * Inside a function body: the value of the calling node's attribute `ref` (or the
+   * function's default for it); `of` is its ONNX attribute type (`int`, `floats`, …).
+   */
+  | { type: 'ref'; ref: string; of: RefAttributeType }
+  /** sparse tensors and type protos: kept as their decoded AttributeProto. */
   | { type: 'opaque'; proto: unknown };
 
 export type AttributeType = Attribute['type'];
+
+/** ONNX's AttributeProto.AttributeType in file order: the index is the number in the file. */
+export const ONNX_ATTRIBUTE_TYPES = [
+  'undefined', 'float', 'int', 'string', 'tensor', 'graph', 'floats', 'ints', 'strings', 'tensors', 'graphs',
+  'sparse_tensor', 'sparse_tensors', 'type_proto', 'type_protos',
+] as const;
+
+export type RefAttributeType = (typeof ONNX_ATTRIBUTE_TYPES)[number];
 
 /** Shorthand constructors used by passes. */
 export const attr = {

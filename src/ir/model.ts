@@ -1,5 +1,7 @@
-/** A model: IR version, opset imports, metadata, the main graph, and functions kept as they are. */
+/** A model: IR version, opset imports, metadata, the main graph, and its local functions. */
+import { LocalFunction, calledFunction, indexFunctions } from './function.js';
 import { Graph } from './graph.js';
+import type { Node } from './node.js';
 
 export class Model {
   irVersion = 8;
@@ -12,8 +14,8 @@ export class Model {
   docString = '';
   metadataProps: [string, string][] = [];
   graph: Graph;
-  /** FunctionProtos, kept exactly as decoded (deltac does not rewrite inside functions). */
-  functions: unknown[] = [];
+  /** Model-local functions (FunctionProto), in file order. */
+  functions: LocalFunction[] = [];
   /** Model-level proto fields deltac does not model (training_info, configuration), carried through. */
   extra: Record<string, unknown> = {};
   /** Folder the model was loaded from; external data resolves against it. */
@@ -27,6 +29,11 @@ export class Model {
 
   opset(domain = ''): number | undefined {
     return this.opsetImports.get(domain) ?? (domain === '' ? this.opsetImports.get('ai.onnx') : undefined);
+  }
+
+  /** The local function `node` calls, if any (for many lookups, index once with `indexFunctions`). */
+  calledFunction(node: Node): LocalFunction | undefined {
+    return calledFunction(indexFunctions(this.functions), node);
   }
 
   /** Adds an opset import if the model has none for `domain`. */

@@ -1,13 +1,15 @@
 /**
  * The verifier: every pass must leave a model that passes it. Reports dangling and
  * undefined values, cycles and ordering problems, duplicate names, inconsistent
- * use lists, tensor sizes that disagree with their shapes. Through shape inference
+ * use lists, tensor sizes that disagree with their shapes — in the main graph and in
+ * the body of every local function, and functions defined twice or calling themselves. Through shape inference
  * it also warns (DELTAC_W_TYPE_CONFLICT) where a declared type disagrees with what the
  * producer computes: a warning, because the rule may be what is wrong.
  */
 import { type Diagnostic, error, warning } from './diagnostics.js';
 import { byteSizeOf, dtypeName } from './dtype.js';
 import { DeltacError } from './errors.js';
+import { type LocalFunction, calledFunction, functionKey, indexFunctions } from './function.js';
 import type { Graph } from './graph.js';
 import type { Model } from './model.js';
 import type { Node } from './node.js';
@@ -23,6 +25,7 @@ export function verifyModel(model: Model, options: VerifyOptions = {}): Diagnost
   const out: Diagnostic[] = [];
   const seen = new Map<string, Value>();
   verifyGraph(model.graph, out, seen);
+  verifyFunctions(model.functions, out);
   if (options.types !== false && !out.some((d) => d.severity === 'error')) {
     out.push(...inferShapes(model, { check: true }).filter((d) => d.code === 'DELTAC_W_TYPE_CONFLICT'));
   }
@@ -33,6 +36,53 @@ export function verifyModel(model: Model, options: VerifyOptions = {}): Diagnost
 export function verifyOrThrow(model: Model, options?: VerifyOptions): void {
   const first = verifyModel(model, options).find((d) => d.severity === 'error');
   if (first) throw new DeltacError(first.code, first.message);
+}
+
+/** Every body on its own (its names are its own), one definition per key, and no call cycle. */
+function verifyFunctions(functions: LocalFunction[], out: Diagnostic[]): void {
+  if (!functions.length) return;
+  const keys = new Set<string>();
+  for (const f of functions) {
+    const key = functionKey(f.domain, f.name, f.overload);
+    if (keys.has(key)) out.push(error('DELTAC_E_DUPLICATE_NAME', `function ${f.label} is defined twice`, f.label));
+    keys.add(key);
+    if (f.body.initializers.size) {
+      out.push(error('DELTAC_E_UNSUPPORTED_MODEL', `function ${f.label} has initializers; a function body holds constants as Constant nodes`, f.label));
+    }
+    const found: Diagnostic[] = [];
+    verifyGraph(f.body, found, new Map());
+    for (const d of found) out.push({ ...d, message: `function ${f.label}: ${d.message}` });
+  }
+  // Calls between functions must not form a cycle (a runtime would inline forever).
+  const index = indexFunctions(functions);
+  const callees = new Map(functions.map((f) => [f, new Set([...f.body.allNodes()].map((n) => calledFunction(index, n)).filter((c) => c !== undefined))]));
+  const state = new Map<LocalFunction, 1 | 2>(); // 1 on the current path, 2 done
+  for (const start of functions) {
+    if (state.has(start)) continue;
+    // depth first without recursion: a hostile file may chain many functions
+    const stack: { f: LocalFunction; next: Iterator<LocalFunction> }[] = [{ f: start, next: callees.get(start)!.values() }];
+    state.set(start, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1]!;
+      const step = top.next.next();
+      if (step.done) {
+        state.set(top.f, 2);
+        stack.pop();
+        continue;
+      }
+      const c = step.value;
+      if (state.get(c) === 1) {
+        const path = stack.map((s) => s.f);
+        const cycle = [...path.slice(path.indexOf(c)), c].map((x) => x.label).join(' → ');
+        out.push(error('DELTAC_E_GRAPH_CYCLE', `local functions call themselves: ${cycle}`, c.label));
+        return;
+      }
+      if (!state.has(c)) {
+        state.set(c, 1);
+        stack.push({ f: c, next: callees.get(c)!.values() });
+      }
+    }
+  }
 }
 
 function verifyGraph(g: Graph, out: Diagnostic[], seen: Map<string, Value>): void {

@@ -4,10 +4,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Attribute } from '../ir/attribute.js';
+import { type Attribute, ONNX_ATTRIBUTE_TYPES } from '../ir/attribute.js';
 import { type Diagnostic, warning } from '../ir/diagnostics.js';
 import { DataType, byteSizeOf, dtypeName, isKnownDataType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
+import { LocalFunction } from '../ir/function.js';
 import { Graph } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
 import { Node } from '../ir/node.js';
@@ -113,10 +114,10 @@ export function decodeModel(bytes: Uint8Array, baseDir: string, options: LoadOpt
   model.modelVersion = toNumber(proto.modelVersion ?? 0);
   model.docString = proto.docString ?? '';
   model.metadataProps = entries(proto.metadataProps);
-  model.functions = proto.functions ?? [];
   if (proto.trainingInfo?.length) model.extra.trainingInfo = proto.trainingInfo;
   if (proto.configuration?.length) model.extra.configuration = proto.configuration;
   ctx.fillGraph(model.graph, proto.graph);
+  for (const fp of proto.functions ?? []) model.functions.push(ctx.function(fp));
   if (options.verify !== false) {
     // Graph errors refuse the file; a declared type that shape inference disagrees with is
     // only a warning (the declared type wins: the file's author may know better than a rule).
@@ -176,48 +177,7 @@ class LoadContext {
       if (g.initializers.has(t.name)) continue;
       g.addInitializer(t.name, this.tensor(t), true);
     }
-    // Define every node output first: files are not always topologically sorted.
-    const nodes: [Node, P][] = [];
-    for (const np of gp.node ?? []) {
-      if (!np.opType) {
-        throw new DeltacError(
-          'DELTAC_E_NOT_ONNX',
-          `node "${np.name ?? ''}" (outputs ${JSON.stringify(np.output ?? [])}) has no op_type; the file is not a valid ONNX model — re-export it`,
-        );
-      }
-      const node = new Node(g, np.opType, np.domain ?? '', np.name ?? '');
-      node.overload = np.overload ?? '';
-      node.docString = np.docString ?? '';
-      node.metadataProps = entries(np.metadataProps);
-      if (np.deviceConfigurations?.length) node.extra.deviceConfigurations = np.deviceConfigurations;
-      for (const out of np.output ?? []) {
-        if (out === '') {
-          // An omitted optional output: give it a private name so slots keep their positions.
-          g.addNodeOutput(node, g.uniqueName(`${node.name || node.opType}_unused_output`)).omitted = true;
-        } else {
-          g.addNodeOutput(node, out);
-        }
-      }
-      g.appendNode(node);
-      nodes.push([node, np]);
-    }
-    for (const [node, np] of nodes) {
-      for (const a of np.attribute ?? []) node.attributes.set(a.name ?? '', this.attribute(a, g, node));
-      (np.input ?? []).forEach((name: string, i: number) => {
-        if (name === '') {
-          node.setInput(i, null);
-          return;
-        }
-        const v = g.lookup(name);
-        if (!v) {
-          throw new DeltacError(
-            'DELTAC_E_UNDEFINED_VALUE',
-            `${node.opType} node "${node.name}" reads "${name}", which no node, input or initializer defines`,
-          );
-        }
-        node.setInput(i, v);
-      });
-    }
+    this.fillNodes(g, gp.node ?? []);
     for (const vi of gp.output ?? []) {
       const v = g.lookup(vi.name ?? '');
       if (!v) {
@@ -244,13 +204,91 @@ class LoadContext {
     }
   }
 
-  attribute(a: P, g: Graph, node: Node): Attribute {
+  /** Adds the nodes of a graph or function body (outputs first: files are not always topologically sorted). */
+  private fillNodes(g: Graph, protos: P[]): void {
+    const nodes: [Node, P][] = [];
+    for (const np of protos) {
+      if (!np.opType) {
+        throw new DeltacError(
+          'DELTAC_E_NOT_ONNX',
+          `node "${np.name ?? ''}" (outputs ${JSON.stringify(np.output ?? [])}) has no op_type; the file is not a valid ONNX model — re-export it`,
+        );
+      }
+      const node = new Node(g, np.opType, np.domain ?? '', np.name ?? '');
+      node.overload = np.overload ?? '';
+      node.docString = np.docString ?? '';
+      node.metadataProps = entries(np.metadataProps);
+      if (np.deviceConfigurations?.length) node.extra.deviceConfigurations = np.deviceConfigurations;
+      for (const out of np.output ?? []) {
+        if (out === '') {
+          // An omitted optional output: give it a private name so slots keep their positions.
+          g.addNodeOutput(node, g.uniqueName(`${node.name || node.opType}_unused_output`)).omitted = true;
+        } else {
+          g.addNodeOutput(node, out);
+        }
+      }
+      g.appendNode(node);
+      nodes.push([node, np]);
+    }
+    for (const [node, np] of nodes) {
+      for (const a of np.attribute ?? []) node.attributes.set(a.name ?? '', this.attribute(a, g, `${node.opType} node "${node.name}"`));
+      (np.input ?? []).forEach((name: string, i: number) => {
+        if (name === '') {
+          node.setInput(i, null);
+          return;
+        }
+        const v = g.lookup(name);
+        if (!v) {
+          throw new DeltacError(
+            'DELTAC_E_UNDEFINED_VALUE',
+            `${node.opType} node "${node.name}" reads "${name}", which no node, input or initializer defines`,
+          );
+        }
+        node.setInput(i, v);
+      });
+    }
+  }
+
+  /** A FunctionProto: its body is a graph of its own whose inputs and outputs are the parameters. */
+  function(fp: P): LocalFunction {
+    const f = new LocalFunction(fp.domain ?? '', fp.name ?? '', fp.overload ?? '');
+    const label = `function ${f.label}`;
+    for (const o of fp.opsetImport ?? []) f.opsetImports.set(o.domain ?? '', toNumber(o.version));
+    f.docString = fp.docString ?? '';
+    f.metadataProps = entries(fp.metadataProps);
+    const g = f.body;
+    for (const name of fp.input ?? []) g.addInput(name, null).typeSource = 'inferred'; // typed by value_info, if at all
+    this.fillNodes(g, fp.node ?? []);
+    for (const name of fp.output ?? []) {
+      const v = g.lookup(name);
+      if (!v) throw new DeltacError('DELTAC_E_UNDEFINED_VALUE', `${label}: output "${name}" is not defined by any node or input`);
+      g.addOutput(v);
+    }
+    for (const name of fp.attribute ?? []) f.attributes.push({ name });
+    for (const a of fp.attributeProto ?? []) f.attributes.push({ name: a.name ?? '', default: this.attribute(a, g, `${label}: attribute`) });
+    for (const vi of fp.valueInfo ?? []) {
+      const v = g.lookup(vi.name ?? '');
+      if (!v) continue; // as in graphs: value_info of a value that does not exist is dropped
+      if (vi.type) {
+        v.type = decodeType(vi.type);
+        v.typeSource = 'declared';
+      }
+      v.hasValueInfo = true;
+      v.docString = vi.docString ?? '';
+      v.metadataProps = entries(vi.metadataProps);
+      f.valueInfo.push(v);
+    }
+    return f;
+  }
+
+  /** An AttributeProto of `owner` (a node, for messages) in graph `g`. */
+  attribute(a: P, g: Graph, owner: string): Attribute {
     const type = a.type ?? 0;
-    if (a.refAttrName) return { type: 'opaque', proto: a };
+    if (a.refAttrName) return { type: 'ref', ref: a.refAttrName, of: ONNX_ATTRIBUTE_TYPES[type] ?? 'undefined' };
     const missing = (what: string) =>
       new DeltacError(
         'DELTAC_E_NOT_ONNX',
-        `attribute "${a.name ?? ''}" of ${node.opType} node "${node.name}" has type ${what.toUpperCase()} but holds no ${what}; the file is not a valid ONNX model — re-export it`,
+        `attribute "${a.name ?? ''}" of ${owner} has type ${what.toUpperCase()} but holds no ${what}; the file is not a valid ONNX model — re-export it`,
       );
     if (type === 4 && !a.t) throw missing('tensor');
     if (type === 5 && !a.g) throw missing('graph');

@@ -8,11 +8,13 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { Attribute } from '../ir/attribute.js';
+import { type Attribute, ONNX_ATTRIBUTE_TYPES } from '../ir/attribute.js';
 import { DataType, byteSizeOf } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
+import type { LocalFunction } from '../ir/function.js';
 import type { Graph } from '../ir/graph.js';
 import type { Model } from '../ir/model.js';
+import type { Node } from '../ir/node.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
@@ -172,6 +174,8 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
       plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
     }
   }
+  // Constants of function bodies stay inline: a function is self-contained.
+  for (const t of functionTensors(model)) if (!plan.has(t)) plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
   const externalBytes = offset;
   if (externalBytes > 0 && options.reuseWeights) {
     // Even with --force: the new data file would replace one that reused tensors still point into.
@@ -235,7 +239,7 @@ function failSave(job: SaveJob, e: unknown): never {
 /** Serializes a model to bytes with all tensor data inline (small models, tests). */
 export function serializeModel(model: Model): Uint8Array {
   const plan = new Map<Tensor, PlannedTensor>();
-  for (const t of collectTensors(model)) plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
+  for (const t of [...collectTensors(model), ...functionTensors(model)]) plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
   return ModelProtoType.encode(new ProtoEncoder(plan, '').model(model)).finish();
 }
 
@@ -273,8 +277,26 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
   }
 }
 
-/** Every tensor the model holds (initializers, tensor attributes, subgraphs), in graph order. */
+/** Every tensor the main graph holds (initializers, tensor attributes, subgraphs), in graph order. */
 function collectTensors(model: Model): Tensor[] {
+  return graphTensors([model.graph]);
+}
+
+/** Tensors in function bodies (Constant values, attribute defaults). */
+function functionTensors(model: Model): Tensor[] {
+  const out = graphTensors(model.functions.map((f) => f.body));
+  for (const f of model.functions) {
+    for (const a of f.attributes) {
+      if (a.default?.type === 'tensor') out.push(a.default.value);
+      else if (a.default?.type === 'tensors') out.push(...a.default.value);
+      else if (a.default?.type === 'graph') out.push(...graphTensors([a.default.value]));
+      else if (a.default?.type === 'graphs') out.push(...graphTensors(a.default.value));
+    }
+  }
+  return out;
+}
+
+function graphTensors(graphs: Graph[]): Tensor[] {
   const out: Tensor[] = [];
   const visit = (g: Graph) => {
     for (const v of g.initializers.values()) out.push(v.initializer!);
@@ -287,7 +309,7 @@ function collectTensors(model: Model): Tensor[] {
       }
     }
   };
-  visit(model.graph);
+  graphs.forEach(visit);
   return out;
 }
 
@@ -444,7 +466,7 @@ class ProtoEncoder {
       docString: m.docString,
       graph: this.graph(m.graph),
       metadataProps: kv(m.metadataProps),
-      functions: m.functions,
+      functions: m.functions.map((f) => this.function(f)),
       trainingInfo: m.extra.trainingInfo ?? [],
       configuration: m.extra.configuration ?? [],
     });
@@ -463,20 +485,7 @@ class ProtoEncoder {
     for (const n of g.nodes) n.outputs.forEach(addInfo);
     for (const v of g.initializers.values()) addInfo(v);
     return {
-      node: g.nodes.map((n) =>
-        compact({
-        input: n.inputs.map((v) => (v ? v.name : '')),
-        output: n.outputs.map((v) => (v.omitted ? '' : v.name)),
-        name: n.name,
-        opType: n.opType,
-        domain: n.domain,
-        overload: n.overload,
-        attribute: [...n.attributes].map(([name, a]) => this.attribute(name, a)),
-        docString: n.docString,
-        metadataProps: kv(n.metadataProps),
-        deviceConfigurations: n.extra.deviceConfigurations ?? [],
-      }),
-      ),
+      node: g.nodes.map((n) => this.node(n)),
       name: g.name,
       initializer: [...g.initializers.values()].map((v) => this.tensor(v.initializer!, v.name)),
       sparseInitializer: g.extra.sparseInitializer ?? [],
@@ -487,6 +496,40 @@ class ProtoEncoder {
       quantizationAnnotation: g.extra.quantizationAnnotation ?? [],
       metadataProps: kv(g.metadataProps),
     };
+  }
+
+  node(n: Node): P {
+    return compact({
+      input: n.inputs.map((v) => (v ? v.name : '')),
+      output: n.outputs.map((v) => (v.omitted ? '' : v.name)),
+      name: n.name,
+      opType: n.opType,
+      domain: n.domain,
+      overload: n.overload,
+      attribute: [...n.attributes].map(([name, a]) => this.attribute(name, a)),
+      docString: n.docString,
+      metadataProps: kv(n.metadataProps),
+      deviceConfigurations: n.extra.deviceConfigurations ?? [],
+    });
+  }
+
+  function(f: LocalFunction): P {
+    const body = f.body;
+    const live = (v: Value) => body.lookup(v.name) === v;
+    return compact({
+      name: f.name,
+      input: body.inputs.map((v) => v.name),
+      output: body.outputs.map((v) => v.name),
+      attribute: f.attributes.filter((a) => !a.default).map((a) => a.name),
+      attributeProto: f.attributes.filter((a) => a.default).map((a) => this.attribute(a.name, a.default!)),
+      node: body.nodes.map((n) => this.node(n)),
+      docString: f.docString,
+      opsetImport: [...f.opsetImports].map(([domain, version]) => compact({ domain, version })),
+      domain: f.domain,
+      overload: f.overload,
+      valueInfo: f.valueInfo.filter(live).map((v) => this.valueInfo(v)),
+      metadataProps: kv(f.metadataProps),
+    });
   }
 
   valueInfo(v: Value): P {
@@ -515,6 +558,10 @@ class ProtoEncoder {
         return { name, type: 9, tensors: a.value.map((t) => this.tensor(t, t.name)) };
       case 'graphs':
         return { name, type: 10, graphs: a.value.map((g) => this.graph(g)) };
+      case 'ref': {
+        const type = ONNX_ATTRIBUTE_TYPES.indexOf(a.of);
+        return type > 0 ? { name, refAttrName: a.ref, type } : { name, refAttrName: a.ref };
+      }
       case 'opaque':
         return a.proto;
     }

@@ -79,24 +79,27 @@ export function depthwiseConv2d(
   const { batch, height: H, width: W } = ext;
   const half = kernel >> 1;
   const out = new Float32Array(src.length);
+  // one output pixel at a time, every channel together (NHWC: a pixel's channels are contiguous);
+  // each channel's sum runs over the taps in the same order, in double precision
   const [y0, y1] = only?.rows ?? [0, H];
   const [x0, x1] = only?.cols ?? [0, W];
+  const sum = new Float64Array(channels);
   for (let b = 0; b < batch; b++) {
     for (let y = y0; y < y1; y++) {
       for (let x = x0; x < x1; x++) {
-        for (let c = 0; c < channels; c++) {
-          let sum = 0;
-          for (let i = 0; i < kernel; i++) {
-            const yy = y + i - half;
-            if (yy < 0 || yy >= H) continue;
-            for (let j = 0; j < kernel; j++) {
-              const xx = x + j - half;
-              if (xx < 0 || xx >= W) continue;
-              sum += src[((b * H + yy) * W + xx) * channels + c]! * weights[weightOffset + (i * kernel + j) * channels + c]!;
-            }
+        sum.fill(0);
+        for (let i = 0; i < kernel; i++) {
+          const yy = y + i - half;
+          if (yy < 0 || yy >= H) continue;
+          for (let j = 0; j < kernel; j++) {
+            const xx = x + j - half;
+            if (xx < 0 || xx >= W) continue;
+            const at = ((b * H + yy) * W + xx) * channels;
+            const tap = weightOffset + (i * kernel + j) * channels;
+            for (let c = 0; c < channels; c++) sum[c]! += src[at + c]! * weights[tap + c]!;
           }
-          out[((b * H + y) * W + x) * channels + c] = sum;
         }
+        out.set(sum, ((b * H + y) * W + x) * channels);
       }
     }
   }

@@ -86,6 +86,8 @@ function attributeSignature(a: Attribute): string {
       return `graph(${graphSignature(a.value)})`;
     case 'graphs':
       return `graphs(${a.value.map(graphSignature).join(',')})`;
+    case 'ref':
+      return `ref(${a.of} ${a.ref})`;
     case 'opaque':
       return `opaque(${JSON.stringify(a.proto, (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v))})`;
     default:

@@ -163,6 +163,14 @@ export class Checkpoint {
   }
 }
 
+/** A block's gate weights stacked in gate order, [S, K, K, Ci] float32, as the PyramidConvBlock takes them. */
+export function stackedGates(t: BlockTensors, geo: BlockGeometry): Float32Array {
+  const size = geo.kernel * geo.kernel * geo.inner;
+  const out = new Float32Array(geo.gates * size);
+  t.gates.forEach((g, i) => out.set(g.toFloat32(), i * size));
+  return out;
+}
+
 function shapeError(layer: string, key: string, actual: number[], expected: string): DeltacError {
   return new DeltacError(
     'DELTAC_E_WEIGHT_SHAPE',

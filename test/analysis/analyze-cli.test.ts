@@ -16,8 +16,18 @@ const tmp = makeTempDir('deltac-analyze-cli-');
 afterAll(() => tmp.cleanup());
 
 interface Json {
-  layers: { name: string; height: number; width: number; check: { output: number }; checkpoint: { kernel: number } | null; blockErf: number[] | null; map: { data: number[] } }[];
+  layers: {
+    name: string;
+    height: number;
+    width: number;
+    check: { output: number };
+    checkpoint: { kernel: number; binding: string; gate: string } | null;
+    blockErf: number[] | null;
+    map: { data: number[] };
+    fidelity: { rel: number; rms: number; fit: string; samples: { input: string; item: number; rel: number; rms: number }[] } | null;
+  }[];
   levels: { height: number; width: number; recommendedK: number; checkpointK: number[] }[];
+  notes: string[];
 }
 
 describe('deltac analyze on the shared fixtures', () => {
@@ -38,7 +48,18 @@ describe('deltac analyze on the shared fixtures', () => {
       expect(l.check.output).toBeLessThan(1e-5);
       expect(l.blockErf).toHaveLength(l.height * l.width);
       expect(l.map.data).toHaveLength((2 * l.height - 1) * (2 * l.width - 1));
+      expect(l.checkpoint).toMatchObject({ binding: 'name', gate: 'simple' });
+      // the fixture's checkpoint is random: no block is closer to its attention than zeros
+      const f = l.fidelity!;
+      expect(f.samples.map((s) => `${s.input}[${s.item}]`)).toEqual(['in0[0]', 'in0[1]']);
+      expect(f.rms).toBe(Math.max(...f.samples.map((s) => s.rms)));
+      expect(f.rel).toBe(Math.max(...f.samples.map((s) => s.rel)));
+      expect(f.rms).toBeGreaterThanOrEqual(1);
+      expect(f.fit).toBe('poor');
     }
+    expect(json.notes).toContainEqual(expect.stringMatching(/^the checkpoint fits none of the 16 layer\(s\)/));
+    expect(r.out).toMatch(/err rms +err max +fit/);
+    expect(r.out).toMatch(/note: the checkpoint fits none of the 16 layer\(s\)/);
     const first = json.layers[0]!;
     const png = pngjs.PNG.sync.read(fs.readFileSync(path.join(out, 'layers', `00-${first.name}.png`)));
     // three panels side by side, 8 px apart: the 63×47 map (zoom 3) and two 32×24 ERFs (zoom 6)
@@ -47,10 +68,15 @@ describe('deltac analyze on the shared fixtures', () => {
     const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
     expect(html).toContain('src="overview.png"');
     expect(html).toContain(`src="layers/00-${first.name}.png"`);
+    expect(html).toContain('How faithful each ΔConvBlock is');
+    expect(html).toContain('<b class="poor">poor</b>');
     // a second run replaces the report
     const again = await runCli('analyze', modelPath('sd15-mini'), '--samples', '1', '--resolution', '128', '-o', out, '--json');
     expect(again.code).toBe(0);
     expect((JSON.parse(again.out) as Json).layers[0]!.height).toBe(16);
+    // no checkpoint, no comparison
+    expect((JSON.parse(again.out) as Json).layers[0]!.fidelity).toBeNull();
+    expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).not.toContain('How faithful');
     // width × height: 192x128 px is a 24-wide, 16-high latent
     const wide = await runCli('analyze', modelPath('sd15-mini'), '--samples', '1', '--resolution', '192x128', '--layers', 'down_blocks.0', '--json');
     expect(wide.code).toBe(0);
@@ -68,6 +94,20 @@ describe('deltac analyze on the shared fixtures', () => {
       [0, 1, 2, 3].map((i) => `transformer_blocks.${i}.attn1 8×6 K5`),
     );
     expect(listDir(path.join(out, 'layers'))).toHaveLength(4);
+    // random inputs: two sets of batch 1; the DiT's default gate
+    for (const l of json.layers) {
+      expect(l.checkpoint!.gate).toBe('sigmoid');
+      expect(l.fidelity!.samples.map((s) => `${s.input}[${s.item}]`)).toEqual(['random 0[0]', 'random 1[0]']);
+      expect(Number.isFinite(l.fidelity!.rms)).toBe(true);
+    }
+    // --map binds as convert's does: blocks 0 and 1 swapped change those two layers' errors only
+    const swap = path.join(tmp.dir, 'swap.json');
+    fs.writeFileSync(swap, JSON.stringify({ 'transformer_blocks.0': 'transformer_blocks.1', 'transformer_blocks.1': 'transformer_blocks.0' }));
+    const mapped = await runCli('analyze', modelPath('pixart-mini'), '--weights', path.join(dir, 'delta.safetensors'), '--map', swap, '--json');
+    expect(mapped.code).toBe(0);
+    const m = JSON.parse(mapped.out) as Json;
+    expect(m.layers.map((l) => l.checkpoint!.binding)).toEqual(['map', 'map', 'name', 'name']);
+    expect(m.layers.map((l, i) => l.fidelity!.rms === json.layers[i]!.fidelity!.rms)).toEqual([false, false, true, true]);
   });
 });
 
@@ -110,6 +150,15 @@ describe('deltac analyze: bad input', () => {
     fs.writeFileSync(path.join(folder, 'cat.jpg'), 'meow');
     await bad(/DELTAC_E_WRITE: output folder ".*photos" exists and does not hold an earlier analysis/, modelPath('pixart-mini'), '-o', folder);
     expect(listDir(folder)).toEqual(['cat.jpg']);
+  });
+
+  it('a --map file that is missing or names a block twice, --scales that do not match the gates', async () => {
+    const ckpt = path.join(MODELS_DIR, 'pixart-mini', 'delta.safetensors');
+    await bad(/DELTAC_E_WEIGHT_MAP: cannot read layer map ".*nope\.json"/, modelPath('pixart-mini'), '--weights', ckpt, '--map', path.join(tmp.dir, 'nope.json'));
+    const twice = path.join(tmp.dir, 'twice.json');
+    fs.writeFileSync(twice, JSON.stringify({ 'transformer_blocks.0': 'transformer_blocks.1', 'transformer_blocks.2': 'transformer_blocks.1' }));
+    await bad(/DELTAC_E_WEIGHT_MAP: checkpoint block "transformer_blocks\.1" would be used by two layers/, modelPath('pixart-mini'), '--weights', ckpt, '--map', twice);
+    await bad(/DELTAC_E_BAD_OPTION: --scales gives 3 scale\(s\) but layer transformer_blocks\.0\.attn1 has 2 gate\(s\)/, modelPath('pixart-mini'), '--weights', ckpt, '--scales', '1,0.5,0.25');
   });
 
   it('options that contradict each other', async () => {

@@ -21,7 +21,7 @@ function layer(name: string, withBlock: boolean): LayerAnalysis {
     name, family: 'unet', height: H, width: W, channels: 8, heads: 1, probsSource: 'captured',
     map: { data: Float64Array.from({ length: (2 * H - 1) * (2 * W - 1) }, (_, i) => i), height: H, width: W, rows: 1 },
     locality: null, erfToken: 10, erfSamples: 1, attentionErf: erf, blockErf: withBlock ? erf : null,
-    check: { output: null, probs: null }, checkpoint: null, notes: [],
+    check: { output: null, probs: null }, checkpoint: null, fidelity: null, notes: [],
   };
 }
 

@@ -208,3 +208,31 @@ describe('exit codes and errors', () => {
     }
   });
 });
+
+describe('local functions in inspect and print', () => {
+  const FUNCTIONS = path.resolve(import.meta.dirname, '../fixtures/functions/functions.onnx');
+
+  it('inspect lists each function with the nodes that call it, in the main graph and in other functions', async () => {
+    const r = await cli('inspect', FUNCTIONS, '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out) as ModelSummary;
+    expect(s.functions.map((f) => [`${f.domain}.${f.name}${f.overload ? `:${f.overload}` : ''}`, f.nodes, f.calledBy])).toEqual([
+      ['pkg.fn.ScaleAdd', 3, ['h']],
+      ['pkg.fn.Twice', 1, ['z', 'pkg.fn.Twice:v2/t']],
+      ['pkg.fn.Twice:v2', 2, ['y']],
+      ['pkg.fn.Pick', 5, ['s']],
+    ]);
+    expect(s.functions[0]).toMatchObject({ inputs: ['a', 'b'], outputs: ['c'], attributes: ['beta', 'alpha'], opsets: { 'ai.onnx': 18 } });
+    const text = await cli('inspect', FUNCTIONS);
+    expect(text.out).toMatch(/^functions {4}4 local/m);
+    expect(text.out).toMatch(/^pkg\.fn\.Twice\s+1\s+1\s+2\s+z, pkg\.fn\.Twice:v2\/t$/m);
+  });
+
+  it('print prints the functions, and --filter only those the printed nodes call', async () => {
+    const all = await cli('print', FUNCTIONS);
+    expect(all.out.match(/^function \{/gm)).toHaveLength(4);
+    expect(parseModel(all.out).functions).toHaveLength(4);
+    const some = await cli('print', FUNCTIONS, '--filter', 'y');
+    expect(some.out.match(/^function \{.*\}$/gm)).toEqual(['function {domain = "pkg.fn", overload = "v2", opset_import = {"" = 18, "pkg.fn" = 1}, doc = "doubles through the plain Twice", metadata = {"origin" = "make-functions-model.py"}}']);
+  });
+});

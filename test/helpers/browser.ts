@@ -6,8 +6,18 @@
  *
  *   const chromium = findChromium('the web page');
  *   describe.skipIf(!chromium)('…', () => { … launchChromium(chromium!) … });
+ *
+ * Chromium's WebGPU runs on a GPU it allows or, without one, on its bundled SwiftShader,
+ * which needs no Vulkan driver of the system (Dawn points the Vulkan loader at
+ * SwiftShader's own ICD, so VK_ICD_FILENAMES does not hide it). It offers no adapter when
+ * its software rendering is off or its GPU process cannot start: a case that needs
+ * WebGPU asks `chromiumWebGPUAdapter` first and skips (loudly) without one.
+ * DELTAC_CHROMIUM_ARGS adds switches to every launch, e.g. `--disable-software-rasterizer`
+ * to see the suites as on a machine whose Chromium offers no adapter.
  */
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import puppeteer, { type Browser } from 'puppeteer-core';
 import { systemDependency } from './system.js';
 
@@ -29,11 +39,37 @@ export function findChromium(suite: string): string | null {
   return null;
 }
 
-/** Headless Chromium with WebGPU enabled (on Linux without a GPU it runs on SwiftShader). */
-export function launchChromium(executablePath: string): Promise<Browser> {
+/** Headless Chromium with WebGPU enabled (on Linux without a GPU it runs on SwiftShader), plus DELTAC_CHROMIUM_ARGS. */
+export function launchChromium(executablePath: string, extraArgs: string[] = []): Promise<Browser> {
+  const fromEnv = (process.env.DELTAC_CHROMIUM_ARGS ?? '').split(/\s+/).filter(Boolean);
   return puppeteer.launch({
     executablePath,
     headless: true,
-    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage'],
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage', ...fromEnv, ...extraArgs],
   });
+}
+
+export interface BrowserAdapter {
+  vendor: string;
+  architecture: string;
+}
+
+export const NO_ADAPTER_HINT =
+  "Chromium's WebGPU needs a GPU it allows or its bundled SwiftShader (no Vulkan driver needed); it offers no adapter when software rendering is off (--disable-software-rasterizer, DELTAC_CHROMIUM_ARGS) or its GPU process fails (see chrome://gpu)";
+
+/** The WebGPU adapter Chromium gives a page (from a secure origin: a server on 127.0.0.1), or null. */
+export async function chromiumWebGPUAdapter(browser: Browser): Promise<BrowserAdapter | null> {
+  const server = http.createServer((_, res) => res.end('<!doctype html><title>WebGPU probe</title>'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const page = await browser.newPage();
+  try {
+    await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+    return await page.evaluate(async () => {
+      const adapter = await navigator.gpu?.requestAdapter();
+      return adapter ? { vendor: adapter.info.vendor, architecture: adapter.info.architecture } : null;
+    });
+  } finally {
+    await page.close();
+    await new Promise((resolve) => server.close(resolve));
+  }
 }

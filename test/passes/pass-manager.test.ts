@@ -71,7 +71,7 @@ describe('PassManager', () => {
   it('refuses a name that is not the pass\'s own, and unknown names read at run time', () => {
     expect(() => new PassManager({ cleanup: deadCodePass })).toThrow(/pass "dce" is registered under the name "cleanup"/);
     const pm = createPassManager();
-    expect(pm.names()).toEqual(['insert-pyramid-conv', 'dce', 'remove-unused-initializers', 'lower-pyramid-conv', 'fold-constants']);
+    expect(pm.names()).toEqual(['insert-pyramid-conv', 'dce', 'remove-unused-initializers', 'lower-pyramid-conv', 'fold-constants', 'define-pyramid-conv-functions']);
     expect(pm.has('dce')).toBe(true);
     expect(pm.has('constructor')).toBe(false);
     const fromCommandLine: string = 'no-such-pass';

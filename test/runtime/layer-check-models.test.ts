@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { convert } from '../../src/convert.js';
 import { DataType } from '../../src/ir/dtype.js';
+import { loadModel } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
 import { checkLayers } from '../../src/runtime/layer-check.js';
 import { snapshotGraph } from '../../src/runtime/outside-nodes.js';
@@ -72,15 +73,31 @@ describe('deltac convert checks every layer by default', () => {
     );
   });
 
-  it('--emit fused: onnxruntime has no kernel for the fused block, so the layers’ weights are checked and the rest compared', async () => {
+  it('--emit fused: the model defines the fused block as a local function, so every layer runs and is compared', async () => {
     const r = await runCli('convert', modelPath('pixart-mini'), '--weights', modelPath('pixart-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'fused.onnx'), '--emit', 'fused', '--json');
     expect(r.code).toBe(0);
     const { check } = JSON.parse(r.out);
+    expect(check.layers.layers).toHaveLength(4);
     for (const l of check.layers.layers) {
+      expect(l.notRun ?? null).toBeNull();
+      expect(l.weightError).toBe(0);
+      expect(l.sizes).toEqual(['2×8×6']);
+      expect(l.error).toBeLessThan(1e-5);
+    }
+    expect(check.layers.outside.nodes).toBe(794);
+  });
+
+  it('--emit fused without the functions (an older fused model): the layers’ weights are checked and the rest compared', async () => {
+    const fused = path.join(tmp.dir, 'fused.onnx');
+    const bare = loadModel(fused);
+    bare.functions = [];
+    const saved = saveModel(bare, path.join(tmp.dir, 'bare.onnx'));
+    const r = await checkLayers(snapshotGraph(loadModel(modelPath('pixart-mini'))), saved.modelPath, { weights: modelPath('pixart-mini', 'delta.safetensors') });
+    for (const l of r.layers) {
       expect(l).toMatchObject({ error: null, weightError: 0, sizes: [] });
       expect(l.notRun).toMatch(/^onnxruntime has no kernel for ai\.deltac PyramidConvBlock \(--emit fused keeps it for runtimes with the generated kernels, and the model carries no function for it\)$/);
     }
-    expect(check.layers.outside.nodes).toBe(794);
+    expect(r.outside).toMatchObject({ nodes: 794 });
   });
 });
 

@@ -83,10 +83,11 @@ describe('fixture inputs', () => {
     expect(() => readInputFolder(path.join(tmp.dir, 'nope'))).toThrow(expect.objectContaining({ code: 'DELTAC_E_FILE_NOT_FOUND' }));
   });
 
-  it('compareArrays reports max |Δ| relative to max |ref|, and NaN as infinite error', () => {
+  it('compareArrays reports max |Δ| relative to max |ref|, ‖Δ‖₂ relative to ‖ref‖₂, and NaN as infinite error', () => {
     const r = compareArrays(new Float32Array([1, 2.5, -4]), new Float32Array([1, 2, -4]));
-    expect(r).toEqual({ maxAbs: 0.5, maxRef: 4, rel: 0.125, meanAbs: 0.5 / 3 });
+    expect(r).toEqual({ maxAbs: 0.5, maxRef: 4, rel: 0.125, rms: expect.closeTo(0.5 / Math.sqrt(21), 12), meanAbs: 0.5 / 3 });
     expect(compareArrays(new Float32Array([NaN]), new Float32Array([1])).maxAbs).toBe(Infinity);
+    expect(compareArrays(new Float32Array([NaN]), new Float32Array([1])).rms).toBe(Infinity);
     expect(() => compareArrays(new Float32Array(2), new Float32Array(3))).toThrow(expect.objectContaining({ code: 'DELTAC_E_VERIFY_MISMATCH' }));
   });
 });

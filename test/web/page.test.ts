@@ -6,6 +6,8 @@
  * the generated host module, layer by layer (runLayer) and as whole ΔConvBlocks (runBlock,
  * batch 2, against the reference of the whole block); with `?ep=wasm` the models run on WebAssembly. Every number
  * the page shows is checked here. Screenshots: examples/out/web/page-{webgpu,wasm}.png.
+ * Where Chromium offers no WebGPU adapter the WebGPU case skips with one loud line (fails
+ * under DELTAC_REQUIRE_BROWSER=1) and the WebAssembly case still runs.
  */
 import path from 'node:path';
 import type { Browser } from 'puppeteer-core';
@@ -13,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PageResults } from '../../examples/web/main.js';
 import { startWebServer, type WebServer } from '../../examples/web/serve.js';
 import { WEB_OUT } from '../../examples/web/build.js';
-import { findChromium, launchChromium } from '../helpers/browser.js';
+import { type BrowserAdapter, NO_ADAPTER_HINT, chromiumWebGPUAdapter, findChromium, launchChromium } from '../helpers/browser.js';
+import { systemDependency } from '../helpers/system.js';
 
 const chromium = findChromium('test/web/page.test.ts (the web page in Chromium)');
 
@@ -25,11 +28,13 @@ const KERNEL_TOLERANCE = 1e-5;
 describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
   let server: WebServer;
   let browser: Browser;
+  let adapter: BrowserAdapter | null = null;
 
   beforeAll(async () => {
     server = await startWebServer(0);
     browser = await launchChromium(chromium!);
-  });
+    adapter = await chromiumWebGPUAdapter(browser);
+  }, 300_000); // the server converts the model and bundles the page first: minutes on a loaded machine
   afterAll(async () => {
     await browser?.close();
     await server?.close();
@@ -66,7 +71,14 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
     }
   }
 
-  it('runs both models on the WebGPU execution provider, every layer kernel and every whole block on WebGPU (SwiftShader: f32 shaders)', async () => {
+  it('runs both models on the WebGPU execution provider, every layer kernel and every whole block on WebGPU (SwiftShader: f32 shaders)', async (ctx) => {
+    const webgpu = systemDependency({
+      suite: 'test/web/page.test.ts, the web page on WebGPU (its WebAssembly case runs)',
+      missing: adapter ? null : 'Chromium offers no WebGPU adapter',
+      hint: NO_ADAPTER_HINT,
+      require: 'DELTAC_REQUIRE_BROWSER',
+    });
+    if (!webgpu) return ctx.skip();
     const results = await load('', 'page-webgpu.png');
     expect(results.backend).toBe('webgpu');
     expect(results.adapter).toMatchObject({ vendor: 'google', architecture: 'swiftshader', shaderF16: false });
@@ -100,4 +112,15 @@ describe.skipIf(!chromium)('examples/web in headless Chromium', () => {
     expect(results.blocks).toEqual([]);
     expect(results.kernelsSkipped).toMatch(/WebGPU/);
   }, 240_000);
+
+  it('finds no WebGPU adapter in a Chromium that may not render in software, where SwiftShader was its adapter (the WebGPU case then skips)', async (ctx) => {
+    // with a GPU Chromium allows, switching software rendering off leaves that GPU: nothing to see
+    if (adapter?.architecture !== 'swiftshader') return ctx.skip();
+    const noSoftware = await launchChromium(chromium!, ['--disable-software-rasterizer']);
+    try {
+      expect(await chromiumWebGPUAdapter(noSoftware)).toBeNull();
+    } finally {
+      await noSoftware.close();
+    }
+  }, 120_000);
 });

@@ -1,9 +1,10 @@
 /**
  * `deltac analyze`: where each self-attention layer of a model looks (centroid-
  * aligned attention maps, seed §A), how much of its attention a K×K window holds
- * and which K to choose per resolution level (§G), and the effective receptive
- * fields of the attention and — with a checkpoint — of the ΔConvBlock that would
- * replace it, on the same captured input (§D).
+ * and which K to choose per resolution level (§G), the effective receptive fields
+ * of the attention and — with a checkpoint — of the ΔConvBlock that would replace
+ * it, on the same captured input (§D), and how close that block's output is to the
+ * attention's on every captured sample (runtime/layer-fidelity.ts).
  *
  * The model runs in onnxruntime on an instrumented in-memory copy (instrument.ts,
  * staged-run.ts); everything else is computed here in TypeScript.
@@ -12,18 +13,20 @@ import { DataType } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
-import { DEFAULT_GATE } from '../../passes/delta-conv/insert-pyramid-conv.js';
+import { DEFAULT_GATE, resolveScales, selfAttentionRefs } from '../../passes/delta-conv/insert-pyramid-conv.js';
 import type { GateKind } from '../../passes/delta-conv/op.js';
 import type { ModelFamily } from '../../passes/delta-conv/spatial/index.js';
 import type { DeltaConvBlockParams, DeltaConvBlockWeights } from '../../reference/delta-conv-block.js';
-import { Checkpoint } from '../../weights/checkpoint.js';
-import { findBlock } from '../report.js';
+import { blockFidelity, type FitVerdict, fitVerdict, NO_FIT_RMS, OUTLIER_FACTOR, relativeText } from '../../runtime/layer-fidelity.js';
+import { type Binding, type BindingMethod, bindLayers, readLayerMap } from '../../weights/binding.js';
+import { Checkpoint, stackedGates } from '../../weights/checkpoint.js';
 import { attentionErf, type AttentionParams, attentionRows } from './attention-erf.js';
 import { blockErf } from './block-erf.js';
 import { folderInputs, type InputPlan, latentBindings, randomInputs, type Resolution, resolutionText } from './inputs.js';
 import { captureSites, instrument, type LayerCaptureNames } from './instrument.js';
 import { type AttentionLayer, findLayers, gridProblem, packedAttentionLayers, pixelMultiple } from './layers.js';
 import { type AlignedMap, AlignedMapBuilder, type Locality, locality, meanMap, RECOMMEND_MASS, smallestWindow } from './maps.js';
+import { readVector } from './projection-weights.js';
 import { attentionParams } from './projections.js';
 import { runStaged } from './staged-run.js';
 import { compareArrays } from '../../runtime/compare.js';
@@ -46,6 +49,8 @@ export interface AnalyzeOptions {
   gate?: GateKind;
   /** Gate scales (default 1, ½, ¼ … one per gate). */
   scales?: number[];
+  /** Explicit layer → checkpoint block assignments, as `convert --map` takes them (a JSON file or the object). */
+  map?: string | Record<string, string>;
   /** Weight bytes per onnxruntime stage (default 512 MiB). */
   stageBytes?: number;
   onProgress?: (done: number, total: number, what: string) => void;
@@ -70,8 +75,22 @@ export interface LayerAnalysis {
   blockErf: Float64Array | null;
   /** TypeScript attention (read from the model's weights) vs onnxruntime, max|Δ|/max|ref| at the sampled rows. */
   check: { output: number | null; probs: number | null };
-  checkpoint: { block: string; kernel: number; inner: number; gates: number; gate: GateKind; scales: number[] } | null;
+  checkpoint: { block: string; binding: BindingMethod; kernel: number; inner: number; gates: number; gate: GateKind; scales: number[] } | null;
+  /** The ΔConvBlock's output (CPU reference) against the attention's (onnxruntime) on the captured inputs; null without a block. */
+  fidelity: LayerFidelity | null;
   notes: string[];
+}
+
+/** runtime/layer-fidelity.ts: rel = max|Δ|/max|attn|, rms = ‖Δ‖₂/‖attn‖₂. */
+export interface LayerFidelity {
+  /** The worst sample's max|Δ|/max|attn|. */
+  rel: number;
+  /** The worst sample's ‖Δ‖₂/‖attn‖₂. */
+  rms: number;
+  /** `poor`: rms ≥ 1 (no closer than dropping the layer); `outlier`: rms ≥ 3× the median of the report's layers. */
+  fit: FitVerdict;
+  /** Every captured sample: input set and batch item. */
+  samples: { input: string; item: number; rel: number; rms: number }[];
 }
 
 export interface LevelAnalysis {
@@ -103,26 +122,42 @@ export interface AnalysisReport {
 /** Sampled query rows on which the TypeScript attention is checked against onnxruntime. */
 const CHECK_ROWS = 8;
 
-function blockWeights(ckpt: Checkpoint, layer: AttentionLayer, options: AnalyzeOptions) {
-  const block = findBlock(ckpt, layer.name);
-  if (!block) return null;
+/** A layer's block as convert binds it (the checkpoint binding, gate and scales), in the reference's layout. */
+function blockWeights(ckpt: Checkpoint, bound: Binding, layer: AttentionLayer, options: AnalyzeOptions) {
+  const { block, method } = bound;
   const geo = ckpt.geometry(block, layer.name);
   const t = ckpt.read(block);
-  const gates = new Float32Array(geo.gates * geo.kernel * geo.kernel * geo.inner);
-  t.gates.forEach((g, i) => gates.set(g.toFloat32(), i * geo.kernel * geo.kernel * geo.inner));
   const weights: DeltaConvBlockWeights = {
     upWeight: t.upWeight.toFloat32(),
     upBias: t.upBias.toFloat32(),
-    gateWeights: gates,
+    gateWeights: stackedGates(t, geo),
     outWeight: t.outWeight.toFloat32(),
     outBias: t.outBias.toFloat32(),
     poolWeight: t.poolWeight.toFloat32(),
     poolBias: t.poolBias.toFloat32(),
   };
-  const scales = options.scales ?? Array.from({ length: geo.gates }, (_, i) => 1 / 2 ** i);
-  if (scales.length !== geo.gates) throw new DeltacError('DELTAC_E_BAD_OPTION', `--scales gives ${scales.length} scale(s) but ${block.prefix} has ${geo.gates} gate(s)`);
+  const scales = resolveScales(options.scales, geo, layer.name);
   const params: DeltaConvBlockParams = { channels: geo.channels, inner: geo.inner, kernel: geo.kernel, scales, gate: options.gate ?? DEFAULT_GATE[layer.family] };
-  return { info: { block: block.prefix, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: params.gate, scales }, params, weights };
+  return { info: { block: block.prefix, binding: method, kernel: geo.kernel, inner: geo.inner, gates: geo.gates, gate: params.gate, scales }, params, weights };
+}
+
+/** One line per kind of misfit, naming the layers (only the count when every layer is poor). */
+function fitNotes(layers: LayerAnalysis[]): string[] {
+  const judged = layers.filter((l) => l.fidelity);
+  const named = (ls: LayerAnalysis[]) => ls.map((l) => `${l.name} (rms ${relativeText(l.fidelity!.rms)})`).join(', ');
+  const poor = judged.filter((l) => l.fidelity!.fit === 'poor');
+  const outliers = judged.filter((l) => l.fidelity!.fit === 'outlier');
+  const out: string[] = [];
+  if (poor.length && poor.length === judged.length) {
+    out.push(
+      `the checkpoint fits none of the ${judged.length} layer(s): no ΔConvBlock is closer to its attention than an output of zeros would be (rms ≥ ${NO_FIT_RMS}); ` +
+        'weights for another model or fine-tune, the wrong --gate or --scales, or untrained weights',
+    );
+  } else if (poor.length) {
+    out.push(`${poor.length} layer(s) do not fit (rms ≥ ${NO_FIT_RMS}): ${named(poor)}`);
+  }
+  if (outliers.length) out.push(`${outliers.length} layer(s) stand out from the others (rms ≥ ${OUTLIER_FACTOR}× the median): ${named(outliers)}`);
+  return out;
 }
 
 /** Latent side the size probe runs at: a power of two every UNet level halves exactly. */
@@ -161,6 +196,10 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
   if (options.inputs) plan = folderInputs(first, options.inputs);
   else plan = randomInputs(first, options.resolution ?? null, samples, seed);
   const found = findLayers(first, plan.bindings, options.layers);
+  // the checkpoint bound to the layers as convert binds it: by name, by position, or by --map
+  const refs = selfAttentionRefs(found.selfs);
+  const map = typeof options.map === 'string' ? readLayerMap(options.map) : options.map;
+  const binding = checkpoint ? bindLayers(refs, checkpoint, map) : null;
   const problem = gridProblem(found.layers);
   if (problem) {
     const what = options.inputs ? `the inputs in "${options.inputs}"` : `--resolution ${resolutionText(options.resolution ?? 512)}`;
@@ -264,13 +303,28 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     const attnErf = p && channels ? meanErf((x) => attentionErf(x, tokens, p, erfToken)) : null;
     let blockInfo: LayerAnalysis['checkpoint'] = null;
     let bErf: Float64Array | null = null;
+    let fidelity: Omit<LayerFidelity, 'fit'> | null = null;
+    const bound = binding?.bound.get(refs[layer.index]!.id);
     if (checkpoint && channels) {
-      const bw = blockWeights(checkpoint, layer, options);
+      const bw = bound ? blockWeights(checkpoint, bound, layer, options) : null;
       if (!bw) notes.push('the checkpoint has no block for this layer');
       else if (bw.params.channels !== channels) notes.push(`the checkpoint's block has C = ${bw.params.channels}, the layer ${channels}`);
       else {
         blockInfo = bw.info;
         bErf = meanErf((x) => blockErf(x, layer.height, layer.width, bw.weights, bw.params, erfToken));
+        // the module's output as captured; to_out's bias, when an optimizer moved it into the next node, belongs to it
+        const absorbed = match.absorbedBias ? readVector(match.absorbedBias.node.inputs[match.absorbedBias.index]) : null;
+        if (match.absorbedBias && absorbed?.length !== channels) notes.push("to_out's bias (fused into the next node) is not a constant [C]: the ΔConvBlock is compared without it");
+        const samples: LayerFidelity['samples'] = [];
+        for (let k = 0; k < runs.length; k++) {
+          for (let b = 0; b < batch; b++) {
+            const y = data(n.y, k).data.subarray(b * tokens * channels, (b + 1) * tokens * channels);
+            const f = blockFidelity(sample(k, b), y, layer.height, layer.width, bw.weights, bw.params, absorbed?.length === channels ? absorbed : null);
+            samples.push({ input: plan.setNames[k]!, item: b, ...f });
+          }
+        }
+        const worst = (key: 'rel' | 'rms') => samples.reduce((m, s) => (Number.isNaN(s[key]) || s[key] > m ? s[key] : m), 0);
+        fidelity = { rel: worst('rel'), rms: worst('rms'), samples };
       }
     }
     options.onProgress?.(li + 2, total, layer.name);
@@ -290,9 +344,14 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
       blockErf: bErf,
       check,
       checkpoint: blockInfo,
+      fidelity: fidelity ? { ...fidelity, fit: 'ok' } : null,
       notes,
     };
   });
+  // a layer's fit is judged against the others too (an outlier among them)
+  const errors = layers.flatMap((l) => (l.fidelity ? [l.fidelity.rms] : []));
+  for (const l of layers) if (l.fidelity) l.fidelity.fit = fitVerdict(l.fidelity.rms, errors);
+  const notes = [...plan.notes, ...fitNotes(layers)];
 
   const levels = new Map<string, LayerAnalysis[]>();
   for (const l of layers) {
@@ -321,7 +380,7 @@ export async function analyzeModel(file: string, options: AnalyzeOptions = {}): 
     recommendMass: RECOMMEND_MASS,
     layers,
     levels: levelList.sort((a, b) => b.height * b.width - a.height * a.width),
-    notes: plan.notes,
+    notes,
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -17,6 +17,8 @@ import { normalSampler, seededRandom } from '../../runtime/seeded-random.js';
 
 export interface InputPlan {
   feedSets: Record<string, ort.Tensor>[];
+  /** A name per feed set: the folder's set (`in0`), or `random <k>`. */
+  setNames: string[];
   bindings: Record<string, number>;
   /** Latent H×W (the first 4-D input's last two dims), when there is one. */
   latent: [number, number] | null;
@@ -109,6 +111,7 @@ export function randomInputs(model: Model, resolution: Resolution | null, sample
   }
   return {
     feedSets,
+    setNames: feedSets.map((_, k) => `random ${k}`),
     bindings,
     latent: [ph / 8, pw / 8],
     description: `${samples} seeded random input set(s) at ${pw}×${ph} px (width × height; seed ${seed})`,
@@ -144,6 +147,7 @@ export function folderInputs(model: Model, dir: string): InputPlan {
   const ls = lat ? first[lat.name]?.shape : undefined;
   return {
     feedSets: same.map(([, feeds]) => Object.fromEntries(inputs.map((v) => [v.name, toOrtTensor(feeds[v.name]!)]))),
+    setNames: same.map(([k]) => k),
     bindings,
     latent: ls && ls.length === 4 ? [ls[2]!, ls[3]!] : null,
     description: `${same.length} input set(s) from ${dir} (${same.map(([k]) => k).join(', ')})`,

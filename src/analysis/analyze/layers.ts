@@ -26,6 +26,8 @@ export interface AttentionLayer {
 
 export interface FoundLayers {
   layers: AttentionLayer[];
+  /** Every self-attention of the model in graph order (before --layers filtering): what the checkpoint binding sees. */
+  selfs: AttentionMatch[];
   env: InferResult;
   ctx: MatchContext;
 }
@@ -67,7 +69,7 @@ export function findLayers(model: Model, bindings: Record<string, number>, patte
   if (!layers.length) {
     throw new DeltacError('DELTAC_E_BAD_OPTION', `--layers "${pattern}" matches none of the ${self.length} self-attention layers (e.g. ${self[0]!.modulePath ?? 'self_attention_0'})`);
   }
-  return { layers, env, ctx };
+  return { layers, selfs: self, env, ctx };
 }
 
 /** The layers' distinct token grids [H, W], largest first. */

@@ -237,7 +237,9 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
     );
   }
   const removedBytes = r.removedInitializers.reduce((a, x) => a + x.bytes, 0);
-  lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? 'fused ai.deltac.PyramidConvBlock kept' : 'lowered to standard ONNX'})`);
+  const functions = r.passes.find((p) => p.name === 'define-pyramid-conv-functions')?.stats?.functions ?? 0;
+  const fused = `fused ai.deltac.PyramidConvBlock kept, defined by ${functions} local function${functions === 1 ? '' : 's'} (one per configuration)`;
+  lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? fused : 'lowered to standard ONNX'})`);
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
   if (check) lines.push(renderCheck(check));

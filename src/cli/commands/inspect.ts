@@ -1,12 +1,13 @@
 /**
  * `deltac inspect model.onnx [--json]`: opsets, inputs/outputs, op histogram, weight bytes,
- * and the warnings of loading (declared types shape inference disagrees with, a newer IR
- * version, missing external data).
+ * the model's local functions and the nodes that call them, and the warnings of loading
+ * (declared types shape inference disagrees with, a newer IR version, missing external data).
  */
 import path from 'node:path';
 import type { Diagnostic } from '../../ir/diagnostics.js';
 import { dtypeName } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
+import { calledFunction, indexFunctions } from '../../ir/function.js';
 import type { Model } from '../../ir/model.js';
 import { formatType } from '../../ir/types.js';
 import { loadModelWithReport } from '../../onnx/load.js';
@@ -31,6 +32,20 @@ export interface ModelSummary {
     external: { count: number; bytes: number; files: number; missingFiles: string[] };
     dtypes: Record<string, number>;
   };
+  /** Model-local functions, in file order, with the nodes of the main graph that call them. */
+  functions: {
+    domain: string;
+    name: string;
+    overload: string;
+    inputs: string[];
+    outputs: string[];
+    attributes: string[];
+    /** Nodes of the body (nested graphs included). */
+    nodes: number;
+    opsets: Record<string, number>;
+    /** Names (or first output names) of the nodes that call it; `<function>/<node>` inside another function. */
+    calledBy: string[];
+  }[];
   /** Warnings found while loading (missing external files are listed under initializers instead). */
   warnings: { code: string; message: string; where?: string }[];
 }
@@ -65,6 +80,27 @@ export function summarizeModel(model: Model, file: string, missing: string[], di
     }
   }
   init.external.files = files.size;
+  const index = indexFunctions(model.functions);
+  const callers = new Map(model.functions.map((f) => [f, [] as string[]]));
+  const noteCalls = (graph: Model['graph'], where: string) => {
+    for (const n of graph.allNodes()) {
+      const f = calledFunction(index, n);
+      if (f) callers.get(f)!.push(`${where}${n.name || n.outputs[0]?.name || n.opType}`);
+    }
+  };
+  noteCalls(model.graph, '');
+  for (const f of model.functions) noteCalls(f.body, `${f.label}/`);
+  const functions = model.functions.map((f) => ({
+    domain: f.domain,
+    name: f.name,
+    overload: f.overload,
+    inputs: f.inputs.map((v) => v.name),
+    outputs: f.outputs.map((v) => v.name),
+    attributes: f.attributes.map((a) => a.name),
+    nodes: [...f.body.allNodes()].length,
+    opsets: Object.fromEntries([...f.opsetImports].map(([d, v]) => [d || 'ai.onnx', v])),
+    calledBy: callers.get(f) ?? [],
+  }));
   return {
     file,
     irVersion: model.irVersion,
@@ -75,6 +111,7 @@ export function summarizeModel(model: Model, file: string, missing: string[], di
     nodes,
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
     initializers: init,
+    functions,
     warnings: diagnostics
       .filter((d) => d.severity === 'warning' && d.code !== 'DELTAC_W_EXTERNAL_MISSING')
       .map((d) => ({ code: d.code, message: d.message, ...(d.where !== undefined ? { where: d.where } : {}) })),
@@ -104,6 +141,19 @@ export function renderSummary(s: ModelSummary): string {
     const shown = i.external.missingFiles.slice(0, 5).join(', ');
     const more = i.external.missingFiles.length > 5 ? `, … (${i.external.missingFiles.length - 5} more)` : '';
     lines.push(`  MISSING    ${i.external.missingFiles.length} external data file(s): ${shown}${more}`);
+  }
+  if (s.functions.length) {
+    lines.push('');
+    lines.push(`functions    ${s.functions.length} local (a runtime without a kernel for the op runs the body)`);
+    const label = (f: ModelSummary['functions'][number]) => `${f.domain && f.domain !== 'ai.onnx' ? `${f.domain}.` : ''}${f.name}${f.overload ? `:${f.overload}` : ''}`;
+    const callers = (c: string[]) => (c.length <= 2 ? c.join(', ') : `${c.slice(0, 2).join(', ')}, … (${c.length} in all)`);
+    lines.push(
+      table(
+        ['function', 'inputs', 'nodes', 'calls', 'called by'],
+        s.functions.map((f) => [label(f), f.inputs.length, f.nodes, f.calledBy.length, callers(f.calledBy) || '(none)']),
+        ['l', 'r', 'r', 'r', 'l'],
+      ),
+    );
   }
   if (s.warnings.length) {
     lines.push('');

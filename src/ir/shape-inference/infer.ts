@@ -8,15 +8,20 @@
  * values that have none (declared types are never overwritten). With `bindings`
  * (e.g. `{height: 64, width: 64}`) symbolic input dims become numbers, which is
  * how reports evaluate a model at a given resolution.
+ *
+ * A call to a local function is inferred through the function's body, with the call's
+ * input types (function-inference.ts).
  */
 import { type Diagnostic, warning } from '../diagnostics.js';
 import { DataType } from '../dtype.js';
+import { calledFunction, indexFunctions } from '../function.js';
 import type { Graph } from '../graph.js';
 import type { Model } from '../model.js';
 import type { Node } from '../node.js';
 import { type Dim, type ValueType, formatType } from '../types.js';
 import type { Value } from '../value.js';
 import { MAX_CONTENT_ELEMENTS } from './rule-helpers.js';
+import { type CallScope, inferCall } from './function-inference.js';
 import { scanBodyInputTypes, scanStatesKeepTypes } from './rules-control.js';
 import { RULES } from './rules.js';
 import { MAX_DIM_EXPRESSION, bindDim, capDim, sameDim } from './symbolic.js';
@@ -114,11 +119,13 @@ export function inferShapes(model: Model, options: InferOptions = {}): Diagnosti
 
 export function runInference(model: Model, options: InferOptions = {}): InferResult {
   const env: InferResult = { types: new Map(), contents: new Map(), diagnostics: [] };
-  inferGraph(model.graph, env, options, model.opset(''));
+  const scope: CallScope = { functions: indexFunctions(model.functions), stack: [], budget: { nodes: 0 }, cache: new Map(), inferBody: inferGraph };
+  inferGraph(model.graph, env, options, model.opset(''), scope);
   return env;
 }
 
-function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: number | undefined): void {
+/** Infers a graph's values into `env` (exported for function-inference.ts, which infers bodies with it). */
+export function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: number | undefined, scope: CallScope): void {
   const bind = (t: ValueType | null): ValueType | null => {
     if (!t || t.kind !== 'tensor' || !t.shape || !options.bindings) return t;
     return { ...t, shape: t.shape.map((d) => bindDim(d, options.bindings!)) };
@@ -135,15 +142,19 @@ function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: nu
     const seeded = scanBodyInputTypes(new RuleContext(node, env, opset));
     if (seeded.size > 0) {
       const trial: InferResult = { types: new Map([...env.types, ...seeded]), contents: new Map(env.contents), diagnostics: [] };
-      for (const sub of node.subgraphs()) inferGraph(sub, trial, { bindings: options.bindings }, opset);
+      for (const sub of node.subgraphs()) inferGraph(sub, trial, { bindings: options.bindings }, opset, scope);
       if (scanStatesKeepTypes(node, seeded, (v) => trial.types.get(v) ?? null)) {
         for (const [v, t] of seeded) if (!env.types.has(v)) env.types.set(v, t);
       }
     }
-    for (const sub of node.subgraphs()) inferGraph(sub, env, options, opset);
-    const rule = RULES[ruleKey(node)];
+    for (const sub of node.subgraphs()) inferGraph(sub, env, options, opset, scope);
+    const rule: ShapeRule | undefined = RULES[ruleKey(node)];
     let outs: (ValueType | null)[] | null = null;
-    if (rule) {
+    // A standard (or contrib) operator's rule first; otherwise the local function the node calls.
+    const fn = rule === undefined ? calledFunction(scope.functions, node) : undefined;
+    if (fn) {
+      outs = inferCall(node, fn, env, scope, opset);
+    } else if (rule) {
       try {
         outs = rule(new RuleContext(node, env, opset));
       } catch (e) {

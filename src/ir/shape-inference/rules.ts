@@ -72,8 +72,10 @@ const reshapeRule: ShapeRule = (ctx) => {
   const out: Dim[] = target.map((d, i) => (d === 0 && !allowzero ? (x?.[i] ?? null) : d));
   const minus = out.findIndex((d) => d === -1);
   if (minus >= 0) {
-    let total: Dim = x ? x.reduce<Dim>((a, b) => mulDim(a, b), 1) : null;
-    for (const [i, d] of out.entries()) if (i !== minus) total = divDimExact(total, d);
+    // a dim copied by 0 is the same on both sides: it cancels even when unknown
+    const copied = (i: number) => target[i] === 0 && !allowzero && x !== null && i < x.length;
+    let total: Dim = x ? x.reduce<Dim>((a, b, i) => (copied(i) ? a : mulDim(a, b)), 1) : null;
+    for (const [i, d] of out.entries()) if (i !== minus && !copied(i)) total = divDimExact(total, d);
     out[minus] = total;
   }
   return [tensor(ctx.dtype(0), out.map((d) => (typeof d === 'number' && d < 0 ? null : d)))];
@@ -411,8 +413,6 @@ const passContents =
     return [ctx.type(0)];
   };
 
-const pyramidConvBlockRule: ShapeRule = (ctx) => [ctx.type(0)];
-
 const intArith = (f: (a: number, b: number) => number) => (a: Dim, b: Dim) =>
   typeof a === 'number' && typeof b === 'number' ? f(a, b) : null;
 
@@ -500,7 +500,6 @@ export const RULES: Record<string, ShapeRule> = {
   Tile: tileRule,
   Pad: padRule,
   Attention: attentionRule,
-  'ai.deltac.PyramidConvBlock': pyramidConvBlockRule,
   ...TENSOR_RULES,
   ...NN_RULES,
   ...CONTROL_RULES,

@@ -1,7 +1,8 @@
 /** Textual-IR AST → IR model. */
-import type { Attribute } from '../attribute.js';
+import { type Attribute, ONNX_ATTRIBUTE_TYPES, type RefAttributeType } from '../attribute.js';
 import { DataType, dtypeFromName, dtypeName } from '../dtype.js';
 import { DeltacError } from '../errors.js';
+import { LocalFunction } from '../function.js';
 import { Graph } from '../graph.js';
 import { Model } from '../model.js';
 import { Node } from '../node.js';
@@ -9,7 +10,16 @@ import { type ByteSource, Tensor } from '../tensor.js';
 import type { ValueType } from '../types.js';
 import type { Value } from '../value.js';
 import { float32ToBfloat16Bits, float32ToHalfBits } from '../half.js';
-import { type AttrAst, type GraphAst, type ModelAst, type TensorAst, type TypeAst, parseFloatToken, parseText } from './parser.js';
+import {
+  type AttrAst,
+  type FunctionAst,
+  type GraphAst,
+  type ModelAst,
+  type TensorAst,
+  type TypeAst,
+  parseFloatToken,
+  parseText,
+} from './parser.js';
 
 export interface BuildOptions {
   /** Resolves `external("file", offset, length)` tensors (default: data unavailable). */
@@ -53,7 +63,9 @@ export function buildModel(ast: ModelAst, options: BuildOptions = {}): Model {
     }
   }
   if (!ast.header.some(([k]) => k === 'opset_import')) model.opsetImports.set('', 17);
-  new Builder(options).fill(model.graph, ast.graph);
+  const builder = new Builder(options);
+  builder.fill(model.graph, ast.graph);
+  for (const f of ast.functions) model.functions.push(builder.function(f));
   return model;
 }
 
@@ -65,6 +77,38 @@ class Builder {
 
   private fail(line: number, message: string): DeltacError {
     return new DeltacError('DELTAC_E_TEXT_SYNTAX', `${this.options.source ?? '<text>'}:${line || this.line}: ${message}`);
+  }
+
+  /** A function: its header, its attribute declarations, and its body (typed values are its value_info). */
+  function(ast: FunctionAst): LocalFunction {
+    this.line = ast.line;
+    const entry = (key: string) => ast.header.find(([k]) => k === key)?.[1];
+    const text = (key: string) => {
+      const v = entry(key);
+      if (v !== undefined && typeof v !== 'string') throw this.fail(ast.line, `function ${key} must be a string`);
+      return v ?? '';
+    };
+    const f = new LocalFunction(text('domain'), ast.graph.name, text('overload'));
+    f.docString = text('doc');
+    for (const [key, value] of ast.header) {
+      if (key === 'opset_import') for (const [d, v] of value as [string, number][]) f.opsetImports.set(d, Number(v));
+      else if (key === 'metadata') f.metadataProps = (value as [string, string][]).map(([k, v]) => [k, String(v)]);
+      else if (!['domain', 'overload', 'doc'].includes(key)) throw this.fail(ast.line, `unknown function header entry "${key}"`);
+    }
+    if (ast.graph.inits.length) throw this.fail(ast.graph.inits[0]!.line, 'a function body has no initializers: write constants as Constant nodes');
+    this.fill(f.body, ast.graph);
+    f.attributes = ast.attributes.map((a) => (a.default ? { name: a.name, default: this.attribute(a.default, f.body) } : { name: a.name }));
+    // The values the text gives a type are the function's value_info.
+    const typed = [...ast.graph.inputs, ...ast.graph.outputs].filter((p) => p.type).map((p) => p.ref.name);
+    for (const n of ast.graph.nodes) n.results.forEach((r, i) => r !== null && n.types[i] && typed.push(r));
+    for (const name of new Set(typed)) {
+      const v = f.body.lookup(name)!;
+      v.hasValueInfo = true;
+      if (v.type === null) v.typeSource = 'inferred';
+      f.valueInfo.push(v);
+    }
+    for (const v of f.body.inputs) if (!v.hasValueInfo) v.typeSource = 'inferred';
+    return f;
   }
 
   fill(g: Graph, ast: GraphAst): void {
@@ -90,6 +134,7 @@ class Builder {
       const dot = na.op.lastIndexOf('.');
       this.line = na.line;
       const node = new Node(g, dot < 0 ? na.op : na.op.slice(dot + 1), dot < 0 ? '' : na.op.slice(0, dot), na.loc);
+      node.overload = na.overload;
       node.metadataProps = na.meta;
       na.results.forEach((r, i) => {
         try {
@@ -197,6 +242,11 @@ class Builder {
         return { type: 'graph', value: this.subgraph(a.value, g) };
       case 'graphs':
         return { type: 'graphs', value: a.value.map((sg) => this.subgraph(sg, g)) };
+      case 'ref':
+        if (!(ONNX_ATTRIBUTE_TYPES as readonly string[]).includes(a.of)) {
+          throw this.fail(0, `unknown attribute type "${a.of}" in ref("${a.ref}": …); one of ${ONNX_ATTRIBUTE_TYPES.join(', ')}`);
+        }
+        return { type: 'ref', ref: a.ref, of: a.of as RefAttributeType };
       case 'opaque':
         return { type: 'opaque', proto: { summary: a.summary } };
     }

@@ -2,13 +2,15 @@
  * Parser of deltac's textual IR into an AST (chevrotain). `build.ts` turns the AST
  * into IR. The grammar (see printer.ts for the canonical layout):
  *
- *   model    := ('model' '{' entry (',' entry)* '}')? graph
+ *   model    := ('model' '{' entry (',' entry)* '}')? graph function*
+ *   function := 'function' '{' (entry | 'attributes' '=' '{' (name ('=' attr)?) (',' …)* '}') (',' …)* '}' graph
  *   graph    := 'graph' InitRef '(' params ')' '->' '(' params ')' '{' stmt* '}'
  *   param    := (ValueRef | InitRef) (':' type)?
  *   stmt     := InitRef ':' type '=' tensor
- *             | results? OpName '(' args ')' attrs? (':' types)? ('loc' '(' String ')')? ('meta' dict)?
+ *             | results? OpName '(' args ')' attrs? (':' types)? ('overload' '(' String ')')? ('loc' '(' String ')')? ('meta' dict)?
  *   results  := ref (',' ref)* '='          ref := ValueRef | '_'
  *   args     := (ValueRef | InitRef | '_') (',' …)*
+ *   attr     := Int | Float | String | list | tensor | graph | 'opaque' '<' String '>' | 'ref' '(' String ':' attrType ')'
  *   type     := dtype '[' dims | '*' ']' | '?' | 'opaque' '<' String '>'
  *   tensor   := 'tensor' '<' type '>' ( '[' numbers ']' | 'elided' '(' String ')' | 'external' '(' String ',' Int ',' Int ')' )
  */
@@ -70,6 +72,7 @@ export type AttrAst =
   | { kind: 'tensors'; value: TensorAst[] }
   | { kind: 'graph'; value: GraphAst }
   | { kind: 'graphs'; value: GraphAst[] }
+  | { kind: 'ref'; ref: string; of: string }
   | { kind: 'opaque'; summary: string };
 
 export interface RefAst {
@@ -91,6 +94,7 @@ export interface NodeAst {
   attrs: [string, AttrAst][];
   types: TypeAst[];
   loc: string;
+  overload: string;
   meta: [string, string][];
   line: number;
 }
@@ -111,9 +115,23 @@ export interface GraphAst {
 
 export type HeaderValue = number | string | [string, string | number][];
 
+/** A function attribute declaration: its name and its default, if any. */
+export interface AttrDeclAst {
+  name: string;
+  default: AttrAst | null;
+}
+
+export interface FunctionAst {
+  header: [string, HeaderValue][];
+  attributes: AttrDeclAst[];
+  graph: GraphAst;
+  line: number;
+}
+
 export interface ModelAst {
   header: [string, HeaderValue][];
   graph: GraphAst;
+  functions: FunctionAst[];
 }
 
 class TextParser extends EmbeddedActionsParser {
@@ -155,7 +173,51 @@ class TextParser extends EmbeddedActionsParser {
       this.CONSUME(RBrace);
     });
     const graph = this.SUBRULE(this.graph);
-    return { header, graph };
+    const functions: FunctionAst[] = [];
+    this.MANY({ GATE: () => this.LA(1).image === 'function', DEF: () => functions.push(this.SUBRULE(this.function)) });
+    return { header, graph, functions };
+  });
+
+  function = this.RULE('function', (): FunctionAst => {
+    const line = this.keyword('function').startLine ?? 0;
+    const header: [string, HeaderValue][] = [];
+    const attributes: AttrDeclAst[] = [];
+    this.CONSUME(LBrace);
+    this.MANY_SEP({
+      SEP: Comma,
+      DEF: () => {
+        const key = this.CONSUME2(Identifier).image;
+        this.CONSUME(Equals);
+        this.OR([
+          {
+            GATE: () => key === 'attributes',
+            IGNORE_AMBIGUITIES: true,
+            ALT: () => {
+              this.CONSUME2(LBrace);
+              this.MANY_SEP2({ SEP: Comma, DEF: () => attributes.push(this.SUBRULE(this.attrDecl)) });
+              this.CONSUME2(RBrace);
+            },
+          },
+          { ALT: () => header.push([key, this.SUBRULE(this.headerValue)]) },
+        ]);
+      },
+    });
+    this.CONSUME(RBrace);
+    const graph = this.SUBRULE(this.graph);
+    return { header, attributes, graph, line };
+  });
+
+  attrDecl = this.RULE('attrDecl', (): AttrDeclAst => {
+    const name = this.OR([
+      { ALT: () => this.CONSUME(Identifier).image },
+      { ALT: () => this.str(this.CONSUME(StringLit).image) },
+    ]);
+    let value: AttrAst | null = null;
+    this.OPTION(() => {
+      this.CONSUME(Equals);
+      value = this.SUBRULE(this.attrValue);
+    });
+    return { name, default: value };
   });
 
   headerValue = this.RULE('headerValue', (): HeaderValue => {
@@ -295,23 +357,26 @@ class TextParser extends EmbeddedActionsParser {
       this.AT_LEAST_ONE_SEP2({ SEP: Comma, DEF: () => types.push(this.SUBRULE(this.type)) });
     });
     let loc = '';
+    let overload = '';
     const meta: [string, string][] = [];
-    // Only `loc(` and `meta {` continue this node: the next statement may start with an
-    // identifier too (`_, %b = Op(…)`, or a node without results).
+    // Only `overload(`, `loc(` and `meta {` continue this node: the next statement may start
+    // with an identifier too (`_, %b = Op(…)`, or a node without results).
     this.MANY2({
       GATE: () => {
         const next = this.LA(1).image;
         const after = this.LA(2).tokenType;
-        return (next === 'loc' && after === LParen) || (next === 'meta' && after === LBrace);
+        return ((next === 'loc' || next === 'overload') && after === LParen) || (next === 'meta' && after === LBrace);
       },
       DEF: () => {
-        this.CONSUME5(Identifier);
+        const clause = this.CONSUME5(Identifier).image;
         this.OR4([
           {
             ALT: () => {
               this.CONSUME2(LParen);
-              loc = this.str(this.CONSUME2(StringLit).image);
+              const text = this.str(this.CONSUME2(StringLit).image);
               this.CONSUME2(RParen);
+              if (clause === 'overload') overload = text;
+              else loc = text;
             },
           },
           {
@@ -331,7 +396,7 @@ class TextParser extends EmbeddedActionsParser {
         ]);
       },
     });
-    return { results, op: opTok.image, args, attrs, types, loc, meta, line: opTok.startLine ?? 0 };
+    return { results, op: opTok.image, args, attrs, types, loc, overload, meta, line: opTok.startLine ?? 0 };
   });
 
   type = this.RULE('type', (): TypeAst => {
@@ -446,11 +511,21 @@ class TextParser extends EmbeddedActionsParser {
       { ALT: () => ({ kind: 'string' as const, value: this.str(this.CONSUME(StringLit).image) }) },
       { ALT: () => this.SUBRULE(this.listValue) },
       {
-        // keyword-led values: tensor<…> […], opaque<"…">, graph @g(…) -> (…) {…}, ints/floats/… […]
+        // keyword-led values: tensor<…> […], opaque<"…">, ref("…": type), graph @g(…) -> (…) {…}, ints/floats/… […]
         ALT: () => {
           const kwTok = this.CONSUME(Identifier);
           const kw = kwTok.image;
           return this.OR2([
+            {
+              ALT: () => {
+                this.CONSUME(LParen);
+                const ref = this.str(this.CONSUME3(StringLit).image);
+                this.CONSUME(Colon);
+                const of = this.CONSUME2(Identifier).image;
+                this.CONSUME(RParen);
+                return this.ACTION(() => withToken(kwTok, () => expectKeyword(kw, 'ref', { kind: 'ref' as const, ref, of })));
+              },
+            },
             {
               GATE: () => this.LA(2).tokenType === StringLit,
               ALT: () => {

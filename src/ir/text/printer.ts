@@ -8,11 +8,22 @@
  *
  * `%` names values, `@` names initializers (and graphs); `_` is an omitted
  * optional input or output. Small tensors print their elements; larger ones print a
- * digest (inline data) or their external location. The parser reads this back.
+ * digest (inline data) or their external location. The model's local functions follow
+ * its graph, each as a header and its body:
+ *
+ *   function {domain = "pkg", overload = "v2", opset_import = {"" = 18}, attributes = {alpha = 1.0, axis}}
+ *   graph @Scale(%x) -> (%y) {
+ *     %a = Constant() {value_float = ref("alpha": float)}
+ *     %y = Mul(%x, %a)
+ *   }
+ *
+ * A body's parameters and values print a type only where the function's value_info
+ * gives one. The parser reads all of this back.
  */
 import { createHash } from 'node:crypto';
 import type { Attribute } from '../attribute.js';
 import { DataType, dtypeName } from '../dtype.js';
+import { type LocalFunction, calledFunction, indexFunctions } from '../function.js';
 import type { Graph } from '../graph.js';
 import type { Model } from '../model.js';
 import type { Node } from '../node.js';
@@ -41,8 +52,37 @@ export function printModel(model: Model, options: PrintOptions = {}): string {
   if (model.metadataProps.length) {
     header.push(`metadata = {${model.metadataProps.map(([k, v]) => `${JSON.stringify(k)} = ${JSON.stringify(v)}`).join(', ')}}`);
   }
-  if (model.functions.length) header.push(`functions = ${model.functions.length}`);
-  return `model {${header.join(', ')}}\n${printGraph(model.graph, options)}`;
+  const text = `model {${header.join(', ')}}\n${printGraph(model.graph, options)}`;
+  // With a filter, only the functions the printed nodes call.
+  let functions = model.functions;
+  if (options.filter) {
+    const index = indexFunctions(model.functions);
+    const printer = new Printer(options);
+    const called = new Set(model.graph.nodes.filter((n) => printer.matches(n)).map((n) => calledFunction(index, n)));
+    functions = functions.filter((f) => called.has(f));
+  }
+  return [text, ...functions.map((f) => printFunction(f, options))].join('\n\n');
+}
+
+/** A local function: its header line, then its body as a graph. */
+export function printFunction(f: LocalFunction, options: PrintOptions = {}): string {
+  const printer = new Printer({ ...options, filter: undefined });
+  const header: string[] = [];
+  if (f.domain) header.push(`domain = ${JSON.stringify(f.domain)}`);
+  if (f.overload) header.push(`overload = ${JSON.stringify(f.overload)}`);
+  header.push(`opset_import = {${[...f.opsetImports].map(([d, v]) => `${JSON.stringify(d)} = ${v}`).join(', ')}}`);
+  if (f.attributes.length) {
+    const decl = f.attributes.map((a) => `${attributeName(a.name)}${a.default ? ` = ${printer.attribute(a.default, '')}` : ''}`);
+    header.push(`attributes = {${decl.join(', ')}}`);
+  }
+  if (f.docString) header.push(`doc = ${JSON.stringify(f.docString)}`);
+  if (f.metadataProps.length) header.push(`metadata = {${f.metadataProps.map(([k, v]) => `${JSON.stringify(k)} = ${JSON.stringify(v)}`).join(', ')}}`);
+  const typed = new Set(f.valueInfo);
+  return `function {${header.join(', ')}}\n${printer.graph(f.body, '', (v) => typed.has(v))}`;
+}
+
+function attributeName(name: string): string {
+  return /^[A-Za-z_]\w*$/.test(name) ? name : JSON.stringify(name);
 }
 
 export function printGraph(graph: Graph, options: PrintOptions = {}, indent = ''): string {
@@ -128,11 +168,13 @@ class Printer {
     this.maxInline = options.maxInlineElements ?? 16;
   }
 
-  graph(g: Graph, indent: string): string {
+  /** A graph; `typed` says which parameters print a type (a function's: those in its value_info). */
+  graph(g: Graph, indent: string, typed: (v: Value) => boolean = () => true): string {
     if (this.options.filter && indent === '') return this.region(g);
     const inner = indent + '  ';
-    const params = g.inputs.map((v) => `${formatRef(v)}: ${formatTypeText(v.type)}`).join(', ');
-    const results = g.outputs.map((v) => `${formatRef(v)}: ${formatTypeText(v.type)}`).join(', ');
+    const param = (v: Value) => (typed(v) ? `${formatRef(v)}: ${formatTypeText(v.type)}` : formatRef(v));
+    const params = g.inputs.map(param).join(', ');
+    const results = g.outputs.map(param).join(', ');
     const lines = [`graph @${quoteName(g.name)}(${params}) -> (${results}) {`];
     for (const v of g.initializers.values()) lines.push(inner + this.initializer(v));
     for (const n of g.nodes) lines.push(inner + this.node(n, inner));
@@ -170,7 +212,7 @@ class Printer {
     return `${formatRef(v)}: ${formatTypeText(tensorTypeOf(v.initializer!))} = ${this.tensor(v.initializer!)}`;
   }
 
-  private matches(n: Node): boolean {
+  matches(n: Node): boolean {
     return this.options.filter!.some((f) => n.name.includes(f) || n.outputs.some((o) => o.name.includes(f)));
   }
 
@@ -180,9 +222,10 @@ class Printer {
     const args = n.inputs.map((v) => (v ? ref(v) : '_')).join(', ');
     let line = `${n.outputs.length ? `${results} = ` : ''}${n.qualifiedType}(${args})`;
     if (n.attributes.size) {
-      line += ` {${[...n.attributes].map(([k, a]) => `${/^[A-Za-z_]\w*$/.test(k) ? k : JSON.stringify(k)} = ${this.attribute(a, indent)}`).join(', ')}}`;
+      line += ` {${[...n.attributes].map(([k, a]) => `${attributeName(k)} = ${this.attribute(a, indent)}`).join(', ')}}`;
     }
     if (n.outputs.some((o) => o.type)) line += ` : ${n.outputs.map((o) => formatTypeText(o.type)).join(', ')}`;
+    if (n.overload) line += ` overload(${JSON.stringify(n.overload)})`;
     if (n.name && this.options.locations !== false) line += ` loc(${JSON.stringify(n.name)})`;
     if (n.metadataProps.length) {
       line += ` meta {${n.metadataProps.map(([k, v]) => `${JSON.stringify(k)} = ${JSON.stringify(v)}`).join(', ')}}`;
@@ -212,6 +255,8 @@ class Printer {
         return this.graph(a.value, indent);
       case 'graphs':
         return a.value.length ? `[${a.value.map((g) => this.graph(g, indent)).join(', ')}]` : 'graphs []';
+      case 'ref':
+        return `ref(${JSON.stringify(a.ref)}: ${a.of})`;
       case 'opaque':
         return `opaque<${JSON.stringify(opaqueSummary(a.proto))}>`;
     }
@@ -269,8 +314,7 @@ function elements(t: Tensor): string[] {
 }
 
 function opaqueSummary(proto: unknown): string {
-  const p = proto as { name?: string; refAttrName?: string; type?: number; summary?: string };
+  const p = proto as { name?: string; type?: number; summary?: string };
   if (typeof p?.summary === 'string') return p.summary; // parsed from text
-  if (p?.refAttrName) return `ref ${p.refAttrName}`;
   return `attribute type ${p?.type ?? '?'}`;
 }

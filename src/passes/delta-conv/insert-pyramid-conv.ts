@@ -13,7 +13,7 @@ import { Tensor } from '../../ir/tensor.js';
 import type { Dim } from '../../ir/types.js';
 import type { Value } from '../../ir/value.js';
 import { type BindingMethod, bindLayers, type LayerRef } from '../../weights/binding.js';
-import type { BlockGeometry, BlockTensors, Checkpoint } from '../../weights/checkpoint.js';
+import { type BlockGeometry, type BlockTensors, type Checkpoint, stackedGates } from '../../weights/checkpoint.js';
 import { findAttention, isConvertibleDtype } from '../attention/find-attention.js';
 import { type AttentionMatch, MatchContext } from '../attention/match.js';
 import type { Pass, PassResult } from '../pass-manager.js';
@@ -99,12 +99,7 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         `the model has no self-attention to convert (${found.matches.length} cross-attention, ${found.unmatched.length} unrecognised attention-like subgraphs)`,
       );
     }
-    const layers: LayerRef[] = selfs.map((m, index) => ({
-      id: m.blockPath ?? m.modulePath ?? `layer${index}`,
-      blockPath: m.blockPath,
-      modulePath: m.modulePath,
-      index,
-    }));
+    const layers = selfAttentionRefs(selfs);
     const binding = bindLayers(layers, options.checkpoint, options.map);
     report.unusedCheckpointBlocks = binding.unusedBlocks;
     if (binding.bound.size === 0) {
@@ -215,11 +210,22 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
   },
 };
 
+/** The self-attention layers (in graph order) as the checkpoint binding names them. */
+export function selfAttentionRefs(selfs: AttentionMatch[]): LayerRef[] {
+  return selfs.map((m, index) => ({
+    id: m.blockPath ?? m.modulePath ?? `layer${index}`,
+    blockPath: m.blockPath,
+    modulePath: m.modulePath,
+    index,
+  }));
+}
+
 function preview(items: string[], n = 3): string {
   return items.length <= n ? items.join(', ') : `${items.slice(0, n).join(', ')}, … (${items.length} in all)`;
 }
 
-function resolveScales(given: number[] | undefined, g: BlockGeometry, layer: string): number[] {
+/** The gates' scales: the given ones (one per gate of the checkpoint's block), else 1, ½, ¼ …. */
+export function resolveScales(given: number[] | undefined, g: BlockGeometry, layer: string): number[] {
   if (given) {
     if (given.length !== g.gates) {
       throw new DeltacError('DELTAC_E_BAD_OPTION', `--scales gives ${given.length} scale(s) but layer ${layer} has ${g.gates} gate(s) in the checkpoint`);
@@ -254,8 +260,7 @@ function insertBlock(
     if (dims) cast.dims = dims;
     return g.addInitializer(`${s.modulePath}.delta.${suffix}`, cast);
   };
-  const gateData = new Float32Array(geo.gates * geo.kernel * geo.kernel * geo.inner);
-  t.gates.forEach((gt, i) => gateData.set(gt.toFloat32(), i * geo.kernel * geo.kernel * geo.inner));
+  const gateData = stackedGates(t, geo);
   const hw = emitHW(g, source, s.opset, s.name);
   const inputs: Value[] = [
     match.input,

@@ -26,7 +26,15 @@ import { Tensor } from '../../ir/tensor.js';
 import type { Value } from '../../ir/value.js';
 import { GraphBuilder } from '../builder.js';
 import type { Pass, PassResult } from '../pass-manager.js';
-import { PyramidInput, adaptiveWindows, isPyramidConvBlock, pyramidConvConfig } from './op.js';
+import {
+  PYRAMID_CONV_DOMAIN,
+  PYRAMID_CONV_OP,
+  PyramidInput,
+  type PyramidConvConfig,
+  adaptiveWindows,
+  isPyramidConvBlock,
+  pyramidConvConfig,
+} from './op.js';
 
 export const lowerPyramidConvPass: Pass = {
   name: 'lower-pyramid-conv',
@@ -39,8 +47,12 @@ export const lowerPyramidConvPass: Pass = {
     }
     // Which value took each block's output's place (by block name): the conversion records it for the per-layer check.
     const outputs: Record<string, string> = {};
-    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node, opset);
-    if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) model.opsetImports.delete('ai.deltac');
+    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node);
+    if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) {
+      model.opsetImports.delete(PYRAMID_CONV_DOMAIN);
+      // the functions that defined the op for runtimes without its kernel have no caller left
+      model.functions = model.functions.filter((f) => f.domain !== PYRAMID_CONV_DOMAIN || f.name !== PYRAMID_CONV_OP);
+    }
     return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length }, data: { outputs } satisfies LoweringData };
   },
 };
@@ -48,6 +60,30 @@ export const lowerPyramidConvPass: Pass = {
 export interface LoweringData {
   /** The name of each lowered block's output → the name of the value that computes it now. */
   outputs: Record<string, string>;
+}
+
+/**
+ * The block's weights in the layouts its ops read. The lowering takes them from the
+ * node's initializers, re-laid out once at compile time (`constantWeights`); a function
+ * body, whose weights are parameters, computes the same layouts with ops (`parameterWeights`).
+ */
+export interface BlockWeights {
+  /** conv_up.weight [Ci, C]. */
+  up(): Value;
+  /** conv_up.weightᵀ [C, Ci]. */
+  upT(): Value;
+  /** conv_up.bias [Ci]. */
+  upBias(): Value;
+  /** conv_up.bias as a column [Ci, 1]. */
+  upBiasColumn(): Value;
+  /** Gate g's depthwise weights [Ci, 1, K, K]; for the simple gate, B's half carries √(Ci/2). */
+  gateConv(gate: number): Value;
+  /** conv_pool.weightᵀ [C, C]. */
+  poolT(): Value;
+  /** conv_pool.bias + conv_out.bias [C]. */
+  poolOutBias(): Value;
+  /** conv_out.weightᵀ as [1, S·Ci/2, C]. */
+  outT(): Value;
 }
 
 /** Static (H, W) when the block's hw input is a constant. */
@@ -58,27 +94,37 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node, opset: number): string {
+function lowerBlock(model: Model, node: Node): string {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
-  const x = node.inputs[PyramidInput.X]!;
-  const hw = node.inputs[PyramidInput.HW]!;
   const weight = (i: PyramidInput) => {
     const v = node.inputs[i];
     if (!v?.initializer) throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `PyramidConvBlock "${node.name}": input ${i} must be an initializer`);
     return v.initializer;
   };
   const dtype = weight(PyramidInput.UpWeight).dtype;
-  const { inner: Ci, kernel: K, scales, gate } = cfg;
+  const out = emitPyramidConvBlock(b, node.inputs[PyramidInput.X]!, node.inputs[PyramidInput.HW]!, cfg, dtype, constantWeights(b, weight, cfg, dtype));
+  node.outputs[0]!.replaceAllUsesWith(out);
+  const consumed = node.inputs.filter((v): v is Value => v !== null && v.isInitializer);
+  g.removeNode(node);
+  // The block's own weights were re-laid out; drop the originals nobody reads now.
+  for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+  return out.name;
+}
+
+/**
+ * The ΔConvBlock as standard ONNX ops on tokens `x` [B, N, C] and `hw` (int64 [H, W]; a
+ * constant selects the static forms), reading the weights through `w`. Returns [B, N, C].
+ * The lowering and the op's model-local function are both this code.
+ */
+export function emitPyramidConvBlock(b: GraphBuilder, x: Value, hw: Value, cfg: PyramidConvConfig, dtype: DataType, w: BlockWeights): Value {
+  const { inner: Ci, scales, gate } = cfg;
   const half = Ci / 2;
   const S = scales.length;
-  const gateW = weight(PyramidInput.GateWeights).readFloat32();
-  const outT = transpose2d(weight(PyramidInput.OutWeight), dtype);
-  const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype);
   const stat = staticHW(hw);
 
-  const ut = convUpChannelsFirst(b, x, weight(PyramidInput.UpWeight), weight(PyramidInput.UpBias), dtype);
+  const ut = convUpChannelsFirst(b, x, w, cfg.channels);
   const shape4 = stat ? b.int64([0, Ci, stat[0], stat[1]]) : b.op('Concat', [b.int64([0, Ci]), hw], { axis: 0 }, 'nchw_shape');
   const uc = b.op('Reshape', [ut, shape4], {}, 'to_nchw');
 
@@ -87,24 +133,9 @@ function lowerBlock(model: Model, node: Node, opset: number): string {
     const s = scales[gi]!;
     const label = `gate${gi}`;
     const v = s === 1 ? uc : adaptivePool(b, uc, hw, stat, s, dtype, label);
-    // [K, K, Ci] (HWC) → [Ci, 1, K, K]; the simple gate's √(Ci/2) goes into B's weights.
-    const w = new Float32Array(Ci * K * K);
-    const scaleB = gate === 'simple' ? Math.sqrt(half) : 1;
-    for (let c = 0; c < Ci; c++) {
-      for (let i = 0; i < K; i++) {
-        for (let j = 0; j < K; j++) {
-          const val = gateW[gi * K * K * Ci + (i * K + j) * Ci + c]!;
-          w[c * K * K + i * K + j] = c >= half ? val * scaleB : val;
-        }
-      }
-    }
+    const K = cfg.kernel;
     const p = Math.floor(K / 2);
-    const d = b.op(
-      'Conv',
-      [v, b.tensor(Tensor.fromFloat32(w, [Ci, 1, K, K], dtype), `${label}.conv_spatial.weight`)],
-      { group: Ci, kernel_shape: [K, K], pads: [p, p, p, p], strides: [1, 1], dilations: [1, 1] },
-      `${label}/Conv`,
-    );
+    const d = b.op('Conv', [v, w.gateConv(gi)], { group: Ci, kernel_shape: [K, K], pads: [p, p, p, p], strides: [1, 1], dilations: [1, 1] }, `${label}/Conv`);
     const [a, bh] = b.multi('Split', [d, b.int64([half, half])], 2, { axis: 1 }, `${label}/Split`);
     let gv = gate === 'simple' ? b.op('Mul', [a!, bh!], {}, `${label}/Mul`) : b.op('Mul', [a!, b.op('Sigmoid', [bh!], {}, `${label}/Sigmoid`)], {}, `${label}/Mul`);
     if (s !== 1) gv = upsample(b, gv, hw, stat, label);
@@ -113,8 +144,8 @@ function lowerBlock(model: Model, node: Node, opset: number): string {
   // conv_pool on the token mean, as a GEMV (ReduceMean over N is slow on CPU): mean = (1/N)·1ᵀx.
   // Both biases (conv_out's and conv_pool's) join the [B, 1, C] pooled term.
   const mean = tokenMean(b, x, stat, dtype);
-  let pool = b.op('MatMul', [mean, b.tensor(poolT, 'conv_pool.weight_t')], {}, 'conv_pool/MatMul');
-  pool = b.op('Add', [pool, b.tensor(addTensors(weight(PyramidInput.PoolBias), weight(PyramidInput.OutBias), dtype), 'conv_pool_out.bias')], {}, 'conv_pool/Add');
+  let pool = b.op('MatMul', [mean, w.poolT()], {}, 'conv_pool/MatMul');
+  pool = b.op('Add', [pool, w.poolOutBias()], {}, 'conv_pool/Add');
   // conv_out and the pooled term in one GEMM: a channel of ones joins the gates, and the
   // pooled term joins Woutᵀ as its last row, per batch:
   //   out = [G | 1]ᵀ · [Woutᵀ ; P]   ([B, N, S·Ci/2 + 1] × [B, S·Ci/2 + 1, C] → [B, N, C]).
@@ -125,16 +156,76 @@ function lowerBlock(model: Model, node: Node, opset: number): string {
   const cat = b.op('Concat', [...gates, ones], { axis: 1 }, 'concat');
   const k = S * half + 1;
   const g3 = b.op('Reshape', [cat, b.int64([0, k, -1])], {}, 'gates_flat');
-  const wShape = b.op('Concat', [batch, b.int64([S * half, outT.dims[1]!])], { axis: 0 }, 'conv_out/weight_shape');
-  const w = b.op('Expand', [b.tensor(reshapeTensor(outT, [1, ...outT.dims]), 'conv_out.weight_t'), wShape], {}, 'conv_out/weight');
-  const wAug = b.op('Concat', [w, pool], { axis: 1 }, 'conv_out/weight_and_pool');
-  const out = b.op('MatMul', [b.op('Transpose', [g3], { perm: [0, 2, 1] }, 'gates_t'), wAug], {}, 'conv_out/MatMul');
-  node.outputs[0]!.replaceAllUsesWith(out);
-  const consumed = node.inputs.filter((v): v is Value => v !== null && v.isInitializer);
-  g.removeNode(node);
-  // The block's own weights were re-laid out above; drop the originals nobody reads now.
-  for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
-  return out.name;
+  const wShape = b.op('Concat', [batch, b.int64([S * half, cfg.channels])], { axis: 0 }, 'conv_out/weight_shape');
+  const wOut = b.op('Expand', [w.outT(), wShape], {}, 'conv_out/weight');
+  const wAug = b.op('Concat', [wOut, pool], { axis: 1 }, 'conv_out/weight_and_pool');
+  return b.op('MatMul', [b.op('Transpose', [g3], { perm: [0, 2, 1] }, 'gates_t'), wAug], {}, 'conv_out/MatMul');
+}
+
+/** The weights from the node's initializers, re-laid out now (each made when the lowering first reads it). */
+function constantWeights(b: GraphBuilder, weight: (i: PyramidInput) => Tensor, cfg: PyramidConvConfig, dtype: DataType): BlockWeights {
+  const { inner: Ci, kernel: K } = cfg;
+  const half = Ci / 2;
+  let gateW: Float32Array | undefined;
+  return {
+    up: () => b.tensor(weight(PyramidInput.UpWeight), 'conv_up.weight'),
+    upT: () => b.tensor(transpose2d(weight(PyramidInput.UpWeight), dtype), 'conv_up.weight_t'),
+    upBias: () => b.tensor(weight(PyramidInput.UpBias), 'conv_up.bias'),
+    upBiasColumn: () => b.tensor(reshapeTensor(weight(PyramidInput.UpBias), [Ci, 1]), 'conv_up.bias_col'),
+    gateConv: (gi) => {
+      // [K, K, Ci] (HWC) → [Ci, 1, K, K]; the simple gate's √(Ci/2) goes into B's weights.
+      gateW ??= weight(PyramidInput.GateWeights).readFloat32();
+      const w = new Float32Array(Ci * K * K);
+      const scaleB = cfg.gate === 'simple' ? Math.sqrt(half) : 1;
+      for (let c = 0; c < Ci; c++) {
+        for (let i = 0; i < K; i++) {
+          for (let j = 0; j < K; j++) {
+            const val = gateW[gi * K * K * Ci + (i * K + j) * Ci + c]!;
+            w[c * K * K + i * K + j] = c >= half ? val * scaleB : val;
+          }
+        }
+      }
+      return b.tensor(Tensor.fromFloat32(w, [Ci, 1, K, K], dtype), `gate${gi}.conv_spatial.weight`);
+    },
+    poolT: () => b.tensor(transpose2d(weight(PyramidInput.PoolWeight), dtype), 'conv_pool.weight_t'),
+    poolOutBias: () => b.tensor(addTensors(weight(PyramidInput.PoolBias), weight(PyramidInput.OutBias), dtype), 'conv_pool_out.bias'),
+    outT: () => {
+      const t = transpose2d(weight(PyramidInput.OutWeight), dtype);
+      return b.tensor(reshapeTensor(t, [1, ...t.dims]), 'conv_out.weight_t');
+    },
+  };
+}
+
+/**
+ * The weights as values of the block's inputs `params` (in PyramidInput order), re-laid
+ * out by ops: what a function body, whose weights are parameters, does.
+ */
+export function parameterWeights(b: GraphBuilder, params: Value[], cfg: PyramidConvConfig, dtype: DataType): BlockWeights {
+  const { inner: Ci } = cfg;
+  const half = Ci / 2;
+  const param = (i: PyramidInput) => params[i]!;
+  const transpose = (v: Value, label: string) => b.op('Transpose', [v], { perm: [1, 0] }, label);
+  return {
+    up: () => param(PyramidInput.UpWeight),
+    upT: () => transpose(param(PyramidInput.UpWeight), 'conv_up.weight_t'),
+    upBias: () => param(PyramidInput.UpBias),
+    upBiasColumn: () => b.op('Unsqueeze', [param(PyramidInput.UpBias), b.int64([1])], {}, 'conv_up.bias_col'),
+    gateConv: (gi) => {
+      // [S, K, K, Ci] → gate gi's [K, K, Ci] → [Ci, K, K] → [Ci, 1, K, K]
+      const hwc = b.op('Gather', [param(PyramidInput.GateWeights), b.int64([gi], [])], { axis: 0 }, `gate${gi}.conv_spatial.weight_hwc`);
+      const chw = b.op('Transpose', [hwc], { perm: [2, 0, 1] }, `gate${gi}.conv_spatial.weight_chw`);
+      const w = b.op('Unsqueeze', [chw, b.int64([1])], {}, `gate${gi}.conv_spatial.weight`);
+      if (cfg.gate !== 'simple') return w;
+      // × √(Ci/2) on B's half in double, rounded once to the weights' type: the very weights the lowering computes
+      const scale = new Tensor(DataType.DOUBLE, [Ci, 1, 1, 1], { kind: 'inline', encoding: 'raw', bytes: new Uint8Array(Float64Array.from({ length: Ci }, (_, c) => (c >= half ? Math.sqrt(half) : 1)).buffer) });
+      const w64 = b.op('Cast', [w], { to: DataType.DOUBLE }, `gate${gi}.conv_spatial.weight_f64`);
+      const scaled = b.op('Mul', [w64, b.tensor(scale, `gate${gi}.b_scale`)], {}, `gate${gi}.conv_spatial.weight_scaled_f64`);
+      return b.op('Cast', [scaled], { to: dtype }, `gate${gi}.conv_spatial.weight_scaled`);
+    },
+    poolT: () => transpose(param(PyramidInput.PoolWeight), 'conv_pool.weight_t'),
+    poolOutBias: () => b.op('Add', [param(PyramidInput.PoolBias), param(PyramidInput.OutBias)], {}, 'conv_pool_out.bias'),
+    outT: () => b.op('Unsqueeze', [transpose(param(PyramidInput.OutWeight), 'conv_out.weight_t2d'), b.int64([0])], {}, 'conv_out.weight_t'),
+  };
 }
 
 /** Channel counts from which conv_up runs as a plain GEMM plus a transpose (see below). */
@@ -148,15 +239,14 @@ const PLAIN_CONV_UP_FROM_CHANNELS = 1024;
  * x · Wupᵀ followed by a transpose of the small result (16×16×1280: 1.76 ms vs
  * 1.33 ms), so those use the plain form.
  */
-function convUpChannelsFirst(b: GraphBuilder, x: Value, up: Tensor, bias: Tensor, dtype: DataType): Value {
-  const [ci, c] = up.dims as [number, number];
-  if (c >= PLAIN_CONV_UP_FROM_CHANNELS) {
-    const u = b.op('MatMul', [x, b.tensor(transpose2d(up, dtype), 'conv_up.weight_t')], {}, 'conv_up/MatMul');
-    return b.op('Transpose', [b.op('Add', [u, b.tensor(bias, 'conv_up.bias')], {}, 'conv_up/Add')], { perm: [0, 2, 1] }, 'conv_up/to_channels_first');
+function convUpChannelsFirst(b: GraphBuilder, x: Value, w: BlockWeights, channels: number): Value {
+  if (channels >= PLAIN_CONV_UP_FROM_CHANNELS) {
+    const u = b.op('MatMul', [x, w.upT()], {}, 'conv_up/MatMul');
+    return b.op('Transpose', [b.op('Add', [u, w.upBias()], {}, 'conv_up/Add')], { perm: [0, 2, 1] }, 'conv_up/to_channels_first');
   }
   const xt = b.op('Transpose', [x], { perm: [0, 2, 1] }, 'conv_up/tokens_t');
-  const ut = b.op('MatMul', [b.tensor(up, 'conv_up.weight'), xt], {}, 'conv_up/MatMul');
-  return b.op('Add', [ut, b.tensor(reshapeTensor(bias, [ci, 1]), 'conv_up.bias_col')], {}, 'conv_up/Add');
+  const ut = b.op('MatMul', [w.up(), xt], {}, 'conv_up/MatMul');
+  return b.op('Add', [ut, w.upBiasColumn()], {}, 'conv_up/Add');
 }
 
 /** mean over tokens, [B, N, C] → [B, 1, C], as (1/N)·1ᵀ·x (a GEMV). */

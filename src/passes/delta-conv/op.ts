@@ -1,7 +1,9 @@
 /**
  * The `ai.deltac.PyramidConvBlock` operator: one ΔConvBlock (SPEC.md §1) as a
  * single node. The conversion pass inserts it; the lowering pass expands it into
- * standard ONNX ops; `--emit fused` keeps it for runtimes with deltac's kernels.
+ * standard ONNX ops; `--emit fused` keeps it for runtimes with deltac's kernels and
+ * defines it in the model as a local function per configuration (the node's overload
+ * names it: `configId`), whose body is the lowering, for every other runtime.
  *
  * Inputs (in this order):
  *   0 x            [B, N, C]   tokens, N = H·W row-major
@@ -25,6 +27,28 @@ import type { Node } from '../../ir/node.js';
 export const PYRAMID_CONV_DOMAIN = 'ai.deltac';
 export const PYRAMID_CONV_OP = 'PyramidConvBlock';
 export const PYRAMID_CONV_OPSET = 1;
+
+/** The op's inputs, in order: the local function's parameters, and what the kernels' README lists. */
+export const PYRAMID_CONV_INPUTS = [
+  { name: 'x', shape: '[B, N, C]', meaning: 'tokens, N = H·W row-major (float32, float16 or bfloat16)' },
+  { name: 'hw', shape: 'int64 [2]', meaning: '(H, W): a constant, or Shape of the image tensor the tokens were flattened from' },
+  { name: 'conv_up.weight', shape: '[Ci, C]', meaning: 'conv_up, 1×1' },
+  { name: 'conv_up.bias', shape: '[Ci]', meaning: '' },
+  { name: 'gates.conv_spatial.weight', shape: '[S, K, K, Ci]', meaning: 'every gate\'s depthwise K×K weights, stacked in gate order' },
+  { name: 'conv_out.weight', shape: '[C, S·Ci/2]', meaning: 'conv_out, 1×1' },
+  { name: 'conv_out.bias', shape: '[C]', meaning: '' },
+  { name: 'conv_pool.weight', shape: '[C, C]', meaning: 'conv_pool, on the mean over tokens' },
+  { name: 'conv_pool.bias', shape: '[C]', meaning: '' },
+] as const;
+export const PYRAMID_CONV_OUTPUT = { name: 'y', shape: '[B, N, C]' } as const;
+
+/** The op's attributes. */
+export const PYRAMID_CONV_ATTRIBUTES = [
+  { name: 'kernel_size', type: 'int', meaning: 'K, the depthwise kernel size (odd)' },
+  { name: 'scales', type: 'floats', meaning: 'the spatial scale of each gate (1, 0.5 …); S = their number' },
+  { name: 'gate', type: 'string', meaning: '"simple" (A·B·√(Ci/2)) or "sigmoid" (A·σ(B))' },
+  { name: 'module_path', type: 'string', meaning: 'the module path of the replaced attention (may be ""); not used by the computation' },
+] as const;
 
 export const enum PyramidInput {
   X = 0,
