@@ -70,6 +70,8 @@ export async function chromiumWebGPUAdapter(browser: Browser): Promise<BrowserAd
     });
   } finally {
     await page.close();
+    // Chromium keeps its connection alive: end it here, or closing the browser later waits on it
+    server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
 }
