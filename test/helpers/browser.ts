@@ -37,3 +37,23 @@ export function launchChromium(executablePath: string): Promise<Browser> {
     args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-dev-shm-usage'],
   });
 }
+
+export const WEBGPU_HINT =
+  'Chromium runs WebGPU on its bundled SwiftShader through the Vulkan loader: unset VK_ICD_FILENAMES (or point it at a Vulkan driver such as mesa-vulkan-drivers\' lavapipe)';
+
+/**
+ * Whether the browser offers a WebGPU adapter to a page of `url` (a secure context, as
+ * 127.0.0.1 is). Without one, one loud SKIPPED line naming `suite` and false, so that a
+ * WebGPU case can `ctx.skip()` while the WebAssembly cases run; under
+ * DELTAC_REQUIRE_BROWSER=1 it throws instead.
+ */
+export async function browserHasWebGpu(browser: Browser, url: string, suite: string): Promise<boolean> {
+  const page = await browser.newPage();
+  try {
+    await page.goto(url);
+    const found = await page.evaluate('(async () => Boolean(navigator.gpu && (await navigator.gpu.requestAdapter())))()');
+    return systemDependency({ suite, missing: found ? null : 'Chromium offers no WebGPU adapter', hint: WEBGPU_HINT, require: 'DELTAC_REQUIRE_BROWSER' });
+  } finally {
+    await page.close();
+  }
+}
