@@ -405,7 +405,7 @@ async function main(): Promise<void> {
   $('served').innerHTML =
     `Served by <code>npm run web</code>: <b>${escapeHtml(main.label)}</b>` +
     (compare ? ` and <b>${escapeHtml(compare.label)}</b> (${served.weights ? `converted from it with ${escapeHtml(served.weights)}` : 'converted'})` : '') +
-    '. Or pick other folders:';
+    '. Or pick folders from your disk:';
   await open(() => load('served', servedFolder(main), compare ? 'original' : main.role, compare ? servedFolder(compare) : undefined, served.sameParts));
   if (loaded && new URLSearchParams(location.search).get('autorun') !== '0') await go();
 }

@@ -39,7 +39,7 @@ export function launchChromium(executablePath: string): Promise<Browser> {
 }
 
 export const WEBGPU_HINT =
-  'Chromium runs WebGPU on its bundled SwiftShader through the Vulkan loader: unset VK_ICD_FILENAMES (or point it at a Vulkan driver such as mesa-vulkan-drivers\' lavapipe)';
+  'Chromium\'s WebGPU needs --enable-unsafe-webgpu on Linux (launchChromium passes it) and a Vulkan device: its bundled SwiftShader or a driver (mesa-vulkan-drivers\' lavapipe) that the Vulkan loader finds (check VK_ICD_FILENAMES) and that Chromium does not blocklist';
 
 /**
  * Whether the browser offers a WebGPU adapter to a page of `url` (a secure context, as

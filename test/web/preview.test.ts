@@ -129,4 +129,25 @@ describe.skipIf(!chromium)('examples/web/preview.html in headless Chromium: sd-t
     expect(results.pipeline).toMatchObject({ source: 'picked', label: 'sd-tiny-pipeline', compare: 'sd-tiny.delta' });
     check(results, WASM_TOLERANCE);
   }, 300_000);
+
+  it('says what is wrong with a picked folder that is not a pipeline, and with a size the VAE cannot make', async () => {
+    const notPipeline = path.join(tmp.dir, 'just-a-model');
+    fs.mkdirSync(notPipeline);
+    fs.writeFileSync(path.join(notPipeline, 'model.onnx'), 'x');
+    const { page, errors } = await open('?ep=wasm&autorun=0');
+    await page.waitForFunction(() => document.documentElement.dataset.status === 'ready');
+    const statusLine = async () => {
+      await page.waitForFunction(() => document.documentElement.dataset.status === 'error');
+      return page.$eval('#status', (e) => e.textContent);
+    };
+    await (await page.$('input#pick-main'))!.uploadFile(notPipeline);
+    expect(await statusLine()).toMatch(/^error DELTAC_E_PIPELINE_FOLDER: "just-a-model" is a folder without model_index\.json/);
+    await page.reload();
+    await page.waitForFunction(() => document.documentElement.dataset.status === 'ready');
+    await page.$eval('#width', (e) => ((e as HTMLInputElement).value = '60'));
+    await page.click('#run');
+    expect(await statusLine()).toMatch(/^error DELTAC_E_BAD_OPTION: the width 60 is not a multiple of 8/);
+    await page.close();
+    expect(errors).toEqual([]);
+  }, 60_000);
 });
