@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { DeltacError } from '../../src/ir/errors.js';
 import { loadModel } from '../../src/onnx/load.js';
 import { readProvenance } from '../../src/passes/delta-conv/provenance.js';
-import { UNET_MODEL, readPipelineLayout } from '../../src/pipeline/layout.js';
+import { MODEL_INDEX, UNET_MODEL, readPipelineLayout } from '../../src/pipeline/layout.js';
 import { convertPipelineFolder } from '../../src/pipeline/node/convert-folder.js';
 import { openPipelineFolder } from '../../src/pipeline/node/folder.js';
 import { sameNonUnetFiles } from '../../src/pipeline/node/preview-folder.js';
@@ -102,10 +102,27 @@ export function convertedFolderFor(dir: string, weights: string): string {
   return path.join(WEB_OUT, 'pipelines', `${path.basename(path.resolve(dir))}.${key}.delta`);
 }
 
+/** Lists a folder to serve, refusing one whose model_index.json or UNet would not be served (a link out of it). */
+function servable(dir: string, slot: FolderSlot, role: ServedFolder['role'], log: (line: string) => void): ServedFolder {
+  const f = listServedFolder(dir, slot, role);
+  for (const r of f.refused) log(`not served: ${f.label}/${r}`);
+  const lost = [MODEL_INDEX, UNET_MODEL].filter((p) => !f.files.has(p));
+  if (lost.length) {
+    throw new DeltacError(
+      'DELTAC_E_PIPELINE_FOLDER',
+      `"${f.label}": ${lost.join(' and ')} ${lost.length > 1 ? 'are links' : 'is a link'} out of the folder, which the server does not serve; copy the folder with its links resolved (cp -rL) or pick it in the page`,
+    );
+  }
+  return f;
+}
+
 /** Reads (and with --weights, converts) the folders to serve. */
 export async function preparePipelines(request: PipelineRequest, log: (line: string) => void = () => {}): Promise<ServedPipelines> {
   if (request.weights && request.compare) throw new DeltacError('DELTAC_E_BAD_OPTION', '--weights and --compare both give the converted UNet: use one');
   await readPipelineLayout(openPipelineFolder(request.pipeline)); // a folder without model_index.json or unet/model.onnx: DELTAC_E_PIPELINE_FOLDER
+  const unet = path.join(request.pipeline, ...UNET_MODEL.split('/'));
+  const alone = !request.weights && !request.compare;
+  const main = servable(request.pipeline, 'main', alone && readProvenance(loadModel(unet)) ? 'delta' : 'original', log);
   let compare = request.compare;
   if (request.weights) {
     if (!fs.existsSync(request.weights)) throw new DeltacError('DELTAC_E_FILE_NOT_FOUND', `--weights "${request.weights}" does not exist`);
@@ -118,14 +135,7 @@ export async function preparePipelines(request: PipelineRequest, log: (line: str
       log(`converted ${converted} self-attention layer(s); ${r.carried.length} other file(s) carried over; smoke check ${r.check.status}`);
     }
   }
-  const folders: ServedFolder[] = [];
-  if (compare) {
-    folders.push(listServedFolder(request.pipeline, 'main', 'original'), listServedFolder(compare, 'compare', 'delta'));
-  } else {
-    const unet = path.join(request.pipeline, ...UNET_MODEL.split('/'));
-    folders.push(listServedFolder(request.pipeline, 'main', readProvenance(loadModel(unet)) ? 'delta' : 'original'));
-  }
-  for (const f of folders) for (const r of f.refused) log(`not served: ${f.label}/${r}`);
+  const folders = [main, ...(compare ? [servable(compare, 'compare', 'delta', log)] : [])];
   const sameParts = folders.length === 2 && sameNonUnetFiles(await openPipelineDir(folders[0]!.label), await openPipelineDir(folders[1]!.label));
   return { folders, ...(request.weights ? { weights: request.weights } : {}), sameParts };
 }

@@ -145,6 +145,15 @@ describe('npm run web -- --pipeline', () => {
     expect(notPipeline.stderr).toMatch(/^web: error DELTAC_E_PIPELINE_FOLDER: .*elsewhere" is a folder without model_index\.json/);
     await expect(preparePipelines({ pipeline: folder, weights: 'w.safetensors', compare: folder })).rejects.toMatchObject({ code: 'DELTAC_E_BAD_OPTION' });
     await expect(preparePipelines({ pipeline: folder, weights: path.join(tmp.dir, 'none.safetensors') })).rejects.toMatchObject({ code: 'DELTAC_E_FILE_NOT_FOUND' });
+    // a folder whose UNet is a link out of it (as in a Hugging Face cache snapshot): refused before serving, saying why
+    const linked = path.join(tmp.dir, 'linked');
+    fs.mkdirSync(path.join(linked, 'unet'), { recursive: true });
+    fs.copyFileSync(path.join(SD_TINY, 'model_index.json'), path.join(linked, 'model_index.json'));
+    fs.symlinkSync(path.join(SD_TINY, 'unet', 'model.onnx'), path.join(linked, 'unet', 'model.onnx'));
+    await expect(preparePipelines({ pipeline: linked })).rejects.toMatchObject({
+      code: 'DELTAC_E_PIPELINE_FOLDER',
+      message: expect.stringMatching(/linked": unet\/model\.onnx is a link out of the folder, which the server does not serve; copy the folder with its links resolved \(cp -rL\)/),
+    });
   }, 120_000);
 });
 
