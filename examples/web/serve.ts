@@ -156,5 +156,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     throw err;
   });
   console.log(`web: serving the pixart-mini page on ${server.url} and the pipeline preview on ${server.url}preview.html (Ctrl-C stops)`);
-  for (const f of server.pipelines?.folders ?? []) console.log(`web: preview.html opens ${path.relative(process.cwd(), path.resolve(f.label)) || "."} (${f.role === 'delta' ? 'converted UNet' : 'original UNet'}, ${f.files.size} files)`);
+  for (const f of server.pipelines?.folders ?? []) console.log(`web: preview.html opens ${path.relative(process.cwd(), path.resolve(f.label)) || '.'} (${f.role === 'delta' ? 'converted UNet' : 'original UNet'}, ${f.files.size} files)`);
 }
