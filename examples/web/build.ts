@@ -11,6 +11,7 @@
  *                                           reads them; offsets in layers.json), so that the reference shares
  *                                           neither the kernels' packing nor the lowering's
  *   - main.js                               the page script (main.ts + src/reference), bundled with esbuild
+ *   - preview.js                            the preview page's script (preview.ts + src/pipeline), same build
  *
  * onnxruntime-web is not bundled: the page imports it through an import map from the
  * server's /ort/ folder (node_modules/onnxruntime-web/dist), where its .wasm files lie.
@@ -134,10 +135,10 @@ export async function buildWebExample(log: (line: string) => void = () => {}): P
     writeAtomic(hostJs, (await transform(ts, { loader: 'ts', format: 'esm', target: 'es2022' })).code);
   }
 
-  log('bundling examples/web/main.ts');
+  log('bundling examples/web/main.ts and preview.ts');
   const bundle = await build({
-    entryPoints: [path.join(EXAMPLES, 'web', 'main.ts')],
-    outfile: path.join(WEB_OUT, 'main.js'),
+    entryPoints: [path.join(EXAMPLES, 'web', 'main.ts'), path.join(EXAMPLES, 'web', 'preview.ts')],
+    outdir: WEB_OUT,
     write: false,
     bundle: true,
     format: 'esm',

@@ -75,3 +75,13 @@ export async function chromiumWebGPUAdapter(browser: Browser): Promise<BrowserAd
     await new Promise((resolve) => server.close(resolve));
   }
 }
+
+/**
+ * Whether Chromium offers a WebGPU adapter (`chromiumWebGPUAdapter`). Without one, one loud
+ * SKIPPED line naming `suite` and false, so that a WebGPU case can `ctx.skip()` while the
+ * WebAssembly cases run; under DELTAC_REQUIRE_BROWSER=1 it throws instead.
+ */
+export async function browserHasWebGpu(browser: Browser, suite: string): Promise<boolean> {
+  const adapter = await chromiumWebGPUAdapter(browser);
+  return systemDependency({ suite, missing: adapter ? null : 'Chromium offers no WebGPU adapter', hint: NO_ADAPTER_HINT, require: 'DELTAC_REQUIRE_BROWSER' });
+}

@@ -27,6 +27,7 @@ import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { UNET_MODEL } from '../layout.js';
 import { schedulerClassName } from '../schedulers/index.js';
 import { type RgbaImage, imageToRgba, renderComparison } from '../picture/compare-picture.js';
+import { type StepTimes, previewFigures } from '../preview-summary.js';
 import { type PipelineParts, type PreviewHooks, type PreviewResult, type PreviewVariant, runPreview } from '../preview.js';
 import { type PreviewRequest, type ResolvedSettings, resolveSettings } from '../settings.js';
 import type { SessionLoader } from '../session.js';
@@ -53,16 +54,10 @@ export interface PreviewFolderOptions {
   inMemoryLimit?: number;
 }
 
-export interface PreviewModel {
+export interface PreviewModel extends StepTimes {
   name: 'original' | 'delta';
   /** Where its UNet came from. */
   unet: string;
-  loadMs: number;
-  stepMs: number[];
-  totalMs: number;
-  meanStepMs: number;
-  /** The median step: the first run's warm-up (allocations) does not move it. */
-  medianStepMs: number;
 }
 
 export interface PreviewSummary {
@@ -120,7 +115,7 @@ function sameContent(a: string, b: string): boolean {
 }
 
 /** The files of a folder other than its UNet, all equal to the other folder's (then their parts can be shared). */
-function sameNonUnetFiles(a: OpenedPipeline<FolderFiles>, b: OpenedPipeline<FolderFiles>): boolean {
+export function sameNonUnetFiles(a: OpenedPipeline<FolderFiles>, b: OpenedPipeline<FolderFiles>): boolean {
   const relevant = (p: OpenedPipeline<FolderFiles>) => [...p.files.files.keys()].filter((f) => !f.startsWith('unet/') && !/^[^/]+$/.test(f)).sort();
   const fa = relevant(a);
   const fb = relevant(b);
@@ -205,26 +200,12 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
       writeNpy(path.join(tmp, `${r.name}.npy`), r.image.data, [r.image.height, r.image.width, 3]);
       files.push(`${r.name}.npy`);
     }
-    let imageDifference: PreviewSummary['imageDifference'];
     if (result.variants.length === 2) {
       const [a, b] = result.variants as [(typeof result.variants)[0], (typeof result.variants)[0]];
       write('compare.png', encodePng(renderComparison(a.image, b.image, result.deviation[0]!, { original: 'ORIGINAL', delta: 'ΔCONV (DELTA)' })));
-      let max = 0;
-      let sum = 0;
-      for (let i = 0; i < a.image.data.length; i++) {
-        const d = Math.abs(a.image.data[i]! - b.image.data[i]!);
-        max = Math.max(max, d);
-        sum += d;
-      }
-      imageDifference = { maxAbs: max, meanAbs: sum / a.image.data.length };
     }
-    const models: PreviewModel[] = result.variants.map((r, i) => {
-      const total = r.unetMs.reduce((x, y) => x + y, 0);
-      const sorted = [...r.unetMs].sort((a, b) => a - b);
-      const median = sorted.length ? (sorted[(sorted.length - 1) >> 1]! + sorted[sorted.length >> 1]!) / 2 : 0;
-      return { name: variants[i]!.name, unet: variants[i]!.source, loadMs: r.loadMs, stepMs: r.unetMs, totalMs: total, meanStepMs: total / Math.max(1, r.unetMs.length), medianStepMs: median };
-    });
-    const speedup = models.length === 2 ? models[0]!.medianStepMs / models[1]!.medianStepMs : undefined;
+    const { models: times, speedup, imageDifference } = previewFigures(result);
+    const models: PreviewModel[] = times.map((t, i) => ({ ...t, name: variants[i]!.name, unet: variants[i]!.source }));
     const { latents: _latents, ...shownSettings } = settings;
     const summary: PreviewSummary = {
       output: path.resolve(options.output),
