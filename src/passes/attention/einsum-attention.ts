@@ -15,7 +15,7 @@ import type { Node } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/shape-inference/einsum.js';
 import type { Value } from '../../ir/value.js';
 import type { AttentionPattern } from './match.js';
-import type { FloatOp } from './quantized.js';
+import type { FloatOp } from '../quantization/reading.js';
 import { isSoftmax, softmaxCore } from './softmax-attention.js';
 
 /** The terms of an Einsum node split into shared batch labels and the last (two) letters; null when the prefixes differ. */

@@ -16,11 +16,11 @@ import {
   traceOutputProjection,
   traceProjection,
 } from './match.js';
-import type { QuantParams } from './quantized.js';
+import type { QuantParams } from '../quantization/reading.js';
 import { msAttention } from './ms-attention.js';
 import { msMultiHeadAttention } from './ms-multihead-attention.js';
 import { onnxAttention } from './onnx-attention.js';
-import { describeQuantization, isQuantizedType, producerOp, quantFormOf, quantOfValue, sameReading } from './quantized.js';
+import { describeQuantization, isQuantizedType, producerOp, quantFormOf, quantOfValue, sameReading } from '../quantization/reading.js';
 import { softmaxAttention } from './softmax-attention.js';
 
 /** The patterns tried, in order. Adding an exporter's variant = adding a file and listing it here. */

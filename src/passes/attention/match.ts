@@ -9,7 +9,7 @@
  * and decides self- vs cross-attention structurally: in self-attention all three
  * projections read the same tensor.
  *
- * Every walk reads ops through quantization (quantized.ts): a projection written as
+ * Every walk reads ops through quantization (quantization/reading.ts): a projection written as
  * `DequantizeLinear(QuantizeLinear(x))` around a MatMul with a `DequantizeLinear`
  * weight, as a QLinearMatMul, or as DynamicQuantizeLinear + MatMulInteger is the
  * MatMul it stands for, so one pattern per attention form covers its quantized
@@ -21,7 +21,7 @@ import type { Node } from '../../ir/node.js';
 import type { Dim, ValueType } from '../../ir/types.js';
 import type { Value } from '../../ir/value.js';
 import { type LoraTerm, isAdapterNode, loraSum } from './lora-projection.js';
-import { type FloatOp, type QuantParams, type RegionQuantization, producerOp, readerOps } from './quantized.js';
+import { type FloatOp, type QuantParams, type RegionQuantization, producerOp, readerOps } from '../quantization/reading.js';
 
 /** What a pattern reports about one attention core. */
 export interface AttentionCore {
@@ -115,7 +115,7 @@ export interface AttentionMatch {
    * rewrite that replaces the module must detach it.
    */
   absorbedBias?: { node: Node; index: number };
-  /** Set when the module is read through quantization (quantized.ts): how its input and output are quantized. */
+  /** Set when the module is read through quantization (quantization/reading.ts): how its input and output are quantized. */
   quantization?: RegionQuantization;
 }
 

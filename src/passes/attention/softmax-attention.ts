@@ -10,12 +10,12 @@
  * Quantized exports write the same core with QuantizeLinear/DequantizeLinear
  * around each op, or as QLinearMatMul → com.microsoft.QLinearSoftmax →
  * QLinearMatMul, or with DynamicQuantizeLinear + MatMulInteger products: the
- * walks read them as the float ops (quantized.ts), and the anchor is either Softmax.
+ * walks read them as the float ops (quantization/reading.ts), and the anchor is either Softmax.
  */
 import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
 import type { AttentionCore, AttentionPattern, MatchContext, ScoreScale } from './match.js';
-import { type FloatOp, producerOp, readerOps } from './quantized.js';
+import { type FloatOp, producerOp, readerOps } from '../quantization/reading.js';
 
 /** q·kᵀ as a MatMul of two computed tensors. */
 const isScoresMatMul = (p: FloatOp) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');

@@ -16,7 +16,7 @@ import { type BindingMethod, bindLayers, type LayerRef } from '../../weights/bin
 import type { BlockGeometry, BlockTensors, Checkpoint } from '../../weights/checkpoint.js';
 import { findAttention, isConvertibleDtype } from '../attention/find-attention.js';
 import { type AttentionMatch, MatchContext } from '../attention/match.js';
-import type { QuantParams } from '../attention/quantized.js';
+import type { QuantParams } from '../quantization/reading.js';
 import type { Pass, PassResult } from '../pass-manager.js';
 import {
   type GateKind,

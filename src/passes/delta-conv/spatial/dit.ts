@@ -3,7 +3,7 @@
  * Conv (kernel = stride = patch size) → Reshape [B, C, h·w] → Transpose(0, 2, 1),
  * so H, W are the Conv output's spatial dims: the latent size divided by the patch.
  */
-import type { FloatOp } from '../../attention/quantized.js';
+import type { FloatOp } from '../../quantization/reading.js';
 
 /** A description when `producer` (of the flattened 4-D tensor; a QLinearConv or ConvInteger reads as Conv) is a patch embedding, else null. */
 export function ditPatchEmbedding(producer: FloatOp | null | undefined): string | null {

@@ -13,7 +13,7 @@
  *
  * An output whose token count is known to differ (a Concat of image and text
  * tokens, a Slice) is not the flattening of that tensor any more and gets no source.
- * Quantized exports are read through (quantized.ts): the tensors may be quantized
+ * Quantized exports are read through (quantization/reading.ts): the tensors may be quantized
  * (a QLinearConv proj_in, Reshapes of uint8 tensors), QuantizeLinear /
  * DequantizeLinear steps sit between the flatten and its Transpose, and the
  * projection before the flatten may be a ConvInteger group.
@@ -28,7 +28,7 @@ import type { Node } from '../../../ir/node.js';
 import { mulDim, sameDim } from '../../../ir/shape-inference/symbolic.js';
 import type { Value } from '../../../ir/value.js';
 import type { MatchContext } from '../../attention/match.js';
-import { dequantized, isQuantizeStep, producerOp } from '../../attention/quantized.js';
+import { dequantized, isQuantizeStep, producerOp } from '../../quantization/reading.js';
 import { ditPatchEmbedding } from './dit.js';
 import { unetDescription } from './unet.js';
 

@@ -6,7 +6,7 @@
  * channels-last ([B, H, W, C] from an NhwcConv proj_in). Every transformer block
  * of that model (SDXL has up to ten per level) shares those H, W.
  */
-import type { FloatOp } from '../../attention/quantized.js';
+import type { FloatOp } from '../../quantization/reading.js';
 
 export function unetDescription(producer: FloatOp | null | undefined, channelsLast: boolean): string {
   const conv = producer?.opType === 'Conv' || producer?.opType === 'NhwcConv' ? producer.node : null;

@@ -1,7 +1,8 @@
 /**
  * Quantization as a way of reading a value. Quantized exports (onnxruntime's
  * quantizer, Olive, the NPU toolchains) write the float ops of an attention module
- * in three forms; the walkers of match.ts read every op through `producerOp` and
+ * in three forms; the attention walkers (attention/match.ts) and the H/W source
+ * (delta-conv/spatial/source.ts) read every op through `producerOp` and
  * `readerOps`, which see the float op each form stands for:
  *
  *   QDQ        x' = DequantizeLinear(QuantizeLinear(x, s, z), s, z)            around every op
