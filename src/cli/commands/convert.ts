@@ -7,6 +7,7 @@ import { formatDim } from '../../ir/types.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
+import { type RecalibrationResult, recalibrateQuantization } from '../../runtime/recalibrate.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
@@ -34,13 +35,16 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
+    '[--reuse-weights] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--no-recalibrate] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
     '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
     '  After saving, the converted model runs once in onnxruntime (CPU) on seeded inputs at a small size\n' +
     '  (by default when its weights fit in memory; --check forces it, --no-check skips it); if it does not\n' +
     '  load, does not run or gives NaN/Inf where the original does not, the output is deleted\n' +
-    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.',
+    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.\n' +
+    '  A statically quantized model (QDQ, QOperator) is recalibrated before saving: the activation ranges\n' +
+    '  after the converted layers are widened to what its float twin reaches on seeded inputs\n' +
+    '  (--no-recalibrate keeps every scale as it was).',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -56,6 +60,7 @@ export const convertCommand: Command = {
     check: { type: 'boolean' },
     'no-check': { type: 'boolean' },
     'keep-failed': { type: 'boolean' },
+    'no-recalibrate': { type: 'boolean' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -86,6 +91,7 @@ export const convertCommand: Command = {
       emit,
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
     });
+    const recalibration = await runRecalibration(model, report, values);
     ensureOutputFolder(output);
     const bar = progressBar(io, 'writing weights');
     const saved = await saveModelAsync(model, output, {
@@ -97,14 +103,37 @@ export const convertCommand: Command = {
     const seconds = (performance.now() - started) / 1000;
     const check = await runCheck(input, saved, model, values);
     if (values.json) {
-      io.out(JSON.stringify({ input, output: saved, report, kernels, check, seconds }, null, 2));
+      io.out(JSON.stringify({ input, output: saved, report, kernels, ...(recalibration ? { recalibration } : {}), check, seconds }, null, 2));
     } else {
-      io.out(renderReport(input, report, saved, seconds, check));
+      io.out(renderReport(input, report, saved, seconds, check, recalibration));
       if (kernels) io.out(kernels.summary);
     }
     for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
   },
 };
+
+/**
+ * Recalibration of a statically quantized model's activation ranges after the converted layers
+ * (runtime/recalibrate.ts), before saving; undefined for a model that has none to recalibrate.
+ */
+async function runRecalibration(model: Model, report: ConversionReport, values: Record<string, unknown>): Promise<RecalibrationResult | undefined> {
+  const converted = report.layers.filter((l) => l.status === 'converted' && l.node);
+  const staticQuantized = converted.some((l) => l.quantization?.forms.some((f) => f === 'QDQ' || f === 'QOperator'));
+  if (!staticQuantized) return undefined;
+  const skipped = (reason: string): RecalibrationResult => ({ status: 'skipped', reason, sites: 0, widened: [], inputs: [], sets: 0, ms: 0 });
+  if (values['no-recalibrate']) return skipped('--no-recalibrate');
+  const tooBig = memoryReason(model);
+  if (tooBig) return skipped(tooBig.replace('; --check runs it anyway', ''));
+  return recalibrateQuantization(model, converted.map((l) => l.node!));
+}
+
+export function renderRecalibration(r: RecalibrationResult): string {
+  if (r.status === 'skipped') return `recalibrate      skipped: ${r.reason} (activation scales after the ΔConvBlocks kept as calibrated for the attention)`;
+  return (
+    `recalibrate      ${r.widened.length} of ${r.sites} activation ranges after the ΔConvBlocks widened to what the float twin reaches ` +
+    `on ${r.sets} seeded input set${r.sets === 1 ? '' : 's'} (${formatInputs(r.inputs)}) in ${(r.ms / 1000).toFixed(1)} s`
+  );
+}
 
 /** The smoke check after saving, unless --no-check, or skipped when the weights do not fit in memory (without --check). */
 async function runCheck(input: string, saved: SaveResult, model: Model, values: Record<string, unknown>): Promise<SmokeCheckResult> {
@@ -138,9 +167,17 @@ function keptGroups(layers: ConversionReport['layers']): [string, number][] {
   return [...groups];
 }
 
-export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: SmokeCheckResult): string {
+export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: SmokeCheckResult, recalibration?: RecalibrationResult): string {
   const resolutions = r.totals.map((t) => t.resolution);
   const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
+  // quantized models: the forms each module was read through, and the element types at its edges and of the block
+  const quantized = r.layers.some((l) => l.quantization);
+  const quantCell = (l: ConversionReport['layers'][number]) => {
+    const q = l.quantization;
+    if (!q) return '-';
+    const type = (s: string) => s.split(' ')[0];
+    return `${q.forms.join('+')} ${type(q.input)}→${q.block}→${type(q.output)}`;
+  };
   const rows = r.layers.map((l) => [
     l.modulePath ?? l.id,
     l.flops?.[0] ? `${l.flops[0].height}×${l.flops[0].width}` : l.hw?.every((d) => typeof d === 'number') ? l.hw.map(formatDim).join('×') : 'dynamic',
@@ -149,6 +186,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
     l.kernel ? String(l.kernel) : '-',
     l.scales ? l.scales.join(',') : '-',
     l.gate ?? '-',
+    ...(quantized ? [quantCell(l)] : []),
     ...resolutions.map((_, i) => {
       const f = l.flops?.[i];
       return f ? `${formatCount(f.attention)}→${formatCount(f.block)}` : '?';
@@ -157,7 +195,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   const lines = [
     `deltac convert ${input}`,
     '',
-    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...flopsHeader], rows),
+    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...(quantized ? ['quantized: in→block→out'] : []), ...flopsHeader], rows),
     '',
   ];
   const converted = r.layers.filter((l) => l.status === 'converted').length;
@@ -172,6 +210,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   const removedBytes = r.removedInitializers.reduce((a, x) => a + x.bytes, 0);
   lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? 'fused ai.deltac.PyramidConvBlock kept' : 'lowered to standard ONNX'})`);
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
+  if (recalibration) lines.push(renderRecalibration(recalibration));
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
   if (check) lines.push(renderCheck(check));
   return lines.join('\n');

@@ -427,6 +427,8 @@ export function describeQuantization(
   }
   for (const q of [io.input, io.output]) if (q) params.push(q.scale, ...(q.zeroPoint ? [q.zeroPoint] : []));
   if (!forms.size && !io.inputQuantized && !io.outputQuantized) return undefined;
+  // QOperator models keep QuantizeLinear/DequantizeLinear where float ops meet quantized ones: that is still QOperator
+  if (forms.has('QOperator')) forms.delete('QDQ');
   const order = ['QDQ', 'QOperator', 'dynamic'] as const;
   const out: RegionQuantization = { forms: order.filter((f) => forms.has(f)), ...(io.input ? { input: io.input } : {}), ...(io.output ? { output: io.output } : {}) };
   const unknown = [...new Set(params.filter((p) => !isStaticParam(p)))];
