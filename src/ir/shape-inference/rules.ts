@@ -282,8 +282,8 @@ const sizeRule: ShapeRule = (ctx) => {
 
 /**
  * Expand: the input broadcast with the target shape. With the target's values unknown but
- * its length known, the rank is known, and so is every dim of the input other than 1 (the
- * target may only repeat it or leave it).
+ * its length known, the rank is known, and so is every numeric dim of the input other than
+ * 1 (the target may only keep it; a symbolic dim may be 1 and grow).
  */
 const expandRule: ShapeRule = (ctx) => {
   const target = ctx.contents(1);
@@ -294,7 +294,7 @@ const expandRule: ShapeRule = (ctx) => {
   const rank = Math.max(x.length, n);
   const dims: Dim[] = Array.from({ length: rank }, (_, i) => {
     const d = x[i - (rank - x.length)];
-    return d === undefined || d === null || d === 1 ? null : d;
+    return typeof d === 'number' && d !== 1 ? d : null;
   });
   return [tensor(ctx.dtype(0), dims)];
 };

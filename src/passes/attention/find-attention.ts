@@ -164,7 +164,7 @@ function outputChannels(weight: Value, node: Node): number | null {
  */
 function headsFromReshape(q: Value | null, ctx: MatchContext): number | undefined {
   let cur = q;
-  for (let i = 0; cur && i < 8; i++) {
+  for (let i = 0; cur && i < 16; i++) {
     const p = producerOp(cur);
     if (!p) return undefined;
     if (p.opType === 'Reshape') {

@@ -94,10 +94,19 @@ function represented(p: ActivationParams): { lo: number; hi: number; step: numbe
     hi: (qmax - z) * s,
     step: s,
     widen(lo, hi) {
-      if (!p.zeroPoint && qmin === 0) return { scale: Math.max(hi, 0) / qmax, zeroPoint: 0 };
-      if (symmetric || !p.zeroPoint) return { scale: Math.max(Math.abs(lo), Math.abs(hi)) / qmax, zeroPoint: 0 };
-      const scale = (hi - lo) / (qmax - qmin);
-      return { scale, zeroPoint: Math.min(qmax, Math.max(qmin, Math.round(qmin - lo / scale))) };
+      let zeroPoint = 0;
+      let scale: number;
+      if (!p.zeroPoint && qmin === 0) scale = Math.max(hi, 0) / qmax;
+      else if (symmetric || !p.zeroPoint) scale = Math.max(Math.abs(lo), Math.abs(hi)) / qmax;
+      else {
+        scale = (hi - lo) / (qmax - qmin);
+        zeroPoint = Math.min(qmax, Math.max(qmin, Math.round(qmin - lo / scale)));
+        // the rounded zero point shifts the range by up to half a step: a scale that still holds [lo, hi]
+        scale = Math.max(scale, zeroPoint > qmin ? lo / (qmin - zeroPoint) : 0, zeroPoint < qmax ? hi / (qmax - zeroPoint) : 0);
+      }
+      // stored as float32: rounded up, so that the range is not narrower than asked
+      const f = Math.fround(scale);
+      return { scale: f < scale ? Math.fround(f * (1 + 2 ** -23)) : f, zeroPoint };
     },
   };
 }
