@@ -41,3 +41,5 @@ export { OrtModel, readInputFolder, compareArrays } from './runtime/onnxruntime.
 export { readNpy, writeNpy } from './runtime/npy.js';
 export { smokeCheck, checkSavedModel, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';
 export { scanNonFinite, type NonFiniteSummary } from './weights/nonfinite.js';
+export { recalibrateQuantization, type RecalibrationOptions, type RecalibrationResult } from './runtime/recalibrate.js';
+export type { QuantParams, RegionQuantization } from './passes/quantization/reading.js';
