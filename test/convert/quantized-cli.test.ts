@@ -10,6 +10,9 @@ import { convert } from '../../src/convert.js';
 import type { Model } from '../../src/ir/model.js';
 import { loadModel } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
+import { readNpy } from '../../src/runtime/npy.js';
+import { OrtModel, compareArrays, readInputFolder } from '../../src/runtime/onnxruntime.js';
+import { recalibrateQuantization } from '../../src/runtime/recalibrate.js';
 import { pixartQuantized } from '../fixtures/quantize/shared-models.js';
 import { runCli } from '../helpers/cli.js';
 import { MODELS_DIR, makeTempDir } from '../helpers/paths.js';
@@ -91,5 +94,38 @@ describe('a quantized module whose scales are graph inputs', () => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/self-attention {3}3 converted, 1 kept \(quantization not readable\)/);
     expect(r.err).toMatch(/warning: layer transformer_blocks\.0 keeps its self-attention: its quantization scales/);
+  });
+});
+
+describe('a QOperator module that ends on a quantized tensor', () => {
+  it("gets the block's output quantized again with the module's output scale and zero point", async () => {
+    const model = loadModel(pixartQuantized('qop'));
+    const g = model.graph;
+    // without the Div by rescale_output_factor (1.0): the gate reads to_out's QLinearAdd result (same scale and zero point)
+    for (let b = 0; b < 4; b++) {
+      const requantized = g.lookup(`/m/transformer_blocks.${b}/attn1/Div_2_output_0_quantized`)!;
+      requantized.replaceAllUsesWith(g.lookup(`/m/transformer_blocks.${b}/attn1/to_out.0/Add_output_0_quantized`)!);
+    }
+    g.removeDeadNodes();
+    const file = path.join(tmp.dir, 'qop-u8-out.onnx');
+    saveModel(model, file);
+    const report = convert(model, { weights });
+    for (const l of report.layers) {
+      expect(l.quantization).toEqual({ forms: ['QOperator'], input: 'u8 (dequantized)', output: 'u8 (quantized again)', block: 'f32' });
+      const q = g.nodes.find((n) => n.name === `${l.node}/quantize_output`)!;
+      expect(q.opType).toBe('QuantizeLinear');
+      expect(q.inputs.slice(1).map((v) => v!.name)).toEqual([`/m/${l.id}/attn1/to_out.0/Add_output_0_scale`, `/m/${l.id}/attn1/to_out.0/Add_output_0_zero_point`]);
+    }
+    await recalibrateQuantization(model, report.layers.map((l) => l.node!));
+    const out = path.join(tmp.dir, 'qop-u8-out.delta.onnx');
+    saveModel(model, out);
+    const dir = path.join(MODELS_DIR, 'pixart-mini');
+    const feeds = readInputFolder(dir).get('in0')!;
+    const [o, d] = [await OrtModel.load(file), await OrtModel.load(out)];
+    const original = compareArrays(Object.values(await o.run(feeds))[0]!.data, readNpy(path.join(dir, 'out0.attn.npy')).data as Float32Array).rel;
+    const converted = compareArrays(Object.values(await d.run(feeds))[0]!.data, readNpy(path.join(dir, 'out0.delta.npy')).data as Float32Array).rel;
+    expect(converted, `${converted.toExponential(2)} vs ${original.toExponential(2)}`).toBeLessThanOrEqual(2 * original);
+    await o.release();
+    await d.release();
   });
 });

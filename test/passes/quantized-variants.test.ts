@@ -106,7 +106,7 @@ function floatRun(c: Case): Promise<FloatRun> {
     run = (async () => {
       const float = buildExport(options);
       const feeds = makeFeeds(float);
-      const ranges = await calibrate(float.model, [4, 5, 6].map((seed) => toOrt(makeFeeds(float, seed))));
+      const ranges = await calibrate(float.model, [3, 4, 5].map((seed) => toOrt(makeFeeds(float, seed))));
       const floatFound = findAttention(float.model);
       const original = await runModel(float.model, feeds);
       convert(float.model, { weights: Checkpoint.open(harness.checkpoint(c.layout)) });
