@@ -3,7 +3,7 @@
  * read (test/fixtures/quantize): QDQ with 8- and 16-bit activations (com.microsoft
  * Quantize/DequantizeLinear below opset 21), per-tensor and per-channel weights,
  * weights without zero points, symmetric int8 activations, a pair per reader, fp16
- * with Cast islands; QOperator (uint8 and int8); dynamic, with and without quantized
+ * with Cast islands or fp16 scales (opset 23); QOperator (uint8 and int8); dynamic, with and without quantized
  * score products. For each:
  *  1. findAttention finds the modules it finds in the float export (kind, module
  *     path, heads, channels), and nothing it cannot trace;
@@ -59,6 +59,9 @@ const CASES: Case[] = [
   { layout: 'sd15', style: 'ts-einsum', q: { form: 'qdq' }, forms: ['QDQ'], ops: ['QuantizeLinear', 'Einsum'] },
   { layout: 'sd15', style: 'ms-mha', q: { form: 'qdq' }, forms: ['QDQ'], ops: ['QuantizeLinear', 'com.microsoft.MultiHeadAttention'] },
   { layout: 'sd15', style: 'dynamo-sdpa', q: { form: 'qoperator', perChannel: true }, forms: ['QOperator'], ops: ['QLinearMatMul', 'com.microsoft.QLinearAdd'] },
+  // opset 23 (ONNX Attention): 16-bit Quantize/DequantizeLinear in the ONNX domain, and fp16 scales on fp16 tensors
+  { layout: 'sd15', style: 'onnx-attention', q: { form: 'qdq', activation: 'u16', weight: 'u8' }, forms: ['QDQ'], ops: ['QuantizeLinear', 'Attention'] },
+  { layout: 'sd15', style: 'onnx-attention', dtype: 'f16', q: { form: 'qdq' }, forms: ['QDQ'], ops: ['QuantizeLinear', 'Attention'] },
   // SDXL: linear proj_in, two transformer blocks per module
   { layout: 'sdxl', style: 'ts-sdpa', q: { form: 'qdq' }, forms: ['QDQ'], ops: ['QuantizeLinear'] },
   { layout: 'dit', style: 'ts-sdpa', q: { form: 'qoperator' }, forms: ['QOperator'], ops: ['QLinearMatMul', 'com.microsoft.QLinearSoftmax', 'QLinearConv'] },

@@ -402,6 +402,8 @@ export function regionNodes(input: Value, output: Value): Node[] {
     const n = stack.pop()!;
     if (seen.has(n)) continue;
     seen.add(n);
+    // a shape query reads no values: what it reads is not part of the module
+    if (n.opType === 'Shape' || n.opType === 'Size') continue;
     for (const x of n.inputs) {
       if (!x || stop.has(x) || !x.producer || seen.has(x.producer)) continue;
       if (sameReading(x, input)) continue;
