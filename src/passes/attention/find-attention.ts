@@ -1,12 +1,15 @@
 /**
  * Finds every attention module in a model with the registered patterns and
- * classifies it as self- or cross-attention.
+ * classifies it as self- or cross-attention. In a quantized model each module also
+ * gets its quantization (quantization/reading.ts): how its input and output are
+ * quantized, and whether its scales are constants that can be read.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
 import { type InferResult, runInference } from '../../ir/shape-inference/infer.js';
 import type { Value } from '../../ir/value.js';
+import { type QuantParams, describeQuantization, isQuantizedType, producerOp, quantFormOf, quantOfValue, sameReading } from '../quantization/reading.js';
 import { einsumAttention } from './einsum-attention.js';
 import {
   type AttentionMatch,
@@ -16,11 +19,9 @@ import {
   traceOutputProjection,
   traceProjection,
 } from './match.js';
-import type { QuantParams } from '../quantization/reading.js';
 import { msAttention } from './ms-attention.js';
 import { msMultiHeadAttention } from './ms-multihead-attention.js';
 import { onnxAttention } from './onnx-attention.js';
-import { describeQuantization, isQuantizedType, producerOp, quantFormOf, quantOfValue, sameReading } from '../quantization/reading.js';
 import { softmaxAttention } from './softmax-attention.js';
 
 /** The patterns tried, in order. Adding an exporter's variant = adding a file and listing it here. */

@@ -2,6 +2,12 @@
  * The conversion pass: every self-attention module (`attn1`) becomes one
  * `ai.deltac.PyramidConvBlock` bound to its distilled weights. The old module's
  * nodes become dead and are removed by the cleanup passes that follow.
+ *
+ * In a quantized model the block stays float and the region's edges are clean: it
+ * reads `DequantizeLinear(input)` with the module's own input scale and zero point
+ * when the module read a quantized tensor, and its output is quantized again with
+ * the module's output scale and zero point when the module's readers read one. A
+ * module whose scales are not constants is kept (DELTAC_W_QUANTIZED).
  */
 import { type Diagnostic, warning } from '../../ir/diagnostics.js';
 import { DataType, dtypeName } from '../../ir/dtype.js';
