@@ -18,6 +18,7 @@ import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import { decodeModel } from '../onnx/load.js';
 import { serializeModel } from '../onnx/save.js';
+import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { floatTwin } from '../passes/quantization/float-twin.js';
 import { type WidenedRange, activationParams, widenRanges } from '../passes/quantization/widen-ranges.js';
 import { OrtModel } from './onnxruntime.js';
@@ -75,6 +76,8 @@ export async function recalibrateQuantization(model: Model, blocks: readonly str
   const after = downstreamOf(model, blocks);
   const names = new Set([...params].filter(([, p]) => p.nodes.some((n) => after.has(n))).map(([name]) => name));
   if (!names.size) return skipped('no static activation quantization after the converted layers');
+  const fused = model.graph.nodes.find((n) => n.domain === PYRAMID_CONV_DOMAIN);
+  if (fused) return skipped(`${PYRAMID_CONV_DOMAIN} ${fused.opType} has no onnxruntime kernel (--emit fused)`);
 
   const twin = decodeModel(serializeModel(model), model.baseDir ?? '.', {}, 'float twin').model;
   const sites = floatTwin(twin);
@@ -93,7 +96,13 @@ export async function recalibrateQuantization(model: Model, blocks: readonly str
     }
   }
   const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 8));
-  const session = await OrtModel.load('float twin', { threads, quiet: true, externalDataFolder: model.baseDir }, serializeModel(twin));
+  let session: OrtModel;
+  try {
+    session = await OrtModel.load('float twin', { threads, quiet: true, externalDataFolder: model.baseDir }, serializeModel(twin));
+  } catch (e) {
+    const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+    return skipped(`its float twin does not load in onnxruntime (${(cause instanceof Error ? cause.message : String(cause)).split('\n')[0]})`);
+  }
   const ranges = new Map<string, [number, number]>();
   let inputs: SmokeInput[] = [];
   let sets = 0;

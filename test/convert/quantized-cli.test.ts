@@ -50,6 +50,12 @@ describe('deltac convert on quantized pixart-mini', () => {
     expect(kept.out).toContain('recalibrate      skipped: --no-recalibrate');
   });
 
+  it('--emit fused: the float twin cannot run the fused block, so recalibration is skipped and says why', async () => {
+    const r = await runCli('convert', pixartQuantized('qdq'), '--weights', weights, '-o', path.join(tmp.dir, 'qdq.fused.onnx'), '--emit', 'fused', '--no-check');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('recalibrate      skipped: ai.deltac PyramidConvBlock has no onnxruntime kernel (--emit fused)');
+  });
+
   it('dynamic: nothing to recalibrate (activation scales are computed at run time)', async () => {
     const r = await runCli('convert', pixartQuantized('dyn'), '--weights', weights, '-o', path.join(tmp.dir, 'dyn.delta.onnx'), '--no-check');
     expect(r.code, r.err).toBe(0);

@@ -48,6 +48,13 @@ export interface ErrorRow {
 const signature = (m: Model, names: Set<string>) =>
   m.graph.nodes.filter((n) => names.has(n.name)).map((n) => `${n.name} ${n.domain}.${n.opType}(${n.inputs.map((v) => v?.name ?? '').join(', ')})`);
 
+/**
+ * onnxruntime builds a session for a quantized SD1.5-mini in 5–25 s (the QDQ graph has
+ * about 10k nodes; 16-bit com.microsoft Q/DQ are the slowest) and each case loads three
+ * (float twin, original, converted): more than the default timeouts on a loaded machine.
+ */
+const TIMEOUT = 600_000;
+
 export function describeQuantized(c: QuantizedCase, outDir: string, rows: ErrorRow[]): void {
   describe(`${c.model} · ${c.form}`, () => {
     const dir = path.join(MODELS_DIR, c.model);
@@ -74,7 +81,7 @@ export function describeQuantized(c: QuantizedCase, outDir: string, rows: ErrorR
       );
       out = path.join(outDir, `${c.model}.${c.form}.delta.onnx`);
       saveModel(model, out);
-    });
+    }, TIMEOUT);
 
     it(`converts the ${c.self} self-attention layers and keeps the ${c.cross} cross-attention modules as they were`, () => {
       expect(report.layers.map((l) => l.status)).toEqual(Array(c.self).fill('converted'));
@@ -129,7 +136,7 @@ export function describeQuantized(c: QuantizedCase, outDir: string, rows: ErrorR
       await original.release();
       await converted.release();
       expect(recalibration.status).toBe(c.form === 'dyn' ? 'skipped' : 'done');
-    });
+    }, TIMEOUT);
   });
 }
 

@@ -152,7 +152,7 @@ for (const c of CASES) {
     beforeAll(async () => {
       run = await quantizedRun(c);
       rows.push(`| ${c.layout} ${c.style}${c.dtype === 'f16' ? ' f16' : ''} | ${JSON.stringify(c.q)} | ${run.quantError.toExponential(2)} | ${run.convertedError.toExponential(2)} | ${(run.convertedError / run.quantError).toFixed(2)} | ${run.widened} |`);
-    });
+    }, 300_000);
 
     it('is written in the form asked for, and read as the float export is', () => {
       const ops = opsOf(run.quantized);
