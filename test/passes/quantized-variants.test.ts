@@ -66,6 +66,9 @@ const CASES: Case[] = [
   { layout: 'sdxl', style: 'ts-sdpa', q: { form: 'qdq' }, forms: ['QDQ'], ops: ['QuantizeLinear'] },
   { layout: 'dit', style: 'ts-sdpa', q: { form: 'qoperator' }, forms: ['QOperator'], ops: ['QLinearMatMul', 'com.microsoft.QLinearSoftmax', 'QLinearConv'] },
   { layout: 'dit', style: 'ts-sdpa', q: { form: 'dynamic' }, forms: ['dynamic'], ops: ['ConvInteger'] },
+  // onnxruntime's fusions of the dynamic form, as optimized models are saved
+  { layout: 'sd15', style: 'ts-sdpa', q: { form: 'dynamic', fusedDynamic: 'DynamicQuantizeMatMul' }, forms: ['dynamic'], ops: ['com.microsoft.DynamicQuantizeMatMul'] },
+  { layout: 'dit', style: 'ts-sdpa', q: { form: 'dynamic', fusedDynamic: 'MatMulIntegerToFloat' }, forms: ['dynamic'], ops: ['com.microsoft.MatMulIntegerToFloat'] },
 ];
 
 function toOrt(feeds: Record<string, Feed>): Record<string, ort.Tensor> {

@@ -165,15 +165,17 @@ function constantOf(v: Value | null | undefined): Value | null {
 export function floatOf(node: Node): FloatOp {
   const form = QLINEAR[keyOf(node)];
   if (form) {
-    const inputQuant = form.operandParams.map(([s, z]) => (s >= 0 ? params(node, s, z) : undefined));
+    // an operand DynamicQuantizeLinear made (MatMulIntegerToFloat) stands for the float it read
+    const operands = form.operands.map((i) => dynamicOperand(node.inputs[i]));
+    const inputQuant = form.operandParams.map(([s, z], k) => (s >= 0 && !operands[k]?.nodes.length ? params(node, s, z) : undefined));
     const out = form.output && node.inputs[form.output[0]] ? params(node, form.output[0], form.output[1]) : undefined;
     return {
       opType: form.op,
       domain: '',
-      inputs: form.operands.map((i) => node.inputs[i] ?? null),
+      inputs: operands.map((o) => o.value),
       outputs: node.outputs,
       node,
-      nodes: [node],
+      nodes: [...operands.flatMap((o) => o.nodes), node],
       inputQuant,
       ...(out ? { outputQuant: out } : {}),
     };
@@ -260,7 +262,7 @@ export function readerOps(v: Value): FloatOp[] {
       let op: FloatOp | null;
       if (u.opType === 'DynamicQuantizeLinear' && u.inputs[0] === cur) {
         for (const r of u.outputs[0]!.users()) {
-          const product = r.opType === 'MatMulInteger' || r.opType === 'ConvInteger' ? productOf(r) : null;
+          const product = r.opType === 'MatMulInteger' || r.opType === 'ConvInteger' ? productOf(r) : quantFormOf(r) === 'dynamic' ? floatOf(r) : null;
           if (product && !seen.has(product.node)) {
             seen.add(product.node);
             out.push(substitute(product, cur, v, steps));
