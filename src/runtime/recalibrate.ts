@@ -14,6 +14,7 @@
 import os from 'node:os';
 import type ort from 'onnxruntime-node';
 import { dtypeName } from '../ir/dtype.js';
+import { halfBitsToFloat32 } from '../ir/half.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
 import { decodeModel } from '../onnx/load.js';
@@ -113,10 +114,13 @@ export async function recalibrateQuantization(model: Model, blocks: readonly str
       for (const [scale, tensors] of observed) {
         let [lo, hi] = ranges.get(scale) ?? [Infinity, -Infinity];
         for (const name of tensors) {
-          const data = out[name]?.data;
-          if (!(data instanceof Float32Array)) continue;
+          const t = out[name];
+          if (!t) continue;
+          const data = t.type === 'float16' ? (t.data as Uint16Array) : t.data;
+          const read = t.type === 'float16' ? halfBitsToFloat32 : (x: number) => x;
+          if (!(data instanceof Float32Array || t.type === 'float16')) continue;
           for (let i = 0; i < data.length; i++) {
-            const x = data[i]!;
+            const x = read(data[i] as number);
             if (x < lo) lo = x;
             if (x > hi) hi = x;
           }
