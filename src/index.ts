@@ -58,3 +58,5 @@ export { torchRandn } from './pipeline/torch-randn.js';
 export { convertPipelineFolder, type ConvertFolderOptions, type ConvertFolderResult } from './pipeline/node/convert-folder.js';
 export { previewPipelineFolder, type PreviewFolderOptions, type PreviewSummary } from './pipeline/node/preview-folder.js';
 export { describePipelineFolder, type PipelineDescription } from './pipeline/node/describe-folder.js';
+export { recalibrateQuantization, type RecalibrationOptions, type RecalibrationResult } from './runtime/recalibrate.js';
+export type { QuantParams, RegionQuantization } from './passes/quantization/reading.js';

@@ -9,7 +9,9 @@ export type WarningCode =
   /** a declared type or shape disagrees with what shape inference computes (the declared one is kept) */
   | 'DELTAC_W_TYPE_CONFLICT'
   /** the model declares an IR version newer than the schema deltac knows */
-  | 'DELTAC_W_IR_VERSION';
+  | 'DELTAC_W_IR_VERSION'
+  /** a self-attention module of a quantized model is kept: its quantization cannot be read (scales not constant) */
+  | 'DELTAC_W_QUANTIZED';
 
 export type Severity = 'error' | 'warning' | 'note';
 

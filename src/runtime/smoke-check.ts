@@ -222,7 +222,8 @@ export function memoryReason(model: Model, available = os.freemem()): string | n
 
 // ---- inputs ------------------------------------------------------------------------
 
-function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tensor> {
+/** Seeded inputs of the planned shapes: floats standard normal, timesteps and integers uniform in [0, 1000). */
+export function makeFeeds(plan: PlannedInput[], seed: number): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [k, p] of plan.entries()) {
     const random = seededRandom(seed * 1000 + k);

@@ -4,13 +4,15 @@ import path from 'node:path';
 import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
+import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { isDirectory } from '../../pipeline/node/folder.js';
 import { type CheckMode, type ConversionCheck, checkSavedModel, noCheck } from '../../runtime/conversion-check.js';
 import { fmt } from '../../runtime/layer-check.js';
 import { type GraphSnapshot, snapshotGraph } from '../../runtime/outside-nodes.js';
-import { type SmokeCheckResult, formatInputs } from '../../runtime/smoke-check.js';
+import { type RecalibrationResult, recalibrateQuantization } from '../../runtime/recalibrate.js';
+import { type SmokeCheckResult, formatInputs, memoryReason } from '../../runtime/smoke-check.js';
 import type { Command } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
@@ -38,7 +40,7 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx | pipeline-dir> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--force] [--json]\n' +
+    '[--reuse-weights] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--no-recalibrate] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
     '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
     '  After saving, every converted layer is cut out of the saved model and run in onnxruntime (CPU) at two\n' +
@@ -47,6 +49,9 @@ export const convertCommand: Command = {
     '  also runs the original and the converted model once on seeded inputs (when twice the weights fit in\n' +
     '  memory); --no-check skips both. If a check fails, the output is deleted (--keep-failed keeps it as\n' +
     '  <name>.failed.onnx) and the exit code is 1.\n' +
+    '  A statically quantized model (QDQ, QOperator) is recalibrated before saving: the activation ranges\n' +
+    '  after the converted layers are widened to what its float twin reaches on seeded inputs\n' +
+    '  (--no-recalibrate keeps every scale as it was).\n' +
     '  A pipeline folder (optimum/diffusers ONNX layout, with model_index.json) gives a folder (-o, default\n' +
     '  <dir>.delta): its UNet converted, every other file carried over unchanged (hard-linked or copied);\n' +
     '  written atomically, never inside the input; an existing output folder is replaced only with --force.',
@@ -65,6 +70,7 @@ export const convertCommand: Command = {
     check: { type: 'string' },
     'no-check': { type: 'boolean' },
     'keep-failed': { type: 'boolean' },
+    'no-recalibrate': { type: 'boolean' },
     force: { type: 'boolean' },
     json: { type: 'boolean' },
   },
@@ -84,11 +90,11 @@ export const convertCommand: Command = {
     const check = values['no-check'] ? null : parseCheck(values.check);
     const job = await convertAndSave(input, output, { ...values, ext, emit, gate, weights }, check !== null, io);
     const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true }) : noCheck('--no-check');
-    const { report, saved, kernels, seconds } = job;
+    const { report, saved, kernels, seconds, recalibration } = job;
     if (values.json) {
-      io.out(JSON.stringify({ input, output: saved, report, kernels, check: result, seconds }, null, 2));
+      io.out(JSON.stringify({ input, output: saved, report, kernels, ...(recalibration ? { recalibration } : {}), check: result, seconds }, null, 2));
     } else {
-      io.out(renderReport(input, report, saved, seconds, result));
+      io.out(renderReport(input, report, saved, seconds, result, recalibration));
       if (kernels) io.out(kernels.summary);
     }
     for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
@@ -101,10 +107,34 @@ export function parseCheck(value: unknown): CheckMode {
   throw new DeltacError('DELTAC_E_BAD_OPTION', `--check must be layers or full, got "${String(value)}"`);
 }
 
+/**
+ * Recalibration of a statically quantized model's activation ranges after the converted layers
+ * (runtime/recalibrate.ts), before saving; undefined for a model that has none to recalibrate.
+ */
+async function runRecalibration(model: Model, report: ConversionReport, values: Record<string, unknown>): Promise<RecalibrationResult | undefined> {
+  const converted = report.layers.filter((l) => l.status === 'converted' && l.node);
+  const staticQuantized = converted.some((l) => l.quantization?.forms.some((f) => f === 'QDQ' || f === 'QOperator'));
+  if (!staticQuantized) return undefined;
+  const skipped = (reason: string): RecalibrationResult => ({ status: 'skipped', reason, sites: 0, widened: [], inputs: [], sets: 0, ms: 0 });
+  if (values['no-recalibrate']) return skipped('--no-recalibrate');
+  const tooBig = memoryReason(model);
+  if (tooBig) return skipped(tooBig);
+  return recalibrateQuantization(model, converted.map((l) => l.node!));
+}
+
+export function renderRecalibration(r: RecalibrationResult): string {
+  if (r.status === 'skipped') return `recalibrate      skipped: ${r.reason} (activation scales after the ΔConvBlocks kept as calibrated for the attention)`;
+  return (
+    `recalibrate      ${r.widened.length} of ${r.sites} activation ranges after the ΔConvBlocks widened to what the float twin reaches ` +
+    `on ${r.sets} seeded input set${r.sets === 1 ? '' : 's'} (${formatInputs(r.inputs)}) in ${(r.ms / 1000).toFixed(1)} s`
+  );
+}
+
 interface ConvertJob {
   report: ConversionReport;
   saved: SaveResult;
   kernels?: KernelsSummary;
+  recalibration?: RecalibrationResult;
   seconds: number;
   /** The original model's structure, for the check (taken before converting). */
   before?: GraphSnapshot;
@@ -137,6 +167,7 @@ async function convertAndSave(
     emit: values.emit,
     resolutions: parseList(values.resolution as string | undefined, '--resolution'),
   });
+  const recalibration = await runRecalibration(model, report, values);
   ensureOutputFolder(output);
   const bar = progressBar(io, 'writing weights');
   const saved = await saveModelAsync(model, output, {
@@ -145,7 +176,7 @@ async function convertAndSave(
     force: values.force === true,
     onProgress: (done, total) => bar.update(done, total),
   }).finally(() => bar.stop());
-  return { report, saved, kernels, seconds: (performance.now() - started) / 1000, before };
+  return { report, saved, kernels, recalibration, seconds: (performance.now() - started) / 1000, before };
 }
 
 /** The `check` line(s) of the report: the per-layer check, and the whole-model run with --check full. */
@@ -202,11 +233,19 @@ function keptGroups(layers: ConversionReport['layers']): [string, number][] {
   return [...groups];
 }
 
-export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: ConversionCheck): string {
+export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: ConversionCheck, recalibration?: RecalibrationResult): string {
   const resolutions = r.totals.map((t) => t.resolution);
   const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
   // the per-layer check's worst relative error, or why the layer did not run
   const checked = new Map(check?.layers?.layers.map((c) => [c.layer, c.error !== null ? fmt(c.error) : 'weights only']) ?? []);
+  // quantized models: the forms each module was read through, and the element types at its edges and of the block
+  const quantized = r.layers.some((l) => l.quantization);
+  const quantCell = (l: ConversionReport['layers'][number]) => {
+    const q = l.quantization;
+    if (!q) return '-';
+    const type = (s: string) => s.split(' ')[0];
+    return `${q.forms.join('+')} ${type(q.input)}→${q.block}→${type(q.output)}`;
+  };
   const rows = r.layers.map((l) => [
     l.modulePath ?? l.id,
     l.flops?.[0] ? `${l.flops[0].height}×${l.flops[0].width}` : l.hw?.every((d) => typeof d === 'number') ? l.hw.map(formatDim).join('×') : 'dynamic',
@@ -215,6 +254,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
     l.kernel ? String(l.kernel) : '-',
     l.scales ? l.scales.join(',') : '-',
     l.gate ?? '-',
+    ...(quantized ? [quantCell(l)] : []),
     ...resolutions.map((_, i) => {
       const f = l.flops?.[i];
       return f ? `${formatCount(f.attention)}→${formatCount(f.block)}` : '?';
@@ -224,7 +264,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   const lines = [
     `deltac convert ${input}`,
     '',
-    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...flopsHeader, ...(checked.size ? ['check (rel. err)'] : [])], rows),
+    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...(quantized ? ['quantized: in→block→out'] : []), ...flopsHeader, ...(checked.size ? ['check (rel. err)'] : [])], rows),
     '',
   ];
   const converted = r.layers.filter((l) => l.status === 'converted').length;
@@ -241,6 +281,7 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   const fused = `fused ai.deltac.PyramidConvBlock kept, defined by ${functions} local function${functions === 1 ? '' : 's'} (one per configuration)`;
   lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? fused : 'lowered to standard ONNX'})`);
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
+  if (recalibration) lines.push(renderRecalibration(recalibration));
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
   if (check) lines.push(renderCheck(check));
   return lines.join('\n');

@@ -195,12 +195,24 @@ function capType(t: ValueType | null): ValueType | null {
   return { ...t, shape: t.shape.map(capDim) };
 }
 
-/** Declared type, with unknown dims filled in from inference. */
+/**
+ * Symbols onnx's shape inference invents for dims it could not name (`unk__12`): each
+ * stands for nothing but itself, so a declared one says no more than an unknown dim.
+ */
+const ANONYMOUS_DIM = /^unk__\d+$/;
+
+/** Declared type, with unknown (or anonymous) dims filled in from inference. */
 function refine(declared: ValueType, inferred: ValueType | null): ValueType {
   if (!inferred || declared.kind !== 'tensor' || inferred.kind !== 'tensor') return declared;
   if (!declared.shape) return { ...declared, shape: inferred.shape };
   if (!inferred.shape || inferred.shape.length !== declared.shape.length) return declared;
-  return { ...declared, shape: declared.shape.map((d, i) => d ?? inferred.shape![i]!) };
+  return {
+    ...declared,
+    shape: declared.shape.map((d, i) => {
+      const x = inferred.shape![i]!;
+      return d === null || (typeof d === 'string' && ANONYMOUS_DIM.test(d) && x !== null) ? x : d;
+    }),
+  };
 }
 
 function typeConflict(a: ValueType, b: ValueType): string | undefined {

@@ -282,9 +282,23 @@ const sizeRule: ShapeRule = (ctx) => {
   return [tensor(DataType.INT64, [])];
 };
 
+/**
+ * Expand: the input broadcast with the target shape. With the target's values unknown but
+ * its length known, the rank is known, and so is every numeric dim of the input other than
+ * 1 (the target may only keep it; a symbolic dim may be 1 and grow).
+ */
 const expandRule: ShapeRule = (ctx) => {
   const target = ctx.contents(1);
-  return [tensor(ctx.dtype(0), target ? broadcast([ctx.shape(0), target]) : null)];
+  if (target) return [tensor(ctx.dtype(0), broadcast([ctx.shape(0), target]))];
+  const x = ctx.shape(0);
+  const n = rankOfShapeInput(ctx, 1);
+  if (!x || n === undefined) return [tensor(ctx.dtype(0), null)];
+  const rank = Math.max(x.length, n);
+  const dims: Dim[] = Array.from({ length: rank }, (_, i) => {
+    const d = x[i - (rank - x.length)];
+    return typeof d === 'number' && d !== 1 ? d : null;
+  });
+  return [tensor(ctx.dtype(0), dims)];
 };
 
 const whereRule: ShapeRule = (ctx) => [tensor(ctx.dtype(1), broadcast([ctx.shape(0), ctx.shape(1), ctx.shape(2)]))];

@@ -15,7 +15,8 @@ import type { Node } from '../../ir/node.js';
 import { parseEinsum } from '../../ir/shape-inference/einsum.js';
 import type { Value } from '../../ir/value.js';
 import type { AttentionPattern } from './match.js';
-import { softmaxCore } from './softmax-attention.js';
+import type { FloatOp } from '../quantization/reading.js';
+import { isSoftmax, softmaxCore } from './softmax-attention.js';
 
 /** The terms of an Einsum node split into shared batch labels and the last (two) letters; null when the prefixes differ. */
 function terms(node: Node): { a: string[]; b: string[]; out: string[] } | null {
@@ -35,8 +36,8 @@ function terms(node: Node): { a: string[]; b: string[]; out: string[] } | null {
 const same = (x: string[], y: string[]) => x.join('') === y.join('');
 
 /** `…id,…jd->…ij` (or `…id,…dj->…ij`): scores from q and k. */
-function isScoresEinsum(node: Node): boolean {
-  const t = terms(node);
+function isScoresEinsum(op: FloatOp): boolean {
+  const t = op.opType === 'Einsum' ? terms(op.node) : null;
   if (!t) return false;
   const [i, d] = t.a as [string, string];
   const j = t.out[1]!;
@@ -44,9 +45,9 @@ function isScoresEinsum(node: Node): boolean {
 }
 
 /** `…ij,…jd->…id` with the probabilities first: probabilities times v. */
-function isProbsEinsum(node: Node, probs: Value): boolean {
-  const t = terms(node);
-  if (!t || node.inputs[0] !== probs) return false;
+function isProbsEinsum(op: FloatOp, probs: Value): boolean {
+  const t = op.opType === 'Einsum' ? terms(op.node) : null;
+  if (!t || op.inputs[0] !== probs) return false;
   const [i, j] = t.a as [string, string];
   const d = t.b[1]!;
   return i !== j && d !== i && d !== j && t.b[0] === j && same(t.out, [i, d]);
@@ -55,6 +56,6 @@ function isProbsEinsum(node: Node, probs: Value): boolean {
 export const einsumAttention: AttentionPattern = {
   name: 'einsum',
   description: 'Einsum attention: Einsum(q, k) → [scale, mask] → Softmax → Einsum(·, v) (LDM / CompVis code)',
-  anchor: (node) => node.opType === 'Softmax' && node.domain === '',
+  anchor: isSoftmax,
   match: softmaxCore(isScoresEinsum, isProbsEinsum),
 };

@@ -1,12 +1,15 @@
 /**
  * Finds every attention module in a model with the registered patterns and
- * classifies it as self- or cross-attention.
+ * classifies it as self- or cross-attention. In a quantized model each module also
+ * gets its quantization (quantization/reading.ts): how its input and output are
+ * quantized, and whether its scales are constants that can be read.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
 import { type InferResult, runInference } from '../../ir/shape-inference/infer.js';
 import type { Value } from '../../ir/value.js';
+import { type QuantParams, describeQuantization, isQuantizedType, producerOp, quantFormOf, quantOfValue, sameReading } from '../quantization/reading.js';
 import { einsumAttention } from './einsum-attention.js';
 import {
   type AttentionMatch,
@@ -33,6 +36,7 @@ export interface FindAttentionResult {
 
 export function findAttention(model: Model, env: InferResult = runInference(model)): FindAttentionResult {
   const ctx = new MatchContext(env);
+  const quantized = model.graph.nodes.some((n) => quantFormOf(n) !== null);
   const matches: AttentionMatch[] = [];
   const unmatched: FindAttentionResult['unmatched'] = [];
   for (const node of model.graph.nodes) {
@@ -54,6 +58,7 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
       }
       let input: Value;
       let kvSource: Value;
+      let inputQuant: QuantParams | undefined;
       const projNodes: Node[] = [];
       const weights: Value[] = [tail.weight];
       if (core.fusedInput) {
@@ -66,14 +71,16 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
           unmatched.push({ node, pattern: pattern.name, reason: 'q/k/v are not projections of a tensor' });
           continue;
         }
-        if (pk.source !== pv.source) {
+        if (!sameReading(pk.source, pv.source)) {
           unmatched.push({ node, pattern: pattern.name, reason: 'k and v come from different tensors' });
           continue;
         }
         input = pq.source;
-        kvSource = pk.source;
+        // dedicated QuantizeLinear/DequantizeLinear pairs per reader: one tensor, read the same way
+        kvSource = sameReading(pk.source, pq.source) ? pq.source : pk.source;
+        inputQuant = pq.sourceQuant;
         for (const p of [pq, pk, pv]) {
-          if (!projNodes.includes(p.node)) projNodes.push(p.node);
+          for (const n of p.nodes ?? [p.node]) if (!projNodes.includes(n)) projNodes.push(n);
           if (p.weight && !weights.includes(p.weight)) weights.push(p.weight);
           for (const a of p.adapters ?? []) {
             for (const n of [a.sum, ...a.nodes]) if (!projNodes.includes(n)) projNodes.push(n);
@@ -98,6 +105,17 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
         weights,
         ...(tail.absorbedBias ? { absorbedBias: tail.absorbedBias } : {}),
       });
+      if (quantized) {
+        const inputQuantized = isQuantizedType(ctx.dtype(input));
+        const outputQuantized = isQuantizedType(ctx.dtype(tail.output));
+        const q = describeQuantization(input, tail.output, {
+          input: inputQuant ?? (inputQuantized ? quantOfValue(input) : undefined),
+          output: tail.outputQuant ?? (outputQuantized ? quantOfValue(tail.output) : undefined),
+          inputQuantized,
+          outputQuantized,
+        });
+        if (q) matches[matches.length - 1]!.quantization = q;
+      }
       break;
     }
     if (!coreFound) unmatched.push(...failures);
@@ -147,8 +165,8 @@ function outputChannels(weight: Value, node: Node): number | null {
  */
 function headsFromReshape(q: Value | null, ctx: MatchContext): number | undefined {
   let cur = q;
-  for (let i = 0; cur && i < 8; i++) {
-    const p = cur.producer;
+  for (let i = 0; cur && i < 16; i++) {
+    const p = producerOp(cur);
     if (!p) return undefined;
     if (p.opType === 'Reshape') {
       const c = ctx.contents(p.inputs[1]);

@@ -8,6 +8,12 @@
  * weight) and from the core's output forward through `to_out` (+bias, +rescale),
  * and decides self- vs cross-attention structurally: in self-attention all three
  * projections read the same tensor.
+ *
+ * Every walk reads ops through quantization (quantization/reading.ts): a projection written as
+ * `DequantizeLinear(QuantizeLinear(x))` around a MatMul with a `DequantizeLinear`
+ * weight, as a QLinearMatMul, or as DynamicQuantizeLinear + MatMulInteger is the
+ * MatMul it stands for, so one pattern per attention form covers its quantized
+ * exports too.
  */
 import { DataType } from '../../ir/dtype.js';
 import type { InferResult } from '../../ir/shape-inference/infer.js';
@@ -15,6 +21,7 @@ import type { Node } from '../../ir/node.js';
 import type { Dim, ValueType } from '../../ir/types.js';
 import type { Value } from '../../ir/value.js';
 import { type LoraTerm, isAdapterNode, loraSum } from './lora-projection.js';
+import { type FloatOp, type QuantParams, type RegionQuantization, producerOp, readerOps } from '../quantization/reading.js';
 
 /** What a pattern reports about one attention core. */
 export interface AttentionCore {
@@ -70,9 +77,13 @@ export interface AttentionPattern {
 }
 
 export interface Projection {
-  /** The tensor being projected (X for self-attention). */
+  /** The tensor being projected (X for self-attention); a quantized tensor when the projection reads one (QLinearMatMul). */
   source: Value;
   node: Node;
+  /** The projection's nodes when it is more than one (a dynamic MatMulInteger group, the Quantize/DequantizeLinear read through). */
+  nodes?: Node[];
+  /** How the projection dequantizes `source` when that is a quantized tensor. */
+  sourceQuant?: QuantParams;
   weight: Value | null;
   /** LoRA adapters summed into the projection (lora-projection.ts); they read `source` too. */
   adapters?: LoraTerm[];
@@ -104,6 +115,8 @@ export interface AttentionMatch {
    * rewrite that replaces the module must detach it.
    */
   absorbedBias?: { node: Node; index: number };
+  /** Set when the module is read through quantization (quantization/reading.ts): how its input and output are quantized. */
+  quantization?: RegionQuantization;
 }
 
 export class MatchContext {
@@ -146,26 +159,35 @@ export function weightOf(v: Value | null, depth = 0): Value | null {
   const p = v.producer;
   if (!p) return null;
   if (p.opType === 'Constant') return v;
-  if (['Cast', 'Transpose', 'Identity', 'DequantizeLinear', 'Reshape'].includes(p.opType)) return weightOf(p.inputs[0] ?? null, depth + 1);
+  if (['Cast', 'Transpose', 'Identity', 'DequantizeLinear', 'QuantizeLinear', 'Reshape'].includes(p.opType)) return weightOf(p.inputs[0] ?? null, depth + 1);
   return null;
 }
 
 /**
  * Walks from a tensor entering the core back to the MatMul/Gemm that projected it.
  * Passes through layout ops, casts, scalar scaling, bias adds, unfused LoRA
- * adapters of the same input and the slicing of a packed QKV projection.
+ * adapters of the same input and the slicing of a packed QKV projection — each
+ * read through quantization (`producerOp`).
  */
 export function traceProjection(v: Value | null, ctx: MatchContext): Projection | null {
   let cur = v;
   const adapters: LoraTerm[] = [];
   for (let depth = 0; cur && depth < 24; depth++) {
-    const p: Node | null = cur.producer;
+    const p: FloatOp | null = producerOp(cur);
     if (!p) return null;
     if ((p.opType === 'MatMul' || p.opType === 'Gemm') && p.domain === '') {
       const w = weightOf(p.inputs[1] ?? null);
       const source = p.inputs[0];
       if (!w || !source || adapters.some((a) => a.input !== source)) return null;
-      return { source, node: p, weight: w, ...(adapters.length ? { adapters } : {}) };
+      const sourceQuant = p.inputQuant?.[0];
+      return {
+        source,
+        node: p.node,
+        weight: w,
+        ...(p.nodes.length > 1 ? { nodes: p.nodes } : {}),
+        ...(sourceQuant ? { sourceQuant } : {}),
+        ...(adapters.length ? { adapters } : {}),
+      };
     }
     if (TRANSPARENT.has(p.opType) || ['Split', 'Slice', 'Gather'].includes(p.opType)) {
       cur = p.inputs[0] ?? null;
@@ -183,7 +205,7 @@ export function traceProjection(v: Value | null, ctx: MatchContext): Projection 
       if (weightOf(b ?? null)) cur = a ?? null;
       else if (weightOf(a ?? null)) cur = b ?? null;
       else {
-        const lora = loraSum(p, ctx);
+        const lora = loraSum(p.node, ctx);
         if (!lora) return null;
         adapters.push(lora);
         cur = lora.base;
@@ -205,6 +227,8 @@ export interface OutputProjection {
   weight: Value;
   /** The module's final value (after bias / rescale). */
   output: Value;
+  /** How `output` is dequantized when it is a quantized tensor (a QOperator to_out read directly). */
+  outputQuant?: QuantParams;
   nodes: Node[];
   /** to_out's bias, fused by an optimizer into the next node (see AttentionMatch.absorbedBias). */
   absorbedBias?: { node: Node; index: number };
@@ -222,12 +246,12 @@ const SKIP_NORMS = new Set(['SkipLayerNormalization', 'SkipSimplifiedLayerNormal
 export function isAttentionBranch(v: Value | null, ctx: MatchContext): boolean {
   let cur = v;
   for (let depth = 0; cur && depth < 10; depth++) {
-    const p: Node | null = cur.producer;
+    const p = producerOp(cur);
     if (!p) return false;
     if (/^(Attention|MultiHeadAttention|GroupQueryAttention)$/.test(p.opType)) return true;
     if (p.opType === 'MatMul') {
-      let probs = p.inputs[0]?.producer ?? null;
-      while (probs && ['Cast', 'Dropout', 'Identity'].includes(probs.opType)) probs = probs.inputs[0]?.producer ?? null;
+      let probs = producerOp(p.inputs[0]);
+      while (probs && ['Cast', 'Dropout', 'Identity'].includes(probs.opType)) probs = producerOp(probs.inputs[0]);
       return probs?.opType === 'Softmax';
     }
     if (TRANSPARENT.has(p.opType)) cur = p.inputs[0] ?? null;
@@ -240,31 +264,35 @@ export function isAttentionBranch(v: Value | null, ctx: MatchContext): boolean {
 
 /**
  * Walks forward from the core's output through head merging (and a scalar scale
- * or the sum with another attention core) to `to_out` (+bias, +rescale).
+ * or the sum with another attention core) to `to_out` (+bias, +rescale), reading
+ * ops through quantization (`readerOps`). It stops on the last op of the module,
+ * so that a quantized model's module ends on a float value where it can (the
+ * QuantizeLinear after it stays with its readers).
  */
 export function traceOutputProjection(core: Value, ctx: MatchContext): OutputProjection | null {
   const nodes: Node[] = [];
   let cur = core;
   for (let depth = 0; depth < 12; depth++) {
-    const users = dataUsers(cur);
+    const users = readerOps(cur);
     // to_out with unfused LoRA adapters: its input also feeds their down-projections
-    const u = users.length === 1 ? users[0]! : users.find((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === cur && !isAdapterNode(n, ctx));
+    const u = users.length === 1 ? users[0]! : users.find((n) => (n.opType === 'MatMul' || n.opType === 'Gemm') && n.inputs[0] === cur && !isAdapterNode(n.node, ctx));
     if (!u) return null;
     if ((u.opType === 'MatMul' || u.opType === 'Gemm') && u.inputs[0] === cur) {
       const w = weightOf(u.inputs[1] ?? null);
       if (!w) return null;
-      nodes.push(u);
+      nodes.push(...u.nodes);
       let out = u.outputs[0]!;
+      let outputQuant = u.outputQuant;
       // bias, LoRA adapters, then rescale_output_factor (Div/Mul by a constant scalar), Identity/Dropout.
       // A multiplication by a computed gate (PixArt's gate_msa) is outside the module.
       let sawBias = false;
       for (let k = 0; k < 6; k++) {
-        const next = dataUsers(out);
+        const next = readerOps(out);
         if (next.length !== 1) break;
         const n = next[0]!;
         const other = n.inputs[0] === out ? n.inputs[1] : n.inputs[0];
         let take = false;
-        const lora = n.opType === 'Add' && !weightOf(other ?? null) ? loraSum(n, ctx) : null;
+        const lora = n.opType === 'Add' && n.node.opType === 'Add' && !weightOf(other ?? null) ? loraSum(n.node, ctx) : null;
         if (n.opType === 'Add' && !sawBias && weightOf(other ?? null)) take = sawBias = true;
         else if (lora && lora.base === out && lora.input === cur) {
           nodes.push(...lora.nodes);
@@ -272,11 +300,12 @@ export function traceOutputProjection(core: Value, ctx: MatchContext): OutputPro
         } else if ((n.opType === 'Mul' || (n.opType === 'Div' && n.inputs[0] === out)) && ctx.isScalar(other) && weightOf(other ?? null)) take = true;
         else if (n.opType === 'Identity' || n.opType === 'Dropout') take = true;
         if (!take) break;
-        nodes.push(n);
+        nodes.push(...n.nodes);
         out = n.outputs[0]!;
+        outputQuant = n.outputQuant;
       }
       // every other reader of the input must be an adapter summed in above
-      if (users.some((n) => !nodes.includes(n))) return null;
+      if (users.some((n) => !nodes.includes(n.node))) return null;
       let absorbedBias: OutputProjection['absorbedBias'];
       const reader = dataUsers(out);
       if (!sawBias && out === u.outputs[0] && reader.length === 1 && SKIP_NORMS.has(reader[0]!.opType)) {
@@ -284,17 +313,17 @@ export function traceOutputProjection(core: Value, ctx: MatchContext): OutputPro
         const slot = sln.inputs.indexOf(out);
         if ((slot === 0 || slot === 1) && weightOf(sln.inputs[4] ?? null)) absorbedBias = { node: sln, index: 4 };
       }
-      return { node: u, weight: w, output: out, nodes, ...(absorbedBias ? { absorbedBias } : {}) };
+      return { node: u.node, weight: w, output: out, nodes, ...(outputQuant ? { outputQuant } : {}), ...(absorbedBias ? { absorbedBias } : {}) };
     }
     if (TRANSPARENT.has(u.opType) && u.inputs[0] === cur) {
-      nodes.push(u);
+      nodes.push(...u.nodes);
       cur = u.outputs[0]!;
       continue;
     }
     const other = u.inputs[0] === cur ? u.inputs[1] : u.inputs[0];
     const scalarScale = (u.opType === 'Mul' || (u.opType === 'Div' && u.inputs[0] === cur)) && ctx.isScalar(other) && weightOf(other ?? null);
     if (scalarScale || (u.opType === 'Add' && isAttentionBranch(other ?? null, ctx))) {
-      nodes.push(u);
+      nodes.push(...u.nodes);
       cur = u.outputs[0]!;
       continue;
     }

@@ -6,16 +6,25 @@
  *   scores = scores + mask               (optional)
  *   probs  = Softmax(scores, axis=-1)    (Cast islands around it in fp16 exports)
  *   out    = MatMul(probs, v)
+ *
+ * Quantized exports write the same core with QuantizeLinear/DequantizeLinear
+ * around each op, or as QLinearMatMul → com.microsoft.QLinearSoftmax →
+ * QLinearMatMul, or with DynamicQuantizeLinear + MatMulInteger products: the
+ * walks read them as the float ops (quantization/reading.ts), and the anchor is either Softmax.
  */
 import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
-import { type AttentionCore, type AttentionPattern, type MatchContext, type ScoreScale, dataUsers } from './match.js';
+import type { AttentionCore, AttentionPattern, MatchContext, ScoreScale } from './match.js';
+import { type FloatOp, producerOp, readerOps } from '../quantization/reading.js';
 
 /** q·kᵀ as a MatMul of two computed tensors. */
-const isScoresMatMul = (p: Node) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
+const isScoresMatMul = (p: FloatOp) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
 
 /** probs·v as a MatMul with the probabilities first. */
-const isProbsMatMul = (n: Node, probs: Value) => n.opType === 'MatMul' && n.inputs[0] === probs;
+const isProbsMatMul = (n: FloatOp, probs: Value) => n.opType === 'MatMul' && n.inputs[0] === probs;
+
+/** The anchor of the softmax-based patterns: Softmax, or its QOperator form com.microsoft.QLinearSoftmax. */
+export const isSoftmax = (node: Node) => (node.opType === 'Softmax' && node.domain === '') || (node.opType === 'QLinearSoftmax' && node.domain === 'com.microsoft');
 
 /** The nodes between the Softmax and the QKᵀ product, and what they do to the scores. */
 interface ScoresWalk {
@@ -29,16 +38,16 @@ interface ScoresWalk {
  * in `walk`. An Add's operands are tried in turn: exporters and optimizers put the
  * mask on either side, and it may itself be computed with Mul/Sub/Cast.
  */
-function scoresProduct(v: Value | null, ctx: MatchContext, walk: ScoresWalk, isScores: (n: Node) => boolean, depth = 0): Node | null {
-  const p: Node | null = v?.producer ?? null;
+function scoresProduct(v: Value | null, ctx: MatchContext, walk: ScoresWalk, isScores: (n: FloatOp) => boolean, depth = 0): FloatOp | null {
+  const p = producerOp(v);
   if (!p || depth > 8) return null;
   if (isScores(p)) return p;
   if (p.opType === 'MatMul') return null;
-  const via = (next: Value | null | undefined, factor?: Value | null): Node | null => {
+  const via = (next: Value | null | undefined, factor?: Value | null): FloatOp | null => {
     const seen: ScoresWalk = { nodes: [], scale: { factors: [], masked: false } };
     const mm = scoresProduct(next ?? null, ctx, seen, isScores, depth + 1);
     if (!mm) return null;
-    walk.nodes.push(p, ...seen.nodes);
+    walk.nodes.push(...p.nodes, ...seen.nodes);
     // inner steps first: factors in the order they apply
     walk.scale.factors.push(...seen.scale.factors);
     if (factor) walk.scale.factors.push({ op: p.opType === 'Div' ? 'Div' : 'Mul', value: factor });
@@ -53,15 +62,15 @@ function scoresProduct(v: Value | null, ctx: MatchContext, walk: ScoresWalk, isS
 }
 
 /** Walks forward from the softmax output over casts to the product with V (`isProbsV`). */
-function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs: Value) => boolean): Node | null {
+function probsProduct(v: Value, nodes: Node[], isProbsV: (n: FloatOp, probs: Value) => boolean): FloatOp | null {
   let cur = v;
   for (let i = 0; i < 4; i++) {
-    const users = dataUsers(cur);
+    const users = readerOps(cur);
     if (users.length !== 1) return null;
     const u = users[0]!;
     if (isProbsV(u, cur)) return u;
     if (u.opType === 'Cast' || u.opType === 'Identity' || u.opType === 'Dropout') {
-      nodes.push(u);
+      nodes.push(...u.nodes);
       cur = u.outputs[0]!;
       continue;
     }
@@ -75,8 +84,8 @@ function probsProduct(v: Value, nodes: Node[], isProbsV: (n: Node, probs: Value)
  * QKᵀ product (`isScores`) and the product with V (`isProbsV`); only the two products differ.
  */
 export function softmaxCore(
-  isScores: (n: Node) => boolean = isScoresMatMul,
-  isProbsV: (n: Node, probs: Value) => boolean = isProbsMatMul,
+  isScores: (n: FloatOp) => boolean = isScoresMatMul,
+  isProbsV: (n: FloatOp, probs: Value) => boolean = isProbsMatMul,
 ): AttentionPattern['match'] {
   return (softmax, ctx): AttentionCore | null => {
     const axis = softmax.getInt('axis', -1);
@@ -88,7 +97,7 @@ export function softmaxCore(
     const { nodes, scale } = walk;
     const pv = probsProduct(softmax.outputs[0]!, nodes, isProbsV);
     if (!pv) return null;
-    nodes.push(qk, pv);
+    nodes.push(...qk.nodes, ...pv.nodes);
     return { q: qk.inputs[0] ?? null, k: qk.inputs[1] ?? null, v: pv.inputs[1] ?? null, output: pv.outputs[0]!, nodes, scale };
   };
 }
@@ -96,6 +105,6 @@ export function softmaxCore(
 export const softmaxAttention: AttentionPattern = {
   name: 'softmax',
   description: 'decomposed attention: MatMul(q, kᵀ) → [scale, mask] → Softmax → MatMul(·, v) (TorchScript, dynamo)',
-  anchor: (node) => node.opType === 'Softmax' && node.domain === '',
+  anchor: isSoftmax,
   match: softmaxCore(),
 };

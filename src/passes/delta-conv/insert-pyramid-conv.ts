@@ -2,6 +2,12 @@
  * The conversion pass: every self-attention module (`attn1`) becomes one
  * `ai.deltac.PyramidConvBlock` bound to its distilled weights. The old module's
  * nodes become dead and are removed by the cleanup passes that follow.
+ *
+ * In a quantized model the block stays float and the region's edges are clean: it
+ * reads `DequantizeLinear(input)` with the module's own input scale and zero point
+ * when the module read a quantized tensor, and its output is quantized again with
+ * the module's output scale and zero point when the module's readers read one. A
+ * module whose scales are not constants is kept (DELTAC_W_QUANTIZED).
  */
 import { type Diagnostic, warning } from '../../ir/diagnostics.js';
 import { DataType, dtypeName } from '../../ir/dtype.js';
@@ -16,6 +22,7 @@ import { type BindingMethod, bindLayers, type LayerRef } from '../../weights/bin
 import { type BlockGeometry, type BlockTensors, type Checkpoint, stackedGates } from '../../weights/checkpoint.js';
 import { findAttention, isConvertibleDtype } from '../attention/find-attention.js';
 import { type AttentionMatch, MatchContext } from '../attention/match.js';
+import type { QuantParams } from '../quantization/reading.js';
 import type { Pass, PassResult } from '../pass-manager.js';
 import {
   type GateKind,
@@ -66,6 +73,13 @@ export interface LayerReport {
   outputValue?: string;
   hwSourceValue?: string;
   hwAxes?: [number, number];
+  /**
+   * Set for a module of a quantized model: the forms it was read through, the element
+   * types at its edges (`u8` when the module read or wrote a quantized tensor, which the
+   * replacement dequantizes / quantizes again with the module's own scale and zero
+   * point) and the block's precision (float: the ΔConvBlock is not quantized).
+   */
+  quantization?: { forms: string[]; input: string; output: string; block: string };
 }
 
 export interface InsertReport {
@@ -144,14 +158,30 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         heads: match.heads,
         dtype: dtypeName(dtype),
       };
+      const quant = match.quantization;
+      const floatType = quant?.input ? ctx.dtype(quant.input.scale) : dtype;
+      if (quant) {
+        base.dtype = dtypeName(floatType);
+        base.quantization = {
+          forms: quant.forms,
+          input: quant.input ? `${dtypeName(ctx.dtype(match.input))} (dequantized)` : dtypeName(dtype),
+          output: quant.output ? `${dtypeName(ctx.dtype(match.output))} (quantized again)` : dtypeName(ctx.dtype(match.output)),
+          block: dtypeName(floatType),
+        };
+      }
+      if (quant?.problem) {
+        report.layers.push({ ...base, reason: `quantization not readable: ${quant.problem}` });
+        diagnostics.push(warning('DELTAC_W_QUANTIZED', `layer ${layer.id} keeps its self-attention: ${quant.problem}`, layer.id));
+        return;
+      }
       const bound = binding.bound.get(layer.id);
       if (!bound) {
         report.layers.push({ ...base, reason: 'no weights in the checkpoint (--allow-partial)' });
         diagnostics.push(warning('DELTAC_W_PARTIAL', `layer ${layer.id} keeps its self-attention: no weights in the checkpoint`, layer.id));
         return;
       }
-      if (!isConvertibleDtype(dtype)) {
-        throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `layer ${layer.id}: attention input has element type ${dtypeName(dtype)}; deltac converts f32, f16 and bf16 models`);
+      if (!isConvertibleDtype(floatType)) {
+        throw new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `layer ${layer.id}: attention input has element type ${dtypeName(floatType)}; deltac converts f32, f16 and bf16 models (and quantized ones whose scales are)`);
       }
       const source = spatial.get(match.input);
       if (!source) {
@@ -174,8 +204,8 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       const inserted = insertBlock(model.graph, match, source, tensors, geometry, {
         gate,
         scales,
-        dtype,
-        outputDtype: ctx.dtype(match.output),
+        dtype: floatType,
+        outputDtype: quant?.output ? ctx.dtype(quant.output.scale) : ctx.dtype(match.output),
         opset,
         name,
         modulePath: match.modulePath ?? layer.id,
@@ -246,6 +276,12 @@ interface BlockSettings {
   modulePath: string;
 }
 
+/** QuantizeLinear / DequantizeLinear of `x` with a module's quantization parameters. */
+function quantizeStep(g: Graph, op: 'QuantizeLinear' | 'DequantizeLinear', x: Value, p: QuantParams, name: string): Value {
+  const args = p.zeroPoint ? [x, p.scale, p.zeroPoint] : [x, p.scale];
+  return g.op(op, args, { name, domain: p.domain, ...(p.axis !== undefined ? { attributes: { axis: { type: 'int', value: p.axis } } } : {}) });
+}
+
 /** Adds the initializers and the PyramidConvBlock node for one layer; rewires the module's readers. */
 function insertBlock(
   g: Graph,
@@ -262,8 +298,11 @@ function insertBlock(
   };
   const gateData = stackedGates(t, geo);
   const hw = emitHW(g, source, s.opset, s.name);
+  // A module that read a quantized tensor: the block reads it dequantized (the module's own scale and zero point).
+  const q = match.quantization;
+  const input = q?.input ? quantizeStep(g, 'DequantizeLinear', match.input, q.input, `${s.name}/dequantize_input`) : match.input;
   const inputs: Value[] = [
-    match.input,
+    input,
     hw,
     init('conv_up.weight', t.upWeight),
     init('conv_up.bias', t.upBias),
@@ -288,6 +327,8 @@ function insertBlock(
   if (s.outputDtype !== s.dtype && s.outputDtype !== DataType.UNDEFINED) {
     out = g.op('Cast', [out], { name: `${s.name}/cast`, attributes: { to: { type: 'int', value: s.outputDtype } } });
   }
+  // A module whose readers read a quantized tensor: quantized again with the module's output scale and zero point.
+  if (q?.output) out = quantizeStep(g, 'QuantizeLinear', out, q.output, `${s.name}/quantize_output`);
   match.output.replaceAllUsesWith(out);
   // to_out's bias that an optimizer moved into the next node is part of the replaced module.
   const fused = match.absorbedBias;

@@ -13,6 +13,10 @@
  *
  * An output whose token count is known to differ (a Concat of image and text
  * tokens, a Slice) is not the flattening of that tensor any more and gets no source.
+ * Quantized exports are read through (quantization/reading.ts): the tensors may be quantized
+ * (a QLinearConv proj_in, Reshapes of uint8 tensors), QuantizeLinear /
+ * DequantizeLinear steps sit between the flatten and its Transpose, and the
+ * projection before the flatten may be a ConvInteger group.
  *
  * The model family decides what the 4-D tensor is: `unet.ts` (SD1.5, SDXL: the
  * Transformer2DModel input around proj_in) and `dit.ts` (PixArt: the patch
@@ -24,6 +28,7 @@ import type { Node } from '../../../ir/node.js';
 import { mulDim, sameDim } from '../../../ir/shape-inference/symbolic.js';
 import type { Value } from '../../../ir/value.js';
 import type { MatchContext } from '../../attention/match.js';
+import { dequantized, isQuantizeStep, producerOp } from '../../quantization/reading.js';
 import { ditPatchEmbedding } from './dit.js';
 import { unetDescription } from './unet.js';
 
@@ -65,6 +70,11 @@ export function spatialIndex(graph: Graph, ctx: MatchContext, barriers: Readonly
     }
     if (node.opType === 'Transpose' && node.inputs[0] && channelsFirst.has(node.inputs[0]) && node.getInts('perm')?.join(',') === '0,2,1') {
       sources.set(out, channelsFirst.get(node.inputs[0])!);
+      continue;
+    }
+    // [B, C, H·W] quantized again, or cast, on its way to the Transpose
+    if ((isQuantizeStep(node) || node.opType === 'Cast') && node.inputs[0] && channelsFirst.has(node.inputs[0])) {
+      channelsFirst.set(out, channelsFirst.get(node.inputs[0])!);
       continue;
     }
     const from = inheritedSource(node, sources, barriers, rank);
@@ -112,7 +122,8 @@ function describeFlatten(flatten: Node, ctx: MatchContext): { source: SpatialSou
   const t4 = flatten.inputs[0]!;
   const s4 = ctx.shape(t4)!;
   const out = ctx.shape(flatten.outputs[0])!;
-  const transposed = t4.producer?.opType === 'Transpose' ? t4.producer : null;
+  const before = dequantized(t4).value.producer;
+  const transposed = before?.opType === 'Transpose' ? before : null;
   const perm = transposed?.getInts('perm');
   // [B, H, W, C] → [B, H·W, C]: the last dim survives and dims 1, 2 merge.
   const channelsLast =
@@ -125,7 +136,7 @@ function describeFlatten(flatten: Node, ctx: MatchContext): { source: SpatialSou
   const w = s4[hAxis + 1];
   const isStatic = typeof h === 'number' && typeof w === 'number';
   const nchw = channelsLast && transposed ? transposed.inputs[0]! : t4;
-  const producer = nchw.producer;
+  const producer = producerOp(nchw);
   const where = { tensor: t4, hAxis, wAxis: hAxis + 1, static: isStatic ? ([h, w] as [number, number]) : null };
   const patch = ditPatchEmbedding(producer);
   const source: SpatialSource = patch ? { family: 'dit', description: patch, ...where } : { family: 'unet', description: unetDescription(producer, channelsLast), ...where };

@@ -6,9 +6,10 @@
  * channels-last ([B, H, W, C] from an NhwcConv proj_in). Every transformer block
  * of that model (SDXL has up to ten per level) shares those H, W.
  */
-import type { Node } from '../../../ir/node.js';
+import type { FloatOp } from '../../quantization/reading.js';
 
-export function unetDescription(producer: Node | null | undefined, channelsLast: boolean): string {
-  const proj = producer?.opType === 'Conv' || producer?.opType === 'NhwcConv' ? `proj_in ${producer.opType} ${producer.name}`.trim() : 'Transformer2DModel input';
+export function unetDescription(producer: FloatOp | null | undefined, channelsLast: boolean): string {
+  const conv = producer?.opType === 'Conv' || producer?.opType === 'NhwcConv' ? producer.node : null;
+  const proj = conv ? `proj_in ${conv.opType} ${conv.name}`.trim() : 'Transformer2DModel input';
   return `UNet ${proj} [B,C,H,W] (flattened ${channelsLast ? 'channels-last' : 'channels-first'})`;
 }
