@@ -127,6 +127,8 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
           tokens: l.tokensValue!,
           output: lowered[l.outputValue!] ?? l.outputValue!,
           ...(l.hwSourceValue ? { hwSource: l.hwSourceValue, hwAxes: l.hwAxes } : {}),
+          ...(l.quantizedTokensValue ? { quantizedTokens: l.quantizedTokensValue } : {}),
+          ...(l.quantizedOutputValue ? { quantizedOutput: l.quantizedOutputValue } : {}),
         },
       })),
   );

@@ -28,6 +28,10 @@ export interface LayerRegion {
   /** The tensor H and W are read from (null when they are static constants). */
   hwSource: Value | null;
   output: Value;
+  /** A quantized module's DequantizeLinear of its tokens and QuantizeLinear of its output: the layer's, outside the float region. */
+  edges: Node[];
+  /** What the model's other nodes read of the layer: its output, or the quantized value it becomes. */
+  readBy: Value;
   /** Element type of the block (its tokens and weights). */
   dtype: DataType;
 }
@@ -84,8 +88,23 @@ export function cutLayerRegion(model: Model, layer: ProvenanceLayer): LayerRegio
       if (o.isGraphOutput) throw broken(name, `"${o.name}", computed inside the layer, is a graph output`);
     }
   }
+  const edges: Node[] = [];
+  let readBy = output;
+  if (names.quantizedTokens) {
+    const q = lookup('quantized tokens', names.quantizedTokens);
+    const p = tokens.producer;
+    if (p?.opType !== 'DequantizeLinear' || p.inputs[0] !== q) throw broken(name, `its tokens "${tokens.name}" are not the DequantizeLinear of its quantized tokens "${q.name}"`);
+    edges.push(p);
+  }
+  if (names.quantizedOutput) {
+    readBy = lookup('quantized output', names.quantizedOutput);
+    const p = readBy.producer;
+    if (p?.opType !== 'QuantizeLinear' || p.inputs[0] !== output) throw broken(name, `its quantized output "${readBy.name}" is not the QuantizeLinear of its output "${output.name}"`);
+    if (output.uses.some((u) => u.node !== p) || output.isGraphOutput) throw broken(name, `its output "${output.name}" is read by more than the QuantizeLinear that quantizes it again`);
+    edges.push(p);
+  }
   const dtype = DTYPES[layer.dtype ?? ''] ?? floatType(tokens) ?? DataType.FLOAT;
-  return { layer, nodes: g.nodes.filter((n) => inside.has(n)), tokens, hwSource, output, dtype };
+  return { layer, nodes: g.nodes.filter((n) => inside.has(n)), tokens, hwSource, output, edges, readBy, dtype };
 }
 
 function floatType(v: Value): DataType | undefined {

@@ -13,6 +13,11 @@
  *     is an initializer `<value>_folded`;
  *   - an optimizer-fused to_out bias of a replaced attention is gone from the node
  *     after it (SkipLayerNormalization).
+ *   - a quantized layer's DequantizeLinear of its tokens and QuantizeLinear of its output
+ *     (insert-pyramid-conv.ts) are the layer's: its readers read the quantized output;
+ *   - a recalibrated quantized model (runtime/recalibrate.ts) records the scales and zero
+ *     points it widened and the biases it requantized (`deltac.recalibrated`): those
+ *     may differ (same type and dims), and readers may read the requantized values.
  * Each is allowed only where the original's value no longer exists in the converted
  * model. Initializers read outside the layers keep their type, dims and bytes.
  */
@@ -25,9 +30,10 @@ import type { Node } from '../ir/node.js';
 import type { Tensor } from '../ir/tensor.js';
 import { formatType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
+import { readRecalibration } from '../passes/quantization/widen-ranges.js';
 import type { LayerRegion } from './layer-region.js';
 
-export type OutsideComparison = { nodes: number; initializers: number; unreadable: number } | { skipped: string };
+export type OutsideComparison = { nodes: number; initializers: number; unreadable: number; recalibrated: number } | { skipped: string };
 
 interface NodeSignature {
   name: string;
@@ -143,9 +149,15 @@ function differs(what: string): DeltacError {
 export function compareOutsideNodes(original: GraphSnapshot | Model, converted: Model, regions: readonly LayerRegion[]): OutsideComparison {
   const before = 'graph' in original ? snapshotGraph(original) : original;
   const g = converted.graph;
-  const inside = new Set<Node>(regions.flatMap((r) => r.nodes));
-  const layerOf = new Map<string, string>(regions.map((r) => [r.output.name, r.layer.modulePath]));
+  const inside = new Set<Node>(regions.flatMap((r) => [...r.nodes, ...r.edges]));
+  const layerOf = new Map<string, string>(regions.map((r) => [r.readBy.name, r.layer.modulePath]));
   const exists = (name: string) => g.lookup(name) !== undefined;
+  // a quantized model's recalibration (passes/quantization/widen-ranges.ts) edits scales and biases on purpose
+  const recal = readRecalibration(converted);
+  const changed = new Set(recal?.changed);
+  const added = new Set(recal?.added);
+  const replaced = recal?.replaced ?? {};
+  let recalibrated = 0;
 
   const inputs = g.inputs.filter((v) => !v.initializer).map(valueSignature);
   if (inputs.join('\n') !== before.inputs.join('\n')) throw differs(`the converted model's inputs (${inputs.join(', ')}) are not the original's (${before.inputs.join(', ')})`);
@@ -157,6 +169,10 @@ export function compareOutsideNodes(original: GraphSnapshot | Model, converted: 
   let nodes = 0;
   for (const n of g.nodes) {
     if (inside.has(n)) continue;
+    if (n.outputs.length && n.outputs.every((o) => added.has(o.name))) {
+      recalibrated++;
+      continue;
+    }
     nodes++;
     const label = `node "${n.name}" (${n.qualifiedType}), outside the converted layers,`;
     const was = before.nodes.get(nodeKey(n));
@@ -171,6 +187,7 @@ export function compareOutsideNodes(original: GraphSnapshot | Model, converted: 
       const gone = b !== '' && !exists(b);
       // a replaced attention's output → the layer's; folded shape arithmetic; an absorbed to_out bias
       if (gone && (layerOf.has(a) || a.startsWith(`${b}_folded`) || a === '')) continue;
+      if (replaced[a] === b && added.has(a)) continue;
       throw differs(`${label} reads ${a ? `"${a}"` : 'nothing'} as input ${i} where the original reads ${b ? `"${b}"` : 'nothing'}`);
     }
     for (const v of n.inputs) {
@@ -179,10 +196,15 @@ export function compareOutsideNodes(original: GraphSnapshot | Model, converted: 
       const was = before.tensors.get(v.name);
       if (was === undefined) {
         if (v.name.includes('_folded')) continue; // checked above: it replaced a folded value
+        if (added.has(v.name)) continue;
         throw differs(`initializer "${v.name}", read by ${label.slice(0, -1)}, is not in the original model`);
       }
       const now = tensorSignature(v.initializer);
       if (now === was) continue;
+      if (changed.has(v.name) && now.split(' ')[0] === was.split(' ')[0]) {
+        recalibrated++;
+        continue;
+      }
       if (now.endsWith(' unreadable') || was.endsWith(' unreadable')) {
         if (now.split(' ')[0] === was.split(' ')[0]) {
           unreadable++;
@@ -192,7 +214,7 @@ export function compareOutsideNodes(original: GraphSnapshot | Model, converted: 
       throw differs(`initializer "${v.name}", read by ${label.slice(0, -1)}, differs from the original's (${describe(now)} vs ${describe(was)})`);
     }
   }
-  return { nodes, initializers: tensorsSeen.size, unreadable };
+  return { nodes, initializers: tensorsSeen.size, unreadable, recalibrated };
 }
 
 function describe(sig: string): string {

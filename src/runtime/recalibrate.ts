@@ -21,7 +21,7 @@ import { decodeModel } from '../onnx/load.js';
 import { serializeModel } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { floatTwin } from '../passes/quantization/float-twin.js';
-import { type WidenedRange, activationParams, widenRanges } from '../passes/quantization/widen-ranges.js';
+import { type WidenedRange, activationParams, recordRecalibration, widenRanges } from '../passes/quantization/widen-ranges.js';
 import { OrtModel } from './onnxruntime.js';
 import { type SmokeInput, makeFeeds } from './smoke-check.js';
 import { planInputs } from './smoke-inputs.js';
@@ -153,6 +153,8 @@ export async function recalibrateQuantization(model: Model, blocks: readonly str
   } finally {
     await session.release();
   }
-  const widened = widenRanges(model, ranges);
+  const { widened, edits } = widenRanges(model, ranges);
+  // recorded in the model: the check after the conversion tells these edits from damage
+  recordRecalibration(model, edits);
   return { status: 'done', sites: names.size, widened, inputs, sets, ms: performance.now() - started };
 }

@@ -13,6 +13,10 @@ import { saveModel } from '../../src/onnx/save.js';
 import { readNpy } from '../../src/runtime/npy.js';
 import { OrtModel, compareArrays, readInputFolder } from '../../src/runtime/onnxruntime.js';
 import { recalibrateQuantization } from '../../src/runtime/recalibrate.js';
+import { checkLayers } from '../../src/runtime/layer-check.js';
+import { snapshotGraph } from '../../src/runtime/outside-nodes.js';
+import { readRecalibration } from '../../src/passes/quantization/widen-ranges.js';
+import { Tensor } from '../../src/ir/tensor.js';
 import { pixartQuantized } from '../fixtures/quantize/shared-models.js';
 import { runCli } from '../helpers/cli.js';
 import { MODELS_DIR, makeTempDir } from '../helpers/paths.js';
@@ -31,6 +35,34 @@ describe('deltac convert on quantized pixart-mini', () => {
     expect(r.out).toMatch(/self-attention {3}4 converted; cross-attention kept: 4/);
     expect(r.out).toMatch(/recalibrate {6}\d+ of \d+ activation ranges after the ΔConvBlocks widened .* on 4 seeded input sets \(hidden_states 1×4×16×12/);
     expect(r.out).toMatch(/check {12}passed/);
+  });
+
+  it.each(['dyn', 'qdq', 'qdq16', 'qop'] as const)('%s: the per-layer check runs every float block between its quantized edges, and knows the recalibration from damage', async (form) => {
+    const out = path.join(tmp.dir, `${form}.checked.onnx`);
+    const r = await runCli('convert', pixartQuantized(form), '--weights', weights, '-o', out, '--json');
+    expect(r.code, r.err).toBe(0);
+    const { check, recalibration } = JSON.parse(r.out);
+    expect(check.layers.layers).toHaveLength(4);
+    for (const l of check.layers.layers) {
+      expect(l.sizes).toEqual(['2×8×6']);
+      expect(l.error).toBeLessThan(1e-5);
+      expect(l.weightError).toBe(0);
+    }
+    const widened = recalibration?.status === 'done' ? recalibration.widened.length : 0;
+    if (form === 'dyn') expect(widened).toBe(0);
+    else expect(check.layers.outside.recalibrated).toBeGreaterThanOrEqual(widened);
+    // a scale the recalibration did not record is damage: a scale read before the first layer, doubled
+    const model = loadModel(out);
+    const before = snapshotGraph(loadModel(pixartQuantized(form)));
+    const recorded = new Set(readRecalibration(model)?.changed);
+    const scale = [...model.graph.initializers.values()].find((v) => /_scale$/.test(v.name) && !recorded.has(v.name) && v.initializer!.dims.length === 0 && v.uses.some((u) => !u.node.name.includes('attn1')));
+    expect(scale).toBeDefined();
+    scale!.initializer = Tensor.fromFloat32([scale!.initializer!.toFloat32()[0]! * 2], [], scale!.initializer!.dtype);
+    const damaged = saveModel(model, path.join(tmp.dir, `${form}.damaged.onnx`));
+    const failure = await checkLayers(before, damaged.modelPath, { weights }).then(() => null, (e: unknown) => e as { code?: string; message: string });
+    expect(failure?.code).toBe('DELTAC_E_CHECK_FAILED');
+    expect(failure?.message).toContain(`initializer "${scale!.name}"`);
+    expect(failure?.message).toContain("differs from the original's");
   });
 
   it('QDQ (--json): per-layer quantization, the recalibration, and --no-recalibrate keeps every scale', async () => {

@@ -202,7 +202,11 @@ export function renderCheck(c: ConversionCheck): string {
     const worst = Math.max(...compared.map((x) => x.weightError!));
     parts.push(`saved weights equal the checkpoint's${worst > 0 ? ` (worst relative difference ${fmt(worst)}, a rounding)` : ''}`);
   }
-  parts.push('nodes' in l.outside ? `${l.outside.nodes.toLocaleString('en-US')} nodes outside the layers as in the original` : `nodes outside the layers not compared: ${l.outside.skipped}`);
+  parts.push(
+    'nodes' in l.outside
+      ? `${l.outside.nodes.toLocaleString('en-US')} nodes outside the layers as in the original${l.outside.recalibrated ? ` (but for ${l.outside.recalibrated} quantization parameters and requantized biases the recalibration recorded)` : ''}`
+      : `nodes outside the layers not compared: ${l.outside.skipped}`,
+  );
   const lines = [`check            passed in ${(l.ms / 1000).toFixed(1)} s: ${parts.join('; ')}`];
   if (c.full) lines.push(renderFullCheck(c.full));
   return lines.join('\n');

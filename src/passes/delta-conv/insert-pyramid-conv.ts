@@ -73,6 +73,9 @@ export interface LayerReport {
   outputValue?: string;
   hwSourceValue?: string;
   hwAxes?: [number, number];
+  /** A quantized module's edges: the quantized tokens the block's input is dequantized from, the quantized value its output becomes. */
+  quantizedTokensValue?: string;
+  quantizedOutputValue?: string;
   /**
    * Set for a module of a quantized model: the forms it was read through, the element
    * types at its edges (`u8` when the module read or wrote a quantized tensor, which the
@@ -227,8 +230,10 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         node: inserted.node,
         hwValue: inserted.hw,
         staticHW: source.static ?? undefined,
-        tokensValue: match.input.name,
+        tokensValue: inserted.tokens,
         outputValue: inserted.output,
+        ...(inserted.quantizedTokens ? { quantizedTokensValue: inserted.quantizedTokens } : {}),
+        ...(inserted.quantizedOutput ? { quantizedOutputValue: inserted.quantizedOutput } : {}),
         ...(source.static ? {} : { hwSourceValue: source.tensor.name, hwAxes: [source.hAxis, source.wAxis] as [number, number] }),
       });
     });
@@ -290,7 +295,7 @@ function insertBlock(
   t: BlockTensors,
   geo: BlockGeometry,
   s: BlockSettings,
-): { node: string; hw: string; output: string } {
+): { node: string; hw: string; tokens: string; output: string; quantizedTokens?: string; quantizedOutput?: string } {
   const init = (suffix: string, tensor: Tensor, dims?: number[]) => {
     const cast = tensor.castTo(s.dtype);
     if (dims) cast.dims = dims;
@@ -328,6 +333,7 @@ function insertBlock(
     out = g.op('Cast', [out], { name: `${s.name}/cast`, attributes: { to: { type: 'int', value: s.outputDtype } } });
   }
   // A module whose readers read a quantized tensor: quantized again with the module's output scale and zero point.
+  const blockOutput = out;
   if (q?.output) out = quantizeStep(g, 'QuantizeLinear', out, q.output, `${s.name}/quantize_output`);
   match.output.replaceAllUsesWith(out);
   // to_out's bias that an optimizer moved into the next node is part of the replaced module.
@@ -336,5 +342,13 @@ function insertBlock(
     fused.node.setInput(fused.index, null);
     while (fused.node.inputs.length && fused.node.inputs[fused.node.inputs.length - 1] === null) fused.node.inputs.pop();
   }
-  return { node: node.name, hw: hw.name, output: out.name };
+  // The block's float edges; the quantized values around them when the module read or wrote one.
+  return {
+    node: node.name,
+    hw: hw.name,
+    tokens: input.name,
+    output: blockOutput.name,
+    ...(input !== match.input ? { quantizedTokens: match.input.name } : {}),
+    ...(out !== blockOutput ? { quantizedOutput: out.name } : {}),
+  };
 }

@@ -43,6 +43,13 @@ export interface LayerRegionNames {
   /** The 4-D tensor whose dims hold H and W, and their axes (absent when H, W are static). */
   hwSource?: string;
   hwAxes?: [number, number];
+  /**
+   * A quantized module (passes/quantization): the quantized tensor whose DequantizeLinear
+   * gives the tokens, and the QuantizeLinear of the output that its readers read. These
+   * two edge nodes belong to the layer; the region between them is float.
+   */
+  quantizedTokens?: string;
+  quantizedOutput?: string;
 }
 
 export function readProvenance(model: Model): ProvenanceLayer[] | null {

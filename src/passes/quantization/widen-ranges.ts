@@ -30,6 +30,46 @@ export interface WidenedRange {
   to: [number, number];
 }
 
+/**
+ * What a recalibration changed outside the converted layers, recorded in the model
+ * (`deltac.recalibrated`) so that the check after a conversion (runtime/outside-nodes.ts)
+ * tells these edits from damage: initializers rewritten in place (scales, zero points),
+ * values added (requantized biases, their scales and DequantizeLinear nodes), and node
+ * inputs that read an added value where they read another before (added → original).
+ */
+export interface RecalibrationEdits {
+  changed: string[];
+  added: string[];
+  replaced: Record<string, string>;
+}
+
+export const RECALIBRATION_KEY = 'deltac.recalibrated';
+
+/** Adds `edits` to what the model records (a model recalibrated twice keeps both). */
+export function recordRecalibration(model: Model, edits: RecalibrationEdits): void {
+  const was = readRecalibration(model);
+  const merged: RecalibrationEdits = {
+    changed: [...new Set([...(was?.changed ?? []), ...edits.changed])],
+    added: [...new Set([...(was?.added ?? []), ...edits.added])],
+    replaced: { ...(was?.replaced ?? {}), ...edits.replaced },
+  };
+  model.metadataProps = model.metadataProps.filter(([k]) => k !== RECALIBRATION_KEY);
+  if (merged.changed.length || merged.added.length) model.metadataProps.push([RECALIBRATION_KEY, JSON.stringify(merged)]);
+}
+
+export function readRecalibration(model: Model): RecalibrationEdits | null {
+  const raw = model.metadataProps.find(([k]) => k === RECALIBRATION_KEY)?.[1];
+  if (!raw) return null;
+  try {
+    const r = JSON.parse(raw) as Partial<RecalibrationEdits>;
+    const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((v): v is string => typeof v === 'string') : []);
+    const replaced = r.replaced && typeof r.replaced === 'object' ? Object.fromEntries(Object.entries(r.replaced).filter(([, v]) => typeof v === 'string')) : {};
+    return { changed: strings(r.changed), added: strings(r.added), replaced };
+  } catch {
+    return null;
+  }
+}
+
 const INT_RANGE: Partial<Record<DataType, [number, number]>> = {
   [DataType.UINT8]: [0, 255],
   [DataType.INT8]: [-128, 127],
@@ -115,9 +155,10 @@ function represented(p: ActivationParams): { lo: number; hi: number; step: numbe
  * Widens the parameters named in `observed` (scale name → [min, max] seen in the float
  * twin) that do not hold the observed range; returns what changed.
  */
-export function widenRanges(model: Model, observed: ReadonlyMap<string, [number, number]>): WidenedRange[] {
+export function widenRanges(model: Model, observed: ReadonlyMap<string, [number, number]>): { widened: WidenedRange[]; edits: RecalibrationEdits } {
   const params = activationParams(model);
   const widened: WidenedRange[] = [];
+  const edits: RecalibrationEdits = { changed: [], added: [], replaced: {} };
   const oldScale = new Map<string, number>();
   for (const [name, [obsLo, obsHi]] of observed) {
     const p = params.get(name);
@@ -132,21 +173,27 @@ export function widenRanges(model: Model, observed: ReadonlyMap<string, [number,
     const st = p.scale.initializer!;
     oldScale.set(name, st.toFloat32()[0]!);
     p.scale.initializer = Tensor.fromFloat32([next.scale], [...st.dims], st.dtype);
-    if (p.zeroPoint) p.zeroPoint.initializer = intTensor(p.zeroPoint.initializer!.dtype, [...p.zeroPoint.initializer!.dims], [next.zeroPoint]);
+    edits.changed.push(p.scale.name);
+    if (p.zeroPoint) {
+      p.zeroPoint.initializer = intTensor(p.zeroPoint.initializer!.dtype, [...p.zeroPoint.initializer!.dims], [next.zeroPoint]);
+      edits.changed.push(p.zeroPoint.name);
+    }
     const now = represented(p)!;
     widened.push({ scale: name, from: [r.lo, r.hi], to: [now.lo, now.hi] });
   }
-  if (oldScale.size) requantizeBiases(model, oldScale);
-  return widened;
+  if (oldScale.size) requantizeBiases(model, oldScale, edits);
+  return { widened, edits };
 }
 
 /** int32 biases whose scale is (input scale · weight scale), for the inputs whose scale changed. */
-function requantizeBiases(model: Model, oldScale: ReadonlyMap<string, number>): void {
+function requantizeBiases(model: Model, oldScale: ReadonlyMap<string, number>, edits: RecalibrationEdits): void {
   const g = model.graph;
   const rescaled = (b: Value, factor: number | number[], name: string): Value => {
     const values = b.initializer!.toNumbers();
     const q = values.map((x, i) => Math.max(-2147483648, Math.min(2147483647, Math.round(x * (Array.isArray(factor) ? factor[i % factor.length]! : factor)))));
-    return g.addInitializer(name, intTensor(DataType.INT32, [...b.initializer!.dims], q));
+    const v = g.addInitializer(name, intTensor(DataType.INT32, [...b.initializer!.dims], q));
+    edits.added.push(v.name);
+    return v;
   };
   for (const n of g.nodes) {
     // QOperator: QLinearConv (x_scale 1, bias 8), QGemm (a_scale 1, C 6); the bias is in units of x_scale · w_scale
@@ -156,7 +203,9 @@ function requantizeBiases(model: Model, oldScale: ReadonlyMap<string, number>): 
       const b = n.inputs[biasSlot];
       const before = xs && oldScale.get(xs.name);
       if (before && b?.initializer && b.initializer.dtype === DataType.INT32) {
-        n.setInput(biasSlot, rescaled(b, before / xs.initializer!.toFloat32()[0]!, `${b.name}_rescaled`));
+        const nb = rescaled(b, before / xs.initializer!.toFloat32()[0]!, `${b.name}_rescaled`);
+        n.setInput(biasSlot, nb);
+        edits.replaced[nb.name] = b.name;
       }
       continue;
     }
@@ -182,6 +231,8 @@ function requantizeBiases(model: Model, oldScale: ReadonlyMap<string, number>): 
       attributes: Object.fromEntries(bias.attributes),
       before: n,
     });
+    edits.added.push(newScale.name, dq.name);
+    edits.replaced[dq.name] = bias.outputs[0]!.name;
     n.setInput(2, dq);
   }
 }
