@@ -3,11 +3,11 @@
  * as src/pipeline/node/ort-session.ts adapts onnxruntime-node's: the page's preview runs
  * the same text encoding, denoising loop and decoding as `deltac preview`.
  *
- * Outputs are read back to the CPU (`getData`) inside `run`, so a step's time is the
- * UNet's whole run on the execution provider, GPU work included.
+ * Outputs are read back to the CPU (`getData`) inside `run` (`ortModelSession`), so a
+ * step's time is the UNet's whole run on the execution provider, GPU work included.
  */
 import * as ort from 'onnxruntime-web';
-import type { ModelSession, SessionInput, TensorData, TensorDtype } from '../../src/pipeline/session.js';
+import { type ModelSession, ortModelSession } from '../../src/pipeline/session.js';
 
 export type ExecutionProvider = 'webgpu' | 'wasm';
 
@@ -23,8 +23,6 @@ export type WebGpuLayout = 'NCHW' | 'NHWC';
 /** An external-data file: the name the model gives it, and its bytes, Blob or URL. */
 export type ExternalDataFile = { path: string; data: Uint8Array | Blob | string };
 
-const TENSOR_TYPES: readonly string[] = ['float32', 'float16', 'int64', 'int32'] satisfies TensorDtype[];
-
 /** Opens a model (its bytes, and its external-data files by the names the model gives them) on `provider`. */
 export async function openOrtWebSession(
   label: string,
@@ -39,26 +37,5 @@ export async function openOrtWebSession(
   } catch (e) {
     throw new Error(`onnxruntime-web (${provider}) cannot load ${label}: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const inputs: SessionInput[] = session.inputMetadata.map((m) => ({
-    name: m.name,
-    dtype: m.isTensor ? m.type : 'non-tensor',
-    dims: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [],
-  }));
-  return {
-    label,
-    inputs,
-    outputNames: session.outputNames,
-    async run(feeds) {
-      const tensors: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) tensors[name] = new ort.Tensor(t.dtype, t.data, t.dims);
-      const result = await session.run(tensors);
-      const out: Record<string, TensorData> = {};
-      for (const [name, t] of Object.entries(result)) {
-        if (!TENSOR_TYPES.includes(t.type)) continue;
-        out[name] = { dtype: t.type as TensorDtype, dims: [...t.dims], data: (await t.getData(true)) as TensorData['data'] };
-      }
-      return out;
-    },
-    release: () => session.release(),
-  };
+  return ortModelSession(label, session, (t) => new ort.Tensor(t.dtype, t.data, t.dims));
 }

@@ -32,6 +32,56 @@ export interface ModelSession {
   release(): Promise<void>;
 }
 
+/**
+ * What `ortModelSession` needs of an onnxruntime InferenceSession: onnxruntime-node's and
+ * onnxruntime-web's share this API (onnxruntime-common), so one adapter serves both.
+ */
+export interface OrtSessionLike<T extends OrtTensorLike> {
+  readonly inputMetadata: readonly ({ name: string; isTensor: true; type: string; shape: readonly (number | string)[] } | { name: string; isTensor: false })[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, T>): Promise<Record<string, T>>;
+  release(): Promise<void>;
+}
+
+export interface OrtTensorLike {
+  readonly type: string;
+  readonly dims: readonly number[];
+  /** The values on the CPU (a GPU tensor is read back; `release` frees its GPU copy). */
+  getData(release?: boolean): Promise<unknown>;
+}
+
+const TENSOR_TYPES: readonly string[] = ['float32', 'float16', 'int64', 'int32'] satisfies TensorDtype[];
+
+/**
+ * An onnxruntime session as a `ModelSession`: `tensor` makes the runtime's tensor from
+ * `TensorData`. Outputs are read back to the CPU inside `run`, so a step's time is the
+ * model's whole run, GPU work included; outputs of other types are left out.
+ */
+export function ortModelSession<T extends OrtTensorLike>(label: string, session: OrtSessionLike<T>, tensor: (t: TensorData) => T): ModelSession {
+  const inputs: SessionInput[] = session.inputMetadata.map((m) => ({
+    name: m.name,
+    dtype: m.isTensor ? m.type : 'non-tensor',
+    dims: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) : [],
+  }));
+  return {
+    label,
+    inputs,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const tensors: Record<string, T> = {};
+      for (const [name, t] of Object.entries(feeds)) tensors[name] = tensor(t);
+      const result = await session.run(tensors);
+      const out: Record<string, TensorData> = {};
+      for (const [name, t] of Object.entries(result)) {
+        if (!TENSOR_TYPES.includes(t.type)) continue;
+        out[name] = { dtype: t.type as TensorDtype, dims: [...t.dims], data: (await t.getData(true)) as TensorData['data'] };
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}
+
 /** Opens a component's model when the pipeline needs it (and releases it after). */
 export type SessionLoader = () => Promise<ModelSession>;
 
