@@ -1,12 +1,15 @@
 /**
  * deltac IR → ONNX protobuf. Large tensors go to one external-data file next to
- * the model (streamed file-to-file, 4 KiB-aligned, deterministic order), small
- * ones stay inline. Writing is atomic: temp files are renamed into place only when
- * everything succeeded, and removed otherwise. The input model and its data files
- * are never overwritten unless `force` is set.
+ * the model (laid out and written by data-file.ts: a kernel copy of the input's data
+ * file where that holds most of it, else packed), small ones stay inline. Writing
+ * is atomic: temp files are renamed into place only when everything succeeded, and
+ * removed otherwise — also when the save is aborted (the CLI aborts it on SIGINT,
+ * SIGTERM and SIGHUP); temp files that a killed process left next to the output are
+ * removed by the next save to it (temp-files.ts). The input model, its data files
+ * and the files deferred tensors are read from are never overwritten unless
+ * `force` is set.
  */
 import fs from 'node:fs';
-import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Attribute } from '../ir/attribute.js';
 import { DataType, byteSizeOf } from '../ir/dtype.js';
@@ -16,9 +19,11 @@ import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
+import { type BaseCopy, type DataLayout, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
 import { FileByteSource } from './external-data.js';
 import type { P } from './proto-util.js';
 import { ModelProtoType } from './schema.js';
+import { type StaleTempFile, removeStaleTempFiles, tempTag } from './temp-files.js';
 
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 /** Headroom for the graph itself when deciding whether weights fit inline. */
@@ -45,8 +50,18 @@ export interface SaveOptions {
   reuseWeights?: boolean;
   /** Allow overwriting the input model or its data files. */
   force?: boolean;
+  /**
+   * Pack the external data tightly even when the input's data file could be copied
+   * as a whole (see data-file.ts): a smaller file, written more slowly.
+   */
+  compact?: boolean;
   /** Called while tensor bytes are written. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /**
+   * Aborting it stops the save: its temp files are removed at once (synchronously,
+   * in the abort event), and the save rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface SaveResult {
@@ -58,13 +73,11 @@ export interface SaveResult {
   externalTensors: number;
   inlineTensors: number;
   reusedTensors: number;
+  /** The input data file the external data started as a copy of, if any. */
+  baseCopy?: BaseCopy;
+  /** Temp files of interrupted saves to the same output (their process gone) that were removed. */
+  staleTempFiles: StaleTempFile[];
 }
-
-const ALIGN_BIG = 4096;
-const ALIGN_SMALL = 64;
-const COPY_CHUNK = 8 * 2 ** 20;
-/** Pieces in flight when saving asynchronously (libuv's pool has 4 threads). */
-const COPY_WORKERS = 4;
 
 interface PlannedTensor {
   tensor: Tensor;
@@ -75,30 +88,35 @@ interface PlannedTensor {
 export function saveModel(model: Model, file: string, options: SaveOptions = {}): SaveResult {
   const job = planSave(model, file, options);
   try {
-    if (job.dataItems.length) {
+    if (job.data) {
       job.written.push(job.tmpData);
-      writeExternalData(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
+      writeDataFile(job.tmpData, job.data, options);
     }
     return commitSave(job, model);
   } catch (e) {
     return failSave(job, e);
+  } finally {
+    job.release();
   }
 }
 
 /**
- * `saveModel` with the external-data copy overlapped on libuv's thread pool
- * (several reads and writes in flight): what `deltac convert` uses for large models.
+ * `saveModel` with the external data written on libuv's thread pool (the base copy
+ * in the kernel, reads overlapping writes): what `deltac convert` uses.
  */
 export async function saveModelAsync(model: Model, file: string, options: SaveOptions = {}): Promise<SaveResult> {
   const job = planSave(model, file, options);
   try {
-    if (job.dataItems.length) {
+    if (job.data) {
       job.written.push(job.tmpData);
-      await writeExternalDataAsync(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
+      await writeDataFileAsync(job.tmpData, job.data, options);
     }
+    options.signal?.throwIfAborted();
     return commitSave(job, model);
   } catch (e) {
     return failSave(job, e);
+  } finally {
+    job.release();
   }
 }
 
@@ -108,14 +126,17 @@ interface SaveJob {
   dataPath: string;
   dataName: string;
   plan: Map<Tensor, PlannedTensor>;
-  /** Tensors to write to the external-data file, in file order. */
-  dataItems: PlannedTensor[];
+  /** The external-data file, when there is one to write. */
+  data?: DataLayout;
   externalBytes: number;
   tmpModel: string;
   tmpData: string;
   /** Temp files created so far (removed on failure). */
   written: string[];
   renamedData: boolean;
+  staleTempFiles: StaleTempFile[];
+  /** Removes the abort listener. */
+  release: () => void;
 }
 
 function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
@@ -155,24 +176,23 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     );
   }
 
-  // Plan: which tensor goes where, at which offset (deterministic: graph order).
+  // Plan: which tensor goes where (deterministic: graph order; offsets from data-file.ts).
   const plan = new Map<Tensor, PlannedTensor>();
-  let offset = 0;
+  const toData: Tensor[] = [];
   for (const t of tensors) {
     if (plan.has(t)) continue;
-    const size = t.byteLength;
     if (t.storage.kind === 'external' && options.reuseWeights) {
       plan.set(t, { tensor: t, mode: 'reuse', offset: t.storage.offset });
-    } else if (external && size >= sizeThreshold && t.storage.kind !== 'strings') {
-      const align = size >= alignThreshold ? ALIGN_BIG : ALIGN_SMALL;
-      offset = Math.ceil(offset / align) * align;
-      plan.set(t, { tensor: t, mode: 'external', offset });
-      offset += size;
+    } else if (external && t.byteLength >= sizeThreshold && t.storage.kind !== 'strings') {
+      plan.set(t, { tensor: t, mode: 'external', offset: 0 });
+      toData.push(t);
     } else {
       plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
     }
   }
-  const externalBytes = offset;
+  const layout = toData.length ? layoutDataFile(toData, { alignThreshold, compact: options.compact }) : undefined;
+  for (const [t, offset] of layout?.offsets ?? []) plan.get(t)!.offset = offset;
+  const externalBytes = layout?.bytes ?? 0;
   if (externalBytes > 0 && options.reuseWeights) {
     // Even with --force: the new data file would replace one that reused tensors still point into.
     for (const p of plan.values()) {
@@ -185,19 +205,36 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     }
   }
 
-  const tmpTag = `.tmp-${process.pid}-${Date.now().toString(36)}`;
-  return {
+  const staleTempFiles = removeStaleTempFiles(outDir, [path.basename(outPath), dataName]);
+  const tag = tempTag();
+  const job: SaveJob = {
     outPath,
     dataPath,
     dataName,
     plan,
-    dataItems: external && externalBytes > 0 ? [...plan.values()].filter((p) => p.mode === 'external') : [],
+    data: layout && layout.bytes > 0 ? layout : undefined,
     externalBytes,
-    tmpModel: outPath + tmpTag,
-    tmpData: dataPath + tmpTag,
+    tmpModel: outPath + tag,
+    tmpData: dataPath + tag,
     written: [],
     renamedData: false,
+    staleTempFiles,
+    release: () => {},
   };
+  // On abort the temp files go at once: a signal handler exits right after aborting.
+  const signal = options.signal;
+  if (signal) {
+    const onAbort = () => removeWritten(job);
+    signal.addEventListener('abort', onAbort, { once: true });
+    job.release = () => signal.removeEventListener('abort', onAbort);
+  }
+  return job;
+}
+
+/** Removes what a save wrote so far (temp files; a data file renamed before its model). */
+function removeWritten(job: SaveJob): void {
+  for (const f of job.written) fs.rmSync(f, { force: true });
+  if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
 }
 
 /** Writes the model protobuf and renames the temp files into place (data first). */
@@ -221,14 +258,16 @@ function commitSave(job: SaveJob, model: Model): SaveResult {
     externalDataPath: job.externalBytes > 0 ? job.dataPath : undefined,
     externalDataBytes: job.externalBytes,
     ...counts,
+    ...(job.data?.base ? { baseCopy: job.data.base } : {}),
+    staleTempFiles: job.staleTempFiles,
   };
 }
 
 /** Removes everything a failed save wrote, and rethrows as a DeltacError. */
 function failSave(job: SaveJob, e: unknown): never {
-  for (const f of job.written) fs.rmSync(f, { force: true });
-  if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
+  removeWritten(job);
   if (e instanceof DeltacError) throw e;
+  if ((e as Error)?.name === 'AbortError') throw e; // the signal's reason
   throw new DeltacError('DELTAC_E_WRITE', `could not write "${job.outPath}": ${(e as Error).message}`, undefined, { cause: e });
 }
 
@@ -253,7 +292,11 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
     }
   };
   if (model.sourcePath) add(model.sourcePath);
-  for (const t of collectTensors(model)) if (t.storage.kind === 'external' && t.storage.source instanceof FileByteSource) add(t.storage.source.path);
+  // …and every file a tensor is still read from (a deferred weight's checkpoint too)
+  for (const t of collectTensors(model)) {
+    const r = fileRange(t);
+    if (r) add(r.file.path);
+  }
   for (const out of outputs) {
     let key = path.resolve(out);
     let clash = inputs.has(key);
@@ -320,109 +363,6 @@ function writeFileDurable(file: string, bytes: Uint8Array): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/**
- * One piece of the external-data file: `length` bytes at `dst`, copied from a
- * range of an external file or taken from bytes in memory. Tensors are split into
- * pieces of at most COPY_CHUNK bytes, so memory stays bounded whatever their size.
- * Alignment gaps are left as holes (they read as zeros).
- */
-type CopyPiece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array });
-
-function* copyPieces(items: PlannedTensor[]): Generator<CopyPiece> {
-  for (const item of items) {
-    const s = item.tensor.storage;
-    if (s.kind === 'external' && s.source instanceof FileByteSource) {
-      if (s.offset + s.length > s.source.size()) {
-        throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${s.source.description}"`);
-      }
-      for (let done = 0; done < s.length; done += COPY_CHUNK) {
-        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, s.length - done), file: s.source, offset: s.offset + done };
-      }
-    } else {
-      const bytes = item.tensor.bytes();
-      for (let done = 0; done < bytes.length; done += COPY_CHUNK) {
-        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, bytes.length - done), bytes: bytes.subarray(done, done + COPY_CHUNK) };
-      }
-    }
-  }
-}
-
-function shortRead(piece: { file: FileByteSource }): DeltacError {
-  return new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${piece.file.description}" (did it shrink while saving?)`);
-}
-
-/** Streams tensor bytes into the external file (file-to-file, bounded memory). */
-function writeExternalData(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): void {
-  const fd = fs.openSync(file, 'wx');
-  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-  let source = null as { path: string; fd: number } | null;
-  let written = 0;
-  try {
-    for (const piece of copyPieces(items)) {
-      let data: Uint8Array;
-      if ('file' in piece) {
-        if (source?.path !== piece.file.path) {
-          if (source) fs.closeSync(source.fd);
-          source = { path: piece.file.path, fd: fs.openSync(piece.file.path, 'r') };
-        }
-        let got = 0;
-        while (got < piece.length) {
-          const n = fs.readSync(source.fd, buffer, got, piece.length - got, piece.offset + got);
-          if (n === 0) throw shortRead(piece);
-          got += n;
-        }
-        data = buffer.subarray(0, piece.length);
-      } else data = piece.bytes;
-      for (let w = 0; w < data.length; ) w += fs.writeSync(fd, data, w, data.length - w, piece.dst + w);
-      written += piece.length;
-      onProgress?.(written, total);
-    }
-    fs.ftruncateSync(fd, total);
-    onProgress?.(total, total); // alignment gaps count as written
-  } finally {
-    if (source) fs.closeSync(source.fd);
-    fs.closeSync(fd);
-  }
-}
-
-/** The same with several pieces in flight on libuv's thread pool, so reads and writes overlap. */
-async function writeExternalDataAsync(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): Promise<void> {
-  const out = await fsp.open(file, 'wx');
-  const pieces = copyPieces(items);
-  let written = 0;
-  const worker = async () => {
-    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-    for (let next = pieces.next(); !next.done; next = pieces.next()) {
-      const piece = next.value;
-      let data: Uint8Array;
-      if ('file' in piece) {
-        const src = await fsp.open(piece.file.path, 'r');
-        try {
-          let got = 0;
-          while (got < piece.length) {
-            const { bytesRead } = await src.read(buffer, got, piece.length - got, piece.offset + got);
-            if (bytesRead === 0) throw shortRead(piece);
-            got += bytesRead;
-          }
-        } finally {
-          await src.close();
-        }
-        data = buffer.subarray(0, piece.length);
-      } else data = piece.bytes;
-      for (let w = 0; w < data.length; ) w += (await out.write(data, w, data.length - w, piece.dst + w)).bytesWritten;
-      written += piece.length;
-      onProgress?.(written, total);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: COPY_WORKERS }, worker));
-    await out.truncate(total);
-    onProgress?.(total, total); // alignment gaps count as written
-  } finally {
-    await out.close();
   }
 }
 

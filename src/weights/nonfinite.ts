@@ -207,12 +207,16 @@ export function assertFinite(tensor: Tensor, name: string, where: string, hint: 
 export function assertNewInitializersFinite(model: Model, before: ReadonlySet<Tensor | null>): void {
   for (const v of model.graph.initializers.values()) {
     const t = v.initializer;
-    if (!t || before.has(t) || t.storage.kind !== 'inline' || !isFloatType(t.dtype)) continue;
+    if (!t || before.has(t) || !isFloatType(t.dtype)) continue;
+    const s = t.storage;
+    // Deferred tensors are computed for the scan and let go again; known-finite ones are skipped.
+    if (s.kind !== 'inline' && !(s.kind === 'deferred' && !s.finite)) continue;
     assertFinite(
       t,
       v.name,
       'the converted model',
       `deltac made it from the checkpoint, whose values exceed what ${dtypeName(t.dtype)} holds (f16: ±65504): rescale the checkpoint or convert a model of a wider type`,
     );
+    if (s.kind === 'deferred') s.finite = true; // what is derived from it later need not be scanned again
   }
 }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { DataType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import { Tensor } from '../ir/tensor.js';
+import { FileByteSource } from '../onnx/external-data.js';
 
 /** safetensors' own limit on the JSON header. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -43,6 +44,7 @@ export interface SafetensorsEntry {
 export class SafetensorsFile {
   readonly entries = new Map<string, SafetensorsEntry>();
   readonly metadata: Record<string, string>;
+  private source: FileByteSource | undefined;
 
   private constructor(
     readonly path: string,
@@ -144,6 +146,23 @@ export class SafetensorsFile {
       throw new DeltacError('DELTAC_E_FILE_READ', `cannot read "${key}" from "${this.path}": ${(err as Error).message}`);
     }
     return new Tensor(e.dtype, [...e.shape], { kind: 'inline', bytes, encoding: 'raw' }, key);
+  }
+
+  /**
+   * One tensor whose bytes stay in the file: read again whenever they are needed,
+   * and copied file to file by a saver. `finite`: the caller has scanned them.
+   */
+  deferredTensor(key: string, finite = false): Tensor {
+    const e = this.entries.get(key);
+    if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
+    this.source ??= new FileByteSource(this.path, this.path);
+    const t = Tensor.deferred(e.dtype, [...e.shape], () => this.tensor(key).bytes(), {
+      description: `"${key}" of "${this.path}"`,
+      range: { source: this.source, offset: e.begin },
+      finite,
+    });
+    t.name = key;
+    return t;
   }
 }
 

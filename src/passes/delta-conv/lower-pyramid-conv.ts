@@ -18,7 +18,7 @@
  * computed branch-free; anything else multiplies by averaging matrices built from
  * H and W (constants when static, Range/compare ops otherwise).
  */
-import { DataType } from '../../ir/dtype.js';
+import { DataType, byteSizeOf } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
 import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
@@ -174,10 +174,37 @@ function addTensors(a: Tensor, b: Tensor, dtype: DataType): Tensor {
   return Tensor.fromFloat32(x.map((v, i) => v + y[i]!), [...a.dims], dtype);
 }
 
+/**
+ * [r, c] → [c, r]. Of a weight that is not in memory (a checkpoint tensor left in
+ * its file), a deferred tensor: the transpose runs when the saver writes it.
+ */
 function transpose2d(t: Tensor, dtype: DataType): Tensor {
   const [r, c] = t.dims as [number, number];
-  const src = t.readFloat32();
-  const dst = new Float32Array(r * c);
+  const size = byteSizeOf(dtype, 1);
+  if (t.dtype !== dtype || ![1, 2, 4, 8].includes(size)) {
+    const src = t.readFloat32();
+    return Tensor.fromFloat32(transposeWords(src, r, c), [c, r], dtype);
+  }
+  const s = t.storage;
+  const bytes = () => transposeBytes(t.bytes(), r, c, size);
+  if (s.kind === 'inline') return new Tensor(dtype, [c, r], { kind: 'inline', bytes: bytes(), encoding: 'raw' });
+  const from = s.kind === 'deferred' ? s.description : s.kind === 'external' ? `"${s.location}"` : 'a weight';
+  return Tensor.deferred(dtype, [c, r], bytes, { description: `${from}, transposed`, finite: s.kind === 'deferred' && s.finite === true });
+}
+
+/** Transposes r×c elements of `size` bytes, bit for bit. */
+function transposeBytes(b: Uint8Array, r: number, c: number, size: number): Uint8Array {
+  const aligned = b.byteOffset % size === 0 ? b : b.slice();
+  const view = (n: number) =>
+    size === 1 ? new Uint8Array(aligned.buffer, aligned.byteOffset, n) : size === 2 ? new Uint16Array(aligned.buffer, aligned.byteOffset, n) : size === 4 ? new Uint32Array(aligned.buffer, aligned.byteOffset, n) : new Float64Array(aligned.buffer, aligned.byteOffset, n);
+  const out = transposeWords(view(r * c), r, c);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+type Words = Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+
+function transposeWords<T extends Words>(src: T, r: number, c: number): T {
+  const dst = new (src.constructor as new (n: number) => T)(r * c);
   // In 32×32 tiles: a plain row-by-row transpose of a 1280×1280 weight thrashes the cache.
   const T = 32;
   for (let i0 = 0; i0 < r; i0 += T) {
@@ -187,7 +214,7 @@ function transpose2d(t: Tensor, dtype: DataType): Tensor {
       for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) dst[j * r + i] = src[i * c + j]!;
     }
   }
-  return Tensor.fromFloat32(dst, [c, r], dtype);
+  return dst;
 }
 
 /** Kernel and stride when every window has the same size and a constant step. */

@@ -1,0 +1,342 @@
+/**
+ * The external-data file of a saved model: where each tensor goes (the layout) and
+ * how its bytes get there (the writers).
+ *
+ * Layout. Normally the tensors are packed in graph order (those of 1 MiB or more on
+ * 4 KiB boundaries, smaller ones on 64 bytes). But when one file the tensors come
+ * from — the input's data file — holds most of what the output keeps (a conversion
+ * keeps every weight but the attention projections), that file is the *base*: the
+ * new data file starts as a kernel copy of it (`fs.copyFile`: a reflink where the
+ * file system has one, else copy_file_range; no byte passes through JavaScript), its
+ * tensors stay at their offsets, and the other tensors (the ΔConvBlock weights) go
+ * into the ranges that nothing references any more (the removed weights) or after
+ * its end. What they do not fill stays in the file, unreferenced: a base is used
+ * only when it holds at least half of the output's tensor bytes and leaves at most
+ * 1/8 of itself unreferenced (SDXL base fp32: 0.8 of 10.3 GB); `compact` turns it off.
+ *
+ * Writing. Everything else is written in destination order by one sequential
+ * writer, while the next piece is read (or computed, for deferred tensors) — large
+ * pieces, one open descriptor per source file, adjacent ranges merged.
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import { DeltacError } from '../ir/errors.js';
+import type { Tensor } from '../ir/tensor.js';
+import { FileByteSource } from './external-data.js';
+
+export const ALIGN_BIG = 4096;
+export const ALIGN_SMALL = 64;
+/** Largest piece read and written at once. */
+const PIECE = 16 * 2 ** 20;
+/** A base must be at least this big (smaller files are packed: nothing to gain). */
+const BASE_MIN_BYTES = 64 * 2 ** 20;
+/** …hold at least this share of the data file's tensors… */
+const BASE_MIN_SHARE = 1 / 2;
+/** …and keep at most this share of itself unreferenced. */
+const BASE_MAX_UNREFERENCED = 1 / 8;
+
+export interface LayoutOptions {
+  /** Tensors of at least this size start on a 4 KiB boundary (smaller ones on 64 bytes). */
+  alignThreshold: number;
+  /** Never start from a copy of an input file: pack every tensor (the smallest file). */
+  compact?: boolean;
+}
+
+/** The input file the data file starts as a copy of. */
+export interface BaseCopy {
+  path: string;
+  bytes: number;
+  /** Bytes of it that no tensor of the output references (removed weights not overwritten). */
+  unreferencedBytes: number;
+}
+
+export interface DataLayout {
+  /** Offset of every tensor in the data file. */
+  offsets: Map<Tensor, number>;
+  /** Tensors to write, in file order (those kept in a base copy are not among them). */
+  writes: { tensor: Tensor; offset: number }[];
+  base?: BaseCopy;
+  /** Size of the data file. */
+  bytes: number;
+}
+
+/** Where a tensor's bytes lie verbatim in a file, if they do. */
+export function fileRange(t: Tensor): { file: FileByteSource; offset: number; length: number } | undefined {
+  const s = t.storage;
+  if (s.kind === 'external' && s.source instanceof FileByteSource) return { file: s.source, offset: s.offset, length: s.length };
+  if (s.kind === 'deferred' && s.range?.source instanceof FileByteSource) return { file: s.range.source, offset: s.range.offset, length: s.length };
+  return undefined;
+}
+
+const alignOf = (size: number, threshold: number) => (size >= threshold ? ALIGN_BIG : ALIGN_SMALL);
+const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
+
+/** Lays out `tensors` (distinct, in graph order) in one data file. */
+export function layoutDataFile(tensors: Tensor[], options: LayoutOptions): DataLayout {
+  return (options.compact ? undefined : baseLayout(tensors, options)) ?? packedLayout(tensors, options);
+}
+
+function packedLayout(tensors: Tensor[], options: LayoutOptions): DataLayout {
+  const offsets = new Map<Tensor, number>();
+  const writes: DataLayout['writes'] = [];
+  let end = 0;
+  for (const t of tensors) {
+    const offset = alignUp(end, alignOf(t.byteLength, options.alignThreshold));
+    offsets.set(t, offset);
+    writes.push({ tensor: t, offset });
+    end = offset + t.byteLength;
+  }
+  return { offsets, writes, bytes: end };
+}
+
+function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | undefined {
+  // The file that contributes the most bytes.
+  const kept = new Map<string, { file: FileByteSource; bytes: number }>();
+  for (const t of tensors) {
+    const r = fileRange(t);
+    if (!r) continue;
+    const k = kept.get(r.file.path) ?? { file: r.file, bytes: 0 };
+    k.bytes += r.length;
+    kept.set(r.file.path, k);
+  }
+  const best = [...kept.values()].sort((a, b) => b.bytes - a.bytes)[0];
+  // Worth it only when the copy is most of the file (not one big tensor's file among hundreds).
+  const total = tensors.reduce((a, t) => a + t.byteLength, 0);
+  if (!best || best.bytes < total * BASE_MIN_SHARE) return undefined;
+  let size: number;
+  try {
+    size = fs.statSync(best.file.path).size;
+  } catch {
+    return undefined; // reported by the packed path's reads
+  }
+  if (size < BASE_MIN_BYTES) return undefined;
+
+  const offsets = new Map<Tensor, number>();
+  const ranges: [number, number][] = [];
+  const others: Tensor[] = [];
+  for (const t of tensors) {
+    const r = fileRange(t);
+    if (r && r.file.path === best.file.path && r.offset + r.length <= size) {
+      offsets.set(t, r.offset);
+      ranges.push([r.offset, r.offset + r.length]);
+    } else others.push(t);
+  }
+  // The ranges no kept tensor covers, in file order.
+  ranges.sort((a, b) => a[0] - b[0]);
+  const gaps: [number, number][] = [];
+  let at = 0;
+  for (const [s, e] of ranges) {
+    if (s > at) gaps.push([at, s]);
+    at = Math.max(at, e);
+  }
+  if (at < size) gaps.push([at, size]);
+  // The others, largest first, each into the first gap it fits (aligned), else after the end.
+  const writes: DataLayout['writes'] = [];
+  let end = size;
+  const order = others.map((t, i) => ({ t, i })).sort((a, b) => b.t.byteLength - a.t.byteLength || a.i - b.i);
+  for (const { t } of order) {
+    const align = alignOf(t.byteLength, options.alignThreshold);
+    let offset = -1;
+    for (let g = 0; g < gaps.length; g++) {
+      const [s, e] = gaps[g]!;
+      const start = alignUp(s, align);
+      if (start + t.byteLength > e) continue;
+      offset = start;
+      gaps.splice(g, 1, ...([[s, start], [start + t.byteLength, e]] as [number, number][]).filter(([a, b]) => b > a));
+      break;
+    }
+    if (offset < 0) {
+      offset = alignUp(end, align);
+      end = offset + t.byteLength;
+    }
+    offsets.set(t, offset);
+    writes.push({ tensor: t, offset });
+  }
+  const unreferencedBytes = gaps.reduce((a, [s, e]) => a + e - s, 0);
+  if (unreferencedBytes > size * BASE_MAX_UNREFERENCED) return undefined;
+  writes.sort((a, b) => a.offset - b.offset);
+  return { offsets, writes, base: { path: best.file.path, bytes: size, unreferencedBytes }, bytes: end };
+}
+
+// ---- writing --------------------------------------------------------------------------
+
+/**
+ * One piece of the data file: `length` bytes at `dst`, copied from a range of a file
+ * or taken from bytes in memory (a tensor's, or computed for a deferred one). Adjacent
+ * file ranges are merged; pieces are at most PIECE bytes.
+ */
+type Piece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array });
+
+function* pieces(writes: DataLayout['writes']): Generator<Piece> {
+  let run: { file: FileByteSource; offset: number; dst: number; length: number } | null = null;
+  function* flush(): Generator<Piece> {
+    if (!run) return;
+    for (let done = 0; done < run.length; done += PIECE) {
+      yield { dst: run.dst + done, length: Math.min(PIECE, run.length - done), file: run.file, offset: run.offset + done };
+    }
+    run = null;
+  }
+  for (const w of writes) {
+    const r = fileRange(w.tensor);
+    if (r) {
+      if (r.offset + r.length > r.file.size()) {
+        throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${r.file.description}"`);
+      }
+      if (run && run.file === r.file && run.offset + run.length === r.offset && run.dst + run.length === w.offset) {
+        run.length += r.length;
+        continue;
+      }
+      yield* flush();
+      run = { file: r.file, offset: r.offset, dst: w.offset, length: r.length };
+      continue;
+    }
+    yield* flush();
+    const bytes = w.tensor.bytes();
+    for (let done = 0; done < bytes.length; done += PIECE) {
+      yield { dst: w.offset + done, length: Math.min(PIECE, bytes.length - done), bytes: bytes.subarray(done, done + PIECE) };
+    }
+  }
+  yield* flush();
+}
+
+function shortRead(file: FileByteSource): DeltacError {
+  return new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${file.description}" (did it shrink while saving?)`);
+}
+
+export interface WriteOptions {
+  onProgress?: (done: number, total: number) => void;
+  /** Checked between pieces: an aborted save stops writing (the caller removes the file). */
+  signal?: AbortSignal;
+}
+
+/** Permissions of a copied base: those of the input file, plus the owner's write bit (the file is patched). */
+function writableMode(file: string): number {
+  return (fs.statSync(file).mode & 0o777) | 0o200;
+}
+
+function checkBaseCopy(file: string, base: BaseCopy): void {
+  const size = fs.statSync(file).size;
+  if (size !== base.bytes) {
+    throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `"${base.path}" changed size while it was copied (${base.bytes} → ${size} bytes)`);
+  }
+}
+
+/** Writes the data file `file` (created here, exclusively) synchronously. */
+export function writeDataFile(file: string, layout: DataLayout, options: WriteOptions = {}): void {
+  const total = layout.bytes;
+  let done = 0;
+  if (layout.base) {
+    fs.copyFileSync(layout.base.path, file, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    fs.chmodSync(file, writableMode(file));
+    checkBaseCopy(file, layout.base);
+    done = layout.base.bytes;
+    options.onProgress?.(done, total);
+  }
+  const fd = fs.openSync(file, layout.base ? 'r+' : 'wx');
+  const buffer = Buffer.allocUnsafe(PIECE);
+  const sources = new Map<FileByteSource, number>();
+  try {
+    for (const piece of pieces(layout.writes)) {
+      options.signal?.throwIfAborted();
+      let data: Uint8Array;
+      if ('file' in piece) {
+        let src = sources.get(piece.file);
+        if (src === undefined) sources.set(piece.file, (src = fs.openSync(piece.file.path, 'r')));
+        let got = 0;
+        while (got < piece.length) {
+          const n = fs.readSync(src, buffer, got, piece.length - got, piece.offset + got);
+          if (n === 0) throw shortRead(piece.file);
+          got += n;
+        }
+        data = buffer.subarray(0, piece.length);
+      } else data = piece.bytes;
+      for (let w = 0; w < data.length; ) w += fs.writeSync(fd, data, w, data.length - w, piece.dst + w);
+      done += piece.length;
+      options.onProgress?.(done, total);
+    }
+    fs.ftruncateSync(fd, total);
+    options.onProgress?.(total, total); // alignment gaps count as written
+  } finally {
+    for (const src of sources.values()) fs.closeSync(src);
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The same on libuv's thread pool: the base copy runs in the kernel (its progress
+ * read from the file's growing size), then one writer writes the pieces in file
+ * order while the next one is read or computed.
+ */
+export async function writeDataFileAsync(file: string, layout: DataLayout, options: WriteOptions = {}): Promise<void> {
+  const total = layout.bytes;
+  let done = 0;
+  if (layout.base) {
+    const base = layout.base;
+    const poll = setInterval(() => {
+      fsp.stat(file).then(
+        (st) => options.onProgress?.(Math.min(st.size, base.bytes), total),
+        () => {},
+      );
+    }, 250);
+    try {
+      await fsp.copyFile(base.path, file, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+    } finally {
+      clearInterval(poll);
+    }
+    options.signal?.throwIfAborted();
+    await fsp.chmod(file, writableMode(file));
+    checkBaseCopy(file, base);
+    done = base.bytes;
+    options.onProgress?.(done, total);
+  }
+  const out = await fsp.open(file, layout.base ? 'r+' : 'wx');
+  const sources = new Map<FileByteSource, Promise<fsp.FileHandle>>();
+  const buffers = [Buffer.allocUnsafe(PIECE), Buffer.allocUnsafe(PIECE)];
+  let which = 0;
+  const fill = async (piece: Piece): Promise<{ piece: Piece; data: Uint8Array }> => {
+    if (!('file' in piece)) return { piece, data: piece.bytes };
+    const buffer = buffers[(which ^= 1)]!;
+    let src = sources.get(piece.file);
+    if (!src) sources.set(piece.file, (src = fsp.open(piece.file.path, 'r')));
+    const handle = await src;
+    let got = 0;
+    while (got < piece.length) {
+      const { bytesRead } = await handle.read(buffer, got, piece.length - got, piece.offset + got);
+      if (bytesRead === 0) throw shortRead(piece.file);
+      got += bytesRead;
+    }
+    return { piece, data: buffer.subarray(0, piece.length) };
+  };
+  const all = pieces(layout.writes);
+  let pending: Promise<{ piece: Piece; data: Uint8Array }> | null = null;
+  let writing: Promise<void> | null = null;
+  const write = async (data: Uint8Array, dst: number) => {
+    for (let w = 0; w < data.length; ) w += (await out.write(data, w, data.length - w, dst + w)).bytesWritten;
+  };
+  try {
+    const first = all.next();
+    pending = first.done ? null : fill(first.value);
+    while (pending) {
+      const { piece, data } = await pending;
+      pending = null;
+      options.signal?.throwIfAborted();
+      // The next piece is read (or computed) while this one is written; two buffers take turns.
+      writing = write(data, piece.dst);
+      writing.catch(() => {}); // rethrown when awaited below
+      const next = all.next();
+      pending = next.done ? null : fill(next.value);
+      pending?.catch(() => {});
+      await writing;
+      writing = null;
+      done += piece.length;
+      options.onProgress?.(done, total);
+    }
+    await out.truncate(total);
+    options.onProgress?.(total, total);
+  } finally {
+    await writing?.catch(() => {});
+    await pending?.catch(() => {});
+    for (const src of sources.values()) await src.then((h) => h.close(), () => {});
+    await out.close();
+  }
+}
