@@ -209,6 +209,12 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
+/** Bytes a write moves, for progress: the base copy, then every tensor written (a packed file: its size). */
+function workOf(layout: DataLayout): number {
+  if (!layout.base) return layout.bytes;
+  return layout.base.bytes + layout.writes.reduce((a, w) => a + w.tensor.byteLength, 0);
+}
+
 /** Permissions of a copied base: those of the input file, plus the owner's write bit (the file is patched). */
 function writableMode(file: string): number {
   return (fs.statSync(file).mode & 0o777) | 0o200;
@@ -223,7 +229,7 @@ function checkBaseCopy(file: string, base: BaseCopy): void {
 
 /** Writes the data file `file` (created here, exclusively) synchronously. */
 export function writeDataFile(file: string, layout: DataLayout, options: WriteOptions = {}): void {
-  const total = layout.bytes;
+  const total = workOf(layout);
   let done = 0;
   if (layout.base) {
     fs.copyFileSync(layout.base.path, file, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
@@ -254,7 +260,7 @@ export function writeDataFile(file: string, layout: DataLayout, options: WriteOp
       done += piece.length;
       options.onProgress?.(done, total);
     }
-    fs.ftruncateSync(fd, total);
+    fs.ftruncateSync(fd, layout.bytes);
     options.onProgress?.(total, total); // alignment gaps count as written
   } finally {
     for (const src of sources.values()) fs.closeSync(src);
@@ -268,7 +274,7 @@ export function writeDataFile(file: string, layout: DataLayout, options: WriteOp
  * order while the next one is read or computed.
  */
 export async function writeDataFileAsync(file: string, layout: DataLayout, options: WriteOptions = {}): Promise<void> {
-  const total = layout.bytes;
+  const total = workOf(layout);
   let done = 0;
   if (layout.base) {
     const base = layout.base;
@@ -331,7 +337,7 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
       done += piece.length;
       options.onProgress?.(done, total);
     }
-    await out.truncate(total);
+    await out.truncate(layout.bytes);
     options.onProgress?.(total, total);
   } finally {
     await writing?.catch(() => {});

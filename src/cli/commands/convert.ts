@@ -8,7 +8,8 @@ import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
 import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
-import type { Command } from '../main.js';
+import { onInterrupt } from '../interrupt.js';
+import { type Command, oneLine } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 
@@ -34,13 +35,17 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
+    '[--reuse-weights] [--compact] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
     '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
     '  After saving, the converted model runs once in onnxruntime (CPU) on seeded inputs at a small size\n' +
     '  (by default when its weights fit in memory; --check forces it, --no-check skips it); if it does not\n' +
     '  load, does not run or gives NaN/Inf where the original does not, the output is deleted\n' +
-    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.',
+    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.\n' +
+    "  External data starts as a copy of the input's data file when that holds most of it (the removed\n" +
+    "  attention weights' space takes the new ones); --compact packs it instead (smaller, slower to write).\n" +
+    '  Ctrl-C, SIGTERM or SIGHUP while writing removes the temp files; a conversion to the same output\n' +
+    '  removes the temp files that a killed one left behind.',
   options: {
     weights: { type: 'string', short: 'w' },
     output: { type: 'string', short: 'o' },
@@ -52,6 +57,7 @@ export const convertCommand: Command = {
     resolution: { type: 'string' },
     'external-data': { type: 'string' },
     'reuse-weights': { type: 'boolean' },
+    compact: { type: 'boolean' },
     'emit-kernels': { type: 'string' },
     check: { type: 'boolean' },
     'no-check': { type: 'boolean' },
@@ -72,39 +78,72 @@ export const convertCommand: Command = {
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
     if (values.check && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
     const started = performance.now();
-    const model = loadModel(input);
-    const kernelsDir = values['emit-kernels'] as string | undefined;
-    const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
-    let kernels: KernelsSummary | undefined;
-    const report = convert(model, {
-      onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
-      weights,
-      gate,
-      scales: parseList(values.scales as string | undefined, '--scales'),
-      map: values.map as string | undefined,
-      allowPartial: values['allow-partial'] === true,
-      emit,
-      resolutions: parseList(values.resolution as string | undefined, '--resolution'),
+    // Interrupted, the command says so in one line (while saving, after the save removed its temp files).
+    const stopping = new AbortController();
+    let phase: 'converting' | 'saving' | 'checking' = 'converting';
+    let bar: ReturnType<typeof progressBar> | undefined;
+    const releaseInterrupts = onInterrupt((signal) => {
+      bar?.stop();
+      const out = JSON.stringify(oneLine(output));
+      if (phase === 'saving') {
+        stopping.abort(new DeltacError('DELTAC_E_WRITE', `saving was interrupted by ${signal}`));
+        return `deltac convert: interrupted by ${signal} while writing ${out}; its temp files were removed`;
+      }
+      if (phase === 'checking') return `deltac convert: interrupted by ${signal} while checking ${out}, which was written but not checked`;
+      return `deltac convert: interrupted by ${signal}; nothing was written`;
     });
-    ensureOutputFolder(output);
-    const bar = progressBar(io, 'writing weights');
-    const saved = await saveModelAsync(model, output, {
-      externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
-      reuseWeights: values['reuse-weights'] === true,
-      force: values.force === true,
-      onProgress: (done, total) => bar.update(done, total),
-    }).finally(() => bar.stop());
-    const seconds = (performance.now() - started) / 1000;
-    const check = await runCheck(input, saved, model, values);
-    if (values.json) {
-      io.out(JSON.stringify({ input, output: saved, report, kernels, check, seconds }, null, 2));
-    } else {
-      io.out(renderReport(input, report, saved, seconds, check));
-      if (kernels) io.out(kernels.summary);
+    try {
+      const model = loadModel(input);
+      const kernelsDir = values['emit-kernels'] as string | undefined;
+      const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
+      let kernels: KernelsSummary | undefined;
+      const report = convert(model, {
+        onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
+        weights,
+        gate,
+        scales: parseList(values.scales as string | undefined, '--scales'),
+        map: values.map as string | undefined,
+        allowPartial: values['allow-partial'] === true,
+        emit,
+        resolutions: parseList(values.resolution as string | undefined, '--resolution'),
+      });
+      ensureOutputFolder(output);
+      phase = 'saving';
+      const writing = (bar = progressBar(io, 'writing weights'));
+      const saved = await saveModelAsync(model, output, {
+        externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
+        reuseWeights: values['reuse-weights'] === true,
+        compact: values.compact === true,
+        force: values.force === true,
+        onProgress: (done, total) => writing.update(done, total),
+        signal: stopping.signal,
+      }).finally(() => writing.stop());
+      phase = 'checking';
+      for (const line of staleLines(saved)) io.err(line);
+      const seconds = (performance.now() - started) / 1000;
+      const check = await runCheck(input, saved, model, values);
+      if (values.json) {
+        io.out(JSON.stringify({ input, output: saved, report, kernels, check, seconds }, null, 2));
+      } else {
+        io.out(renderReport(input, report, saved, seconds, check));
+        if (kernels) io.out(kernels.summary);
+      }
+      for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
+    } finally {
+      releaseInterrupts();
     }
-    for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
   },
 };
+
+/** One line per process whose leftover temp files the save removed. */
+function staleLines(saved: SaveResult): string[] {
+  const byPid = new Map<number, SaveResult['staleTempFiles']>();
+  for (const f of saved.staleTempFiles) byPid.set(f.pid, [...(byPid.get(f.pid) ?? []), f]);
+  return [...byPid].map(
+    ([pid, files]) =>
+      `note: removed ${files.length === 1 ? 'a temp file' : `${files.length} temp files`} of an interrupted save to this output (process ${pid} no longer runs): ${files.map((f) => `${path.basename(f.path)} (${formatBytes(f.bytes)})`).join(', ')}`,
+  );
+}
 
 /** The smoke check after saving, unless --no-check, or skipped when the weights do not fit in memory (without --check). */
 async function runCheck(input: string, saved: SaveResult, model: Model, values: Record<string, unknown>): Promise<SmokeCheckResult> {
@@ -173,6 +212,12 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   lines.push(`graph            ${r.nodesBefore} → ${r.nodesAfter} nodes (${r.emit === 'fused' ? 'fused ai.deltac.PyramidConvBlock kept' : 'lowered to standard ONNX'})`);
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
+  if (saved.baseCopy) {
+    const b = saved.baseCopy;
+    lines.push(
+      `                 data file: a copy of ${path.basename(b.path)} with the ΔConvBlock weights in the removed weights' place${b.unreferencedBytes ? `; ${formatBytes(b.unreferencedBytes)} of it no longer referenced (--compact drops it)` : ''}`,
+    );
+  }
   if (check) lines.push(renderCheck(check));
   return lines.join('\n');
 }
