@@ -89,8 +89,12 @@ function packedLayout(tensors: Tensor[], options: LayoutOptions): DataLayout {
   return { offsets, writes, bytes: end };
 }
 
-function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | undefined {
-  // The file that contributes the most bytes.
+/**
+ * The file a base copy would start from: the one the tensors' bytes come from most,
+ * when it is big enough and holds at least half of them. Decided again on the final
+ * tensors by the layout; a caller may start copying it early (save.ts: startDataCopy).
+ */
+export function baseCandidate(tensors: Tensor[]): { file: FileByteSource; size: number } | undefined {
   const kept = new Map<string, { file: FileByteSource; bytes: number }>();
   for (const t of tensors) {
     const r = fileRange(t);
@@ -109,14 +113,19 @@ function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | und
   } catch {
     return undefined; // reported by the packed path's reads
   }
-  if (size < BASE_MIN_BYTES) return undefined;
+  return size >= BASE_MIN_BYTES ? { file: best.file, size } : undefined;
+}
 
+function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | undefined {
+  const candidate = baseCandidate(tensors);
+  if (!candidate) return undefined;
+  const { file: best, size } = candidate;
   const offsets = new Map<Tensor, number>();
   const ranges: [number, number][] = [];
   const others: Tensor[] = [];
   for (const t of tensors) {
     const r = fileRange(t);
-    if (r && r.file.path === best.file.path && r.offset + r.length <= size) {
+    if (r && r.file.path === best.path && r.offset + r.length <= size) {
       offsets.set(t, r.offset);
       ranges.push([r.offset, r.offset + r.length]);
     } else others.push(t);
@@ -155,7 +164,7 @@ function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | und
   const unreferencedBytes = gaps.reduce((a, [s, e]) => a + e - s, 0);
   if (unreferencedBytes > size * BASE_MAX_UNREFERENCED) return undefined;
   writes.sort((a, b) => a.offset - b.offset);
-  return { offsets, writes, base: { path: best.file.path, bytes: size, unreferencedBytes }, bytes: end };
+  return { offsets, writes, base: { path: best.path, bytes: size, unreferencedBytes }, bytes: end };
 }
 
 // ---- writing --------------------------------------------------------------------------
@@ -204,6 +213,8 @@ function shortRead(file: FileByteSource): DeltacError {
 }
 
 export interface WriteOptions {
+  /** The base copy is already in `file` (started before the conversion: save.ts, startDataCopy). */
+  baseCopied?: boolean;
   onProgress?: (done: number, total: number) => void;
   /** Checked between pieces: an aborted save stops writing (the caller removes the file). */
   signal?: AbortSignal;
@@ -231,7 +242,12 @@ function checkBaseCopy(file: string, base: BaseCopy): void {
 export function writeDataFile(file: string, layout: DataLayout, options: WriteOptions = {}): void {
   const total = workOf(layout);
   let done = 0;
-  if (layout.base) {
+  if (layout.base && options.baseCopied) {
+    fs.chmodSync(file, writableMode(file));
+    checkBaseCopy(file, layout.base);
+    done = layout.base.bytes;
+    options.onProgress?.(done, total);
+  } else if (layout.base) {
     fs.copyFileSync(layout.base.path, file, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     fs.chmodSync(file, writableMode(file));
     checkBaseCopy(file, layout.base);
@@ -276,7 +292,12 @@ export function writeDataFile(file: string, layout: DataLayout, options: WriteOp
 export async function writeDataFileAsync(file: string, layout: DataLayout, options: WriteOptions = {}): Promise<void> {
   const total = workOf(layout);
   let done = 0;
-  if (layout.base) {
+  if (layout.base && options.baseCopied) {
+    await fsp.chmod(file, writableMode(file));
+    checkBaseCopy(file, layout.base);
+    done = layout.base.bytes;
+    options.onProgress?.(done, total);
+  } else if (layout.base) {
     const base = layout.base;
     const poll = setInterval(() => {
       fsp.stat(file).then(

@@ -10,6 +10,7 @@
  * `force` is set.
  */
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Attribute } from '../ir/attribute.js';
 import { DataType, byteSizeOf } from '../ir/dtype.js';
@@ -19,7 +20,7 @@ import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
-import { type BaseCopy, type DataLayout, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
+import { type BaseCopy, type DataLayout, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
 import { FileByteSource } from './external-data.js';
 import type { P } from './proto-util.js';
 import { ModelProtoType } from './schema.js';
@@ -104,12 +105,26 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
  * `saveModel` with the external data written on libuv's thread pool (the base copy
  * in the kernel, reads overlapping writes): what `deltac convert` uses.
  */
-export async function saveModelAsync(model: Model, file: string, options: SaveOptions = {}): Promise<SaveResult> {
-  const job = planSave(model, file, options);
+export async function saveModelAsync(model: Model, file: string, options: SaveOptions & { early?: EarlyDataCopy } = {}): Promise<SaveResult> {
+  const early = options.early;
+  let job: SaveJob;
+  try {
+    job = planSave(model, file, options);
+  } catch (e) {
+    early?.discard();
+    throw e;
+  }
+  const adopt = early !== undefined && job.data?.base?.path === early.base;
+  if (adopt) {
+    job.tmpData = early.tmp;
+    job.staleTempFiles.push(...early.staleTempFiles);
+  } else early?.discard();
   try {
     if (job.data) {
       job.written.push(job.tmpData);
-      await writeDataFileAsync(job.tmpData, job.data, options);
+      if (adopt) await early.done;
+      options.signal?.throwIfAborted();
+      await writeDataFileAsync(job.tmpData, job.data, { ...options, baseCopied: adopt });
     }
     options.signal?.throwIfAborted();
     return commitSave(job, model);
@@ -139,7 +154,8 @@ interface SaveJob {
   release: () => void;
 }
 
-function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
+/** The output's paths, checked before anything is written: its folder exists, nothing is a folder, no input is overwritten. */
+function outputPaths(model: Model, file: string, options: SaveOptions): { outPath: string; outDir: string; dataName: string; dataPath: string } {
   const outPath = path.resolve(file);
   const outDir = path.dirname(outPath);
   if (!isDirectory(outDir)) {
@@ -155,6 +171,59 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     if (isDirectory(p)) throw new DeltacError('DELTAC_E_WRITE', `cannot write "${p}": it is a folder; give a file name with -o`);
   }
   protectInputs(model, [outPath, dataPath], options.force === true);
+  return { outPath, outDir, dataName, dataPath };
+}
+
+/**
+ * The base copy of the external data (data-file.ts), started before the model is
+ * converted so that the kernel copies the input's data file while the conversion
+ * runs. `saveModelAsync(…, { early })` adopts it when its layout starts from the same
+ * file and removes it otherwise; `discard()` removes it (a conversion that failed or
+ * was interrupted: the kernel may still be writing it, into a file no longer named).
+ */
+export interface EarlyDataCopy {
+  /** The input file being copied. */
+  readonly base: string;
+  /** The temp file it is copied to. */
+  readonly tmp: string;
+  readonly done: Promise<void>;
+  /** Temp files of interrupted saves to the same output, removed before the copy began. */
+  readonly staleTempFiles: StaleTempFile[];
+  discard(): void;
+}
+
+/**
+ * Starts the base copy for saving `model` (still to be converted) to `file` when the
+ * save will probably start from one: external data, one input file holding most of
+ * the tensors. Checks the output paths as the save will (throws the same errors).
+ */
+export function startDataCopy(model: Model, file: string, options: SaveOptions = {}): EarlyDataCopy | undefined {
+  if (options.externalData === false || options.reuseWeights || options.compact) return undefined;
+  const { outPath, outDir, dataName, dataPath } = outputPaths(model, file, options);
+  const candidate = baseCandidate(collectTensors(model));
+  if (!candidate) return undefined;
+  const staleTempFiles = removeStaleTempFiles(outDir, [path.basename(outPath), dataName]);
+  const tmp = dataPath + tempTag();
+  const done = fsp.copyFile(candidate.file.path, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+  done.catch(() => {}); // reported by the save that adopts it
+  let discarded = false;
+  return {
+    base: candidate.file.path,
+    tmp,
+    done,
+    staleTempFiles,
+    discard() {
+      if (discarded) return;
+      discarded = true;
+      fs.rmSync(tmp, { force: true });
+      // a copy not started yet creates the file later: removed once it is done
+      void done.finally(() => fs.rmSync(tmp, { force: true })).catch(() => {});
+    },
+  };
+}
+
+function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
+  const { outPath, outDir, dataName, dataPath } = outputPaths(model, file, options);
 
   const tensors = collectTensors(model);
   const sizeThreshold = options.sizeThreshold ?? 1024;

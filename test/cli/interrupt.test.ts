@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureFullSizeDeltaCheckpoint } from '../../bench/models/full-size-delta.js';
 import { ensureSd15DeltaCheckpoint } from '../../bench/models/sd15-delta.js';
 import { runCli } from '../helpers/cli.js';
+import { deltaCheckpointTensors, writeSafetensors } from '../helpers/safetensors-writer.js';
 import { REPO_ROOT, listDir, makeTempDir } from '../helpers/paths.js';
 import { ensureFullSizeWeights } from '../helpers/synthesize-full-size.js';
 import { ensureSd15FullWeights } from '../helpers/synthesize-sd15-full.js';
@@ -33,10 +34,16 @@ interface Model {
 }
 let packed: Model; // sd15-full: 384 weight files → one packed data file
 let copied: Model; // the SD1.5 layout in fp16: one data file → copied by the kernel
+let overflowing: string; // an F32 checkpoint for it with a value beyond f16's range
 beforeAll(async () => {
   packed = { model: path.join(await ensureSd15FullWeights(), 'model.graph.onnx'), weights: ensureSd15DeltaCheckpoint() };
   const layout = ensureFullSizeWeights({ layout: 'sd15', style: 'ts-sdpa', dtype: 'f16' });
   copied = { model: layout.model, weights: ensureFullSizeDeltaCheckpoint('sd15-ts-sdpa', layout.built.selfBlocks, 'F16') };
+  const tensors = deltaCheckpointTensors(layout.built.selfBlocks.map((b) => ({ block: b.path, channels: b.channels, kernel: b.kernel })), 5);
+  const last = Object.values(tensors).at(-1)!;
+  last.data[0] = 1e6;
+  overflowing = path.join(tmp.dir, 'overflowing.safetensors');
+  writeSafetensors(overflowing, tensors);
 }, 600_000);
 
 function start(m: Model, out: string): { child: ChildProcess; exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
@@ -103,5 +110,17 @@ describe('SIGKILL cannot be caught: the next conversion to the same output clean
     expect(r.code, r.err).toBe(0);
     expect(r.err).toMatch(new RegExp(`^note: removed a temp file of an interrupted save to this output \\(process ${child.pid} no longer runs\\): ${left.replace(/\./g, '\\.')} \\(`, 'm'));
     expect(listDir(dir)).toEqual([alive, 'unet.onnx', 'unet.onnx.data'].sort());
+  }, 300_000);
+});
+
+describe('a conversion that fails after the copy for its save started', () => {
+  it('removes the copy and the output folder it created (f32 → f16 overflow → DELTAC_E_WEIGHTS_NONFINITE)', async () => {
+    const dir = freshDir();
+    const out = path.join(dir, 'new', 'sub', 'unet.onnx');
+    const r = await runCli('convert', copied.model, '--weights', overflowing, '-o', out);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toMatch(/DELTAC_E_WEIGHTS_NONFINITE/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(listDir(dir)).toEqual([]);
   }, 300_000);
 });

@@ -14,7 +14,7 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
 import { layoutDataFile } from '../../src/onnx/data-file.js';
 import { loadModel } from '../../src/onnx/load.js';
-import { saveModel, saveModelAsync } from '../../src/onnx/save.js';
+import { saveModel, saveModelAsync, startDataCopy } from '../../src/onnx/save.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { makeTempDir } from '../helpers/paths.js';
 import { writeSafetensors } from '../helpers/safetensors-writer.js';
@@ -161,6 +161,49 @@ describe('the data file starts as a copy of the input data file that holds most 
     expect(l.writes.map((w) => w.tensor)).toEqual([model.graph.initializers.get('delta')!.initializer]);
     expect(l.base?.unreferencedBytes).toBe(8 * MiB);
     expect(layoutDataFile(tensors, { alignThreshold: MiB, compact: true }).writes).toHaveLength(4);
+  });
+});
+
+describe('the copy started before the conversion (startDataCopy)', () => {
+  it('is adopted by the save: the same files as a save that copies itself', async () => {
+    const reference = path.join(freshDir(), 'out.onnx');
+    saveModel(converted(), reference);
+    const dir = freshDir();
+    const out = path.join(dir, 'out.onnx');
+    const model = loadModel(input);
+    const early = startDataCopy(model, out);
+    expect(early?.base).toBe(path.join(path.dirname(input), 'model.onnx_data'));
+    // … the conversion runs meanwhile …
+    const m = converted();
+    const r = await saveModelAsync(m, out, { early });
+    expect(r.baseCopy?.path).toBe(early!.base);
+    expect(fs.readdirSync(dir).sort()).toEqual(['out.onnx', 'out.onnx.data']);
+    expect(fs.readFileSync(`${out}.data`).equals(fs.readFileSync(`${reference}.data`))).toBe(true);
+    expect(fs.readFileSync(out).equals(fs.readFileSync(reference))).toBe(true);
+  });
+
+  it('is removed when the save does not start from it (compact), and by discard()', async () => {
+    const dir = freshDir();
+    const out = path.join(dir, 'out.onnx');
+    const early = startDataCopy(loadModel(input), out)!;
+    await saveModelAsync(converted(), out, { early, compact: true });
+    expect(fs.readdirSync(dir).sort()).toEqual(['out.onnx', 'out.onnx.data']);
+    expect(fs.statSync(`${out}.data`).size).toBe(64 * MiB);
+    const dir2 = freshDir();
+    const again = startDataCopy(loadModel(input), path.join(dir2, 'out.onnx'))!;
+    again.discard();
+    await again.done.catch(() => {});
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fs.readdirSync(dir2)).toEqual([]);
+  });
+
+  it('is not started where no copy would be used, and checks the output like the save', () => {
+    const dir = freshDir();
+    const out = path.join(dir, 'out.onnx');
+    expect(startDataCopy(loadModel(input), out, { compact: true })).toBeUndefined();
+    expect(startDataCopy(loadModel(input), out, { externalData: false })).toBeUndefined();
+    expect(fs.readdirSync(dir)).toEqual([]);
+    expect(() => startDataCopy(loadModel(input), path.join(path.dirname(input), 'model.onnx_data'))).toThrow(expect.objectContaining({ code: 'DELTAC_E_OUTPUT_EXISTS' }));
   });
 });
 

@@ -6,21 +6,37 @@ import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
-import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
+import { type EarlyDataCopy, type SaveOptions, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
 import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Command, oneLine } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 
-/** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
-function ensureOutputFolder(output: string): void {
+/**
+ * Creates the output's folder (and parents) if needed; a path through a file is a
+ * DELTAC_E_WRITE. Returns a function that removes the folders it created if they
+ * are still empty (a conversion that failed after an early start of the save).
+ */
+function ensureOutputFolder(output: string): () => void {
   const dir = path.dirname(path.resolve(output));
+  let created: string | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    created = fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
     throw new DeltacError('DELTAC_E_WRITE', `cannot create the output folder "${dir}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  return () => {
+    if (!created) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      try {
+        fs.rmdirSync(d); // only while empty
+      } catch {
+        return;
+      }
+      if (d === created) return;
+    }
+  };
 }
 
 export function defaultOutputPath(input: string): string {
@@ -78,6 +94,20 @@ export const convertCommand: Command = {
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
     if (values.check && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
     const started = performance.now();
+    const saveOptions: SaveOptions = {
+      externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
+      reuseWeights: values['reuse-weights'] === true,
+      compact: values.compact === true,
+      force: values.force === true,
+    };
+    // Once the layers are bound (where a conversion fails, if it does), the kernel starts
+    // copying the input's data file for the save while the rest of the conversion runs.
+    let early: EarlyDataCopy | undefined;
+    let removeCreatedFolder = () => {};
+    const abandon = () => {
+      early?.discard();
+      removeCreatedFolder();
+    };
     // Interrupted, the command says so in one line (while saving, after the save removed its temp files).
     const stopping = new AbortController();
     let phase: 'converting' | 'saving' | 'checking' = 'converting';
@@ -85,7 +115,9 @@ export const convertCommand: Command = {
     const releaseInterrupts = onInterrupt((signal) => {
       bar?.stop();
       const out = JSON.stringify(oneLine(output));
-      if (phase === 'saving') {
+      const writing = phase === 'saving' || (phase === 'converting' && early !== undefined);
+      if (phase === 'converting') abandon();
+      if (writing) {
         stopping.abort(new DeltacError('DELTAC_E_WRITE', `saving was interrupted by ${signal}`));
         return `deltac convert: interrupted by ${signal} while writing ${out}; its temp files were removed`;
       }
@@ -98,6 +130,11 @@ export const convertCommand: Command = {
       const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
       let kernels: KernelsSummary | undefined;
       const report = convert(model, {
+        onPass: (r) => {
+          if (r.name !== 'insert-pyramid-conv' || early) return;
+          removeCreatedFolder = ensureOutputFolder(output);
+          early = startDataCopy(model, output, saveOptions);
+        },
         onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
         weights,
         gate,
@@ -111,10 +148,8 @@ export const convertCommand: Command = {
       phase = 'saving';
       const writing = (bar = progressBar(io, 'writing weights'));
       const saved = await saveModelAsync(model, output, {
-        externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
-        reuseWeights: values['reuse-weights'] === true,
-        compact: values.compact === true,
-        force: values.force === true,
+        ...saveOptions,
+        early,
         onProgress: (done, total) => writing.update(done, total),
         signal: stopping.signal,
       }).finally(() => writing.stop());
@@ -129,6 +164,9 @@ export const convertCommand: Command = {
         if (kernels) io.out(kernels.summary);
       }
       for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
+    } catch (e) {
+      if (phase === 'converting') abandon();
+      throw e;
     } finally {
       releaseInterrupts();
     }
