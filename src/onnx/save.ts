@@ -379,7 +379,7 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
     if (clash) {
       throw new DeltacError(
         'DELTAC_E_OUTPUT_EXISTS',
-        `refusing to overwrite "${out}": it is the input model or one of its data files; choose another output path or pass --force`,
+        `refusing to overwrite "${out}": it is the input model or one of its data files, or the checkpoint the conversion reads; choose another output path or pass --force`,
       );
     }
   }

@@ -158,9 +158,16 @@ export class Checkpoint {
    * (SDXL base: 829 MB in fp32).
    */
   protected readTensor(e: SafetensorsEntry): Tensor {
-    const tensor = this.file.tensor(e.key);
-    assertFinite(tensor, e.key, `checkpoint "${this.file.path}"`, 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it');
-    return tensor.byteLength >= DEFER_FROM_BYTES ? this.file.deferredTensor(e.key, true) : tensor;
+    const where = `checkpoint "${this.file.path}"`;
+    const hint = 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it';
+    if (e.end - e.begin < DEFER_FROM_BYTES) {
+      const tensor = this.file.tensor(e.key);
+      assertFinite(tensor, e.key, where, hint);
+      return tensor;
+    }
+    const deferred = this.file.deferredTensor(e.key, true);
+    assertFinite(deferred, e.key, where, hint, this.file.scanNonFinite(e.key));
+    return deferred;
   }
 
   /** Blocks in canonical diffusers order (down, mid, up; indices numerically). */

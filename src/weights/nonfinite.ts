@@ -57,7 +57,7 @@ export function scanNonFinite(bytes: Uint8Array, dtype: DataType, offset = 0): N
     const count = Math.min(n - start, scratch.byteLength / f.size);
     scratch.set(bytes.subarray(start * f.size, (start + count) * f.size));
     const part = scanAligned(scratch.buffer, 0, count, f, offset + start);
-    if (part) total = total ? merge(total, part) : part;
+    if (part) total = total ? mergeNonFinite(total, part) : part;
     start += count;
   }
   return total;
@@ -150,7 +150,8 @@ function summarize(buffer: ArrayBufferLike, byteOffset: number, n: number, f: Fo
   return s;
 }
 
-function merge(a: NonFiniteSummary, b: NonFiniteSummary): NonFiniteSummary {
+/** Two scans' summaries as one (of a tensor scanned in pieces). */
+export function mergeNonFinite(a: NonFiniteSummary, b: NonFiniteSummary): NonFiniteSummary {
   return {
     count: a.count + b.count,
     nan: a.nan + b.nan,
@@ -187,8 +188,9 @@ export function describeNonFinite(s: NonFiniteSummary): string {
  * the tensor's key or initializer name, `where` says whose it is (e.g. `checkpoint
  * "delta.safetensors"`), `hint` what to do.
  */
-export function assertFinite(tensor: Tensor, name: string, where: string, hint: string): void {
-  const s = scanNonFinite(tensor.bytes(), tensor.dtype);
+export function assertFinite(tensor: Tensor, name: string, where: string, hint: string, scanned?: NonFiniteSummary | null): void {
+  // `scanned`: the caller scanned the bytes already (in pieces, as it read them)
+  const s = scanned === undefined ? scanNonFinite(tensor.bytes(), tensor.dtype) : scanned;
   if (!s) return;
   const at = unflattenIndex(s.first, tensor.dims);
   throw new DeltacError(

@@ -5,4 +5,6 @@
  */
 import { main } from '../../src/cli/main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+if (code !== 0) process.stderr.write('', () => process.exit(code)); // as bin/deltac.js

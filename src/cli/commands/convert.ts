@@ -100,8 +100,8 @@ export const convertCommand: Command = {
       compact: values.compact === true,
       force: values.force === true,
     };
-    // Once the layers are bound (where a conversion fails, if it does), the kernel starts
-    // copying the input's data file for the save while the rest of the conversion runs.
+    // Once the model is loaded, the kernel starts copying the input's data file for the
+    // save while the conversion runs (removed again if the conversion fails).
     let early: EarlyDataCopy | undefined;
     let removeCreatedFolder = () => {};
     const abandon = () => {
@@ -129,12 +129,9 @@ export const convertCommand: Command = {
       const kernelsDir = values['emit-kernels'] as string | undefined;
       const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
       let kernels: KernelsSummary | undefined;
+      removeCreatedFolder = ensureOutputFolder(output);
+      early = startDataCopy(model, output, saveOptions);
       const report = convert(model, {
-        onPass: (r) => {
-          if (r.name !== 'insert-pyramid-conv' || early) return;
-          removeCreatedFolder = ensureOutputFolder(output);
-          early = startDataCopy(model, output, saveOptions);
-        },
         onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
         weights,
         gate,
