@@ -120,14 +120,26 @@ export async function saveModelAsync(model: Model, file: string, options: SaveOp
     job.staleTempFiles.push(...early.staleTempFiles);
   } else early?.discard();
   try {
+    // The model protobuf is encoded while the data file is being written (the kernel copies the base meanwhile).
+    let bytes: Uint8Array | undefined;
     if (job.data) {
       job.written.push(job.tmpData);
-      if (adopt) await early.done;
+      if (adopt) {
+        bytes = encodeModel(job, model);
+        await early.done;
+      }
       options.signal?.throwIfAborted();
-      await writeDataFileAsync(job.tmpData, job.data, { ...options, baseCopied: adopt });
+      const writing = writeDataFileAsync(job.tmpData, job.data, { ...options, baseCopied: adopt });
+      try {
+        bytes ??= encodeModel(job, model);
+      } catch (e) {
+        await writing.catch(() => {});
+        throw e;
+      }
+      await writing;
     }
     options.signal?.throwIfAborted();
-    return commitSave(job, model);
+    return commitSave(job, model, bytes);
   } catch (e) {
     return failSave(job, e);
   } finally {
@@ -306,12 +318,17 @@ function removeWritten(job: SaveJob): void {
   if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
 }
 
-/** Writes the model protobuf and renames the temp files into place (data first). */
-function commitSave(job: SaveJob, model: Model): SaveResult {
+/** The model protobuf, tensors placed as planned. */
+function encodeModel(job: SaveJob, model: Model): Uint8Array {
   const bytes = ModelProtoType.encode(new ProtoEncoder(job.plan, job.dataName).model(model)).finish();
   if (bytes.length > PROTOBUF_LIMIT) {
     throw new DeltacError('DELTAC_E_MODEL_TOO_LARGE', `the serialized model is ${bytes.length} bytes (over 2 GB); save with external data`);
   }
+  return bytes;
+}
+
+/** Writes the model protobuf and renames the temp files into place (data first). */
+function commitSave(job: SaveJob, model: Model, bytes = encodeModel(job, model)): SaveResult {
   job.written.push(job.tmpModel);
   writeFileDurable(job.tmpModel, bytes);
   if (job.written.includes(job.tmpData)) {

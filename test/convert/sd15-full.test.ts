@@ -11,6 +11,7 @@ import { convert } from '../../src/convert.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { loadModel, loadModelWithReport } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
+import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { MODELS_DIR, makeTempDir } from '../helpers/paths.js';
 import { deltaCheckpointTensors, writeSafetensors } from '../helpers/safetensors-writer.js';
 import { SD15_BLOCKS } from '../../bench/models/sd15-blocks.js';
@@ -52,6 +53,16 @@ describe('sd15-full', () => {
     expect(big.filter((v) => v.initializer!.storage.kind !== 'deferred').map((v) => v.name)).toEqual([]);
     const inline = delta.filter((v) => v.initializer!.storage.kind === 'inline').reduce((a, v) => a + v.initializer!.byteLength, 0);
     expect(inline).toBeLessThan(8 * 2 ** 20); // biases and gates (K² · Ci)
+    // …and what they compute is the checkpoint's tensor, transposed (checked against a plain transpose)
+    const block = 'down_blocks.1.attentions.0.transformer_blocks.0';
+    const pool = SafetensorsFile.open(ckpt).tensor(`unet.${block}.conv1.conv_pool.weight`);
+    const [rows, cols] = pool.dims as [number, number];
+    const want = pool.toFloat32();
+    const got = model.graph.initializers.get(`${block}.attn1/PyramidConvBlock/conv_pool.weight_t`)!.initializer!;
+    expect(got.storage.kind).toBe('deferred');
+    expect(got.dims).toEqual([cols, rows]);
+    const values = got.toFloat32();
+    for (const [i, j] of [[0, 0], [1, 2], [rows - 1, 3], [17, cols - 1]] as const) expect(values[j * rows + i], `[${i}, ${j}]`).toBe(want[i * cols + j]);
   });
 
   it('saves next to the original with --reuse-weights without reading the UNet weights', () => {
