@@ -38,8 +38,12 @@ export type TensorStorage =
     }
   | {
       kind: 'deferred';
-      /** The bytes, computed (or read) anew on every call: nothing is kept between calls. */
-      read: () => Uint8Array;
+      /**
+       * The bytes, computed (or read) anew on every call: nothing is kept between calls.
+       * Given `into` (at least `length` bytes), it may put them there and return a view
+       * of it, so that a saver can use the same buffers for every tensor.
+       */
+      read: (into?: Uint8Array) => Uint8Array;
       length: number;
       /** What the bytes are, for messages (e.g. `conv_pool.weight of checkpoint "delta.safetensors", transposed`). */
       description: string;
@@ -96,8 +100,12 @@ export class Tensor {
     return this.storage.kind === 'external';
   }
 
-  /** The raw bytes; reads external data from its file on every call (callers decide what to keep). */
-  bytes(): Uint8Array {
+  /**
+   * The raw bytes; reads external data from its file, or computes a deferred tensor's,
+   * on every call (callers decide what to keep). `into`: a buffer a deferred tensor may
+   * fill instead of allocating (the result is then a view of it, valid until its next use).
+   */
+  bytes(into?: Uint8Array): Uint8Array {
     const s = this.storage;
     switch (s.kind) {
       case 'inline':
@@ -105,7 +113,7 @@ export class Tensor {
       case 'external':
         return s.source.read(s.offset, s.length);
       case 'deferred': {
-        const b = s.read();
+        const b = s.read(into && into.length >= s.length ? into : undefined);
         if (b.length !== s.length) {
           throw new DeltacError('DELTAC_E_TENSOR_DATA', `${s.description}: ${b.length} bytes where ${s.length} were expected (did the file change?)`);
         }
@@ -255,7 +263,7 @@ export class Tensor {
    * in between): weights taken from a checkpoint and re-laid out, written by the
    * saver straight from their source.
    */
-  static deferred(dtype: DataType, dims: number[], read: () => Uint8Array, options: DeferredOptions): Tensor {
+  static deferred(dtype: DataType, dims: number[], read: (into?: Uint8Array) => Uint8Array, options: DeferredOptions): Tensor {
     const length = byteSizeOf(dtype, dims.reduce((a, b) => a * b, 1));
     return new Tensor(dtype, dims, { kind: 'deferred', read, length, ...options });
   }

@@ -174,7 +174,7 @@ function baseLayout(tensors: Tensor[], options: LayoutOptions): DataLayout | und
  * or taken from bytes in memory (a tensor's, or computed for a deferred one). Adjacent
  * file ranges are merged; pieces are at most PIECE bytes.
  */
-type Piece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array });
+type Piece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array } | { deferred: Tensor });
 
 function* pieces(writes: DataLayout['writes']): Generator<Piece> {
   let run: { file: FileByteSource; offset: number; dst: number; length: number } | null = null;
@@ -200,6 +200,11 @@ function* pieces(writes: DataLayout['writes']): Generator<Piece> {
       continue;
     }
     yield* flush();
+    // A deferred tensor (a transposed checkpoint weight) is computed into the writer's buffer.
+    if (w.tensor.storage.kind === 'deferred' && w.tensor.byteLength <= PIECE) {
+      yield { dst: w.offset, length: w.tensor.byteLength, deferred: w.tensor };
+      continue;
+    }
     const bytes = w.tensor.bytes();
     for (let done = 0; done < bytes.length; done += PIECE) {
       yield { dst: w.offset + done, length: Math.min(PIECE, bytes.length - done), bytes: bytes.subarray(done, done + PIECE) };
@@ -271,7 +276,8 @@ export function writeDataFile(file: string, layout: DataLayout, options: WriteOp
           got += n;
         }
         data = buffer.subarray(0, piece.length);
-      } else data = piece.bytes;
+      } else if ('deferred' in piece) data = piece.deferred.bytes(buffer);
+      else data = piece.bytes;
       for (let w = 0; w < data.length; ) w += fs.writeSync(fd, data, w, data.length - w, piece.dst + w);
       done += piece.length;
       options.onProgress?.(done, total);
@@ -321,8 +327,9 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
   const buffers = [Buffer.allocUnsafe(PIECE), Buffer.allocUnsafe(PIECE)];
   let which = 0;
   const fill = async (piece: Piece): Promise<{ piece: Piece; data: Uint8Array }> => {
-    if (!('file' in piece)) return { piece, data: piece.bytes };
+    if ('bytes' in piece) return { piece, data: piece.bytes };
     const buffer = buffers[(which ^= 1)]!;
+    if ('deferred' in piece) return { piece, data: piece.deferred.bytes(buffer) };
     let src = sources.get(piece.file);
     if (!src) sources.set(piece.file, (src = fsp.open(piece.file.path, 'r')));
     const handle = await src;

@@ -129,11 +129,11 @@ export class SafetensorsFile {
     return this.entries.has(key);
   }
 
-  /** Reads one tensor (its bytes are loaded now; checkpoints of ΔConvBlocks are small). */
-  tensor(key: string): Tensor {
+  /** Reads one tensor (its bytes are loaded now); into `into` when given (at least its size). */
+  tensor(key: string, into?: Uint8Array): Tensor {
     const e = this.entries.get(key);
     if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
-    const bytes = Buffer.allocUnsafe(e.end - e.begin); // filled completely below
+    const bytes = into ? into.subarray(0, e.end - e.begin) : Buffer.allocUnsafe(e.end - e.begin); // filled completely below
     try {
       const fd = fs.openSync(this.path, 'r');
       try {
@@ -197,7 +197,7 @@ export class SafetensorsFile {
     const e = this.entries.get(key);
     if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
     this.source ??= new FileByteSource(this.path, this.path);
-    const t = Tensor.deferred(e.dtype, [...e.shape], () => this.tensor(key).bytes(), {
+    const t = Tensor.deferred(e.dtype, [...e.shape], (into) => this.tensor(key, into).bytes(), {
       description: `"${key}" of "${this.path}"`,
       range: { source: this.source, offset: e.begin },
       finite,

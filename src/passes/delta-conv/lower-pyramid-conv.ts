@@ -37,7 +37,8 @@ export const lowerPyramidConvPass: Pass = {
     if (blocks.length && opset < 13) {
       throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
     }
-    for (const node of blocks) lowerBlock(model, node, opset);
+    const scratch = new Scratch(); // one source buffer for every deferred transpose of this run (computed one at a time)
+    for (const node of blocks) lowerBlock(model, node, opset, scratch);
     if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) model.opsetImports.delete('ai.deltac');
     return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length } };
   },
@@ -51,7 +52,7 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node, opset: number): void {
+function lowerBlock(model: Model, node: Node, opset: number, scratch: Scratch): void {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
@@ -67,11 +68,11 @@ function lowerBlock(model: Model, node: Node, opset: number): void {
   const half = Ci / 2;
   const S = scales.length;
   const gateW = weight(PyramidInput.GateWeights).readFloat32();
-  const outT = transpose2d(weight(PyramidInput.OutWeight), dtype);
-  const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype);
+  const outT = transpose2d(weight(PyramidInput.OutWeight), dtype, scratch);
+  const poolT = transpose2d(weight(PyramidInput.PoolWeight), dtype, scratch);
   const stat = staticHW(hw);
 
-  const ut = convUpChannelsFirst(b, x, weight(PyramidInput.UpWeight), weight(PyramidInput.UpBias), dtype);
+  const ut = convUpChannelsFirst(b, x, weight(PyramidInput.UpWeight), weight(PyramidInput.UpBias), dtype, scratch);
   const shape4 = stat ? b.int64([0, Ci, stat[0], stat[1]]) : b.op('Concat', [b.int64([0, Ci]), hw], { axis: 0 }, 'nchw_shape');
   const uc = b.op('Reshape', [ut, shape4], {}, 'to_nchw');
 
@@ -140,10 +141,10 @@ const PLAIN_CONV_UP_FROM_CHANNELS = 1024;
  * x · Wupᵀ followed by a transpose of the small result (16×16×1280: 1.76 ms vs
  * 1.33 ms), so those use the plain form.
  */
-function convUpChannelsFirst(b: GraphBuilder, x: Value, up: Tensor, bias: Tensor, dtype: DataType): Value {
+function convUpChannelsFirst(b: GraphBuilder, x: Value, up: Tensor, bias: Tensor, dtype: DataType, scratch: Scratch): Value {
   const [ci, c] = up.dims as [number, number];
   if (c >= PLAIN_CONV_UP_FROM_CHANNELS) {
-    const u = b.op('MatMul', [x, b.tensor(transpose2d(up, dtype), 'conv_up.weight_t')], {}, 'conv_up/MatMul');
+    const u = b.op('MatMul', [x, b.tensor(transpose2d(up, dtype, scratch), 'conv_up.weight_t')], {}, 'conv_up/MatMul');
     return b.op('Transpose', [b.op('Add', [u, b.tensor(bias, 'conv_up.bias')], {}, 'conv_up/Add')], { perm: [0, 2, 1] }, 'conv_up/to_channels_first');
   }
   const xt = b.op('Transpose', [x], { perm: [0, 2, 1] }, 'conv_up/tokens_t');
@@ -174,11 +175,21 @@ function addTensors(a: Tensor, b: Tensor, dtype: DataType): Tensor {
   return Tensor.fromFloat32(x.map((v, i) => v + y[i]!), [...a.dims], dtype);
 }
 
+/** A reusable buffer (grown as needed). */
+class Scratch {
+  private buf: Uint8Array | undefined;
+  get(length: number): Uint8Array {
+    if (!this.buf || this.buf.length < length) this.buf = Buffer.allocUnsafeSlow(length);
+    return this.buf;
+  }
+}
+
 /**
  * [r, c] → [c, r]. Of a weight that is not in memory (a checkpoint tensor left in
- * its file), a deferred tensor: the transpose runs when the saver writes it.
+ * its file), a deferred tensor: the transpose runs when the saver writes it, reading
+ * the source into `scratch` and writing into the saver's buffer.
  */
-function transpose2d(t: Tensor, dtype: DataType): Tensor {
+function transpose2d(t: Tensor, dtype: DataType, scratch: Scratch): Tensor {
   const [r, c] = t.dims as [number, number];
   const size = byteSizeOf(dtype, 1);
   if (t.dtype !== dtype || ![1, 2, 4, 8].includes(size)) {
@@ -186,17 +197,20 @@ function transpose2d(t: Tensor, dtype: DataType): Tensor {
     return Tensor.fromFloat32(transposeWords(src, new Float32Array(r * c), r, c), [c, r], dtype);
   }
   const s = t.storage;
-  const bytes = () => transposeBytes(t.bytes(), r, c, size);
-  if (s.kind === 'inline') return new Tensor(dtype, [c, r], { kind: 'inline', bytes: bytes(), encoding: 'raw' });
+  if (s.kind === 'inline') return new Tensor(dtype, [c, r], { kind: 'inline', bytes: transposeBytes(s.bytes, r, c, size), encoding: 'raw' });
   const from = s.kind === 'deferred' ? s.description : s.kind === 'external' ? `"${s.location}"` : 'a weight';
-  return Tensor.deferred(dtype, [c, r], bytes, { description: `${from}, transposed`, finite: s.kind === 'deferred' && s.finite === true });
+  return Tensor.deferred(dtype, [c, r], (into) => transposeBytes(t.bytes(scratch.get(t.byteLength)), r, c, size, into), {
+    description: `${from}, transposed`,
+    finite: s.kind === 'deferred' && s.finite === true,
+  });
 }
 
 /** Transposes r×c elements of `size` bytes, bit for bit. */
-function transposeBytes(b: Uint8Array, r: number, c: number, size: number): Uint8Array {
+function transposeBytes(b: Uint8Array, r: number, c: number, size: number, into?: Uint8Array): Uint8Array {
   const aligned = b.byteOffset % size === 0 ? b : b.slice();
   const n = r * c;
-  const out = Buffer.allocUnsafeSlow(n * size); // its own ArrayBuffer (never the shared pool); every byte is written below
+  // every byte is written below; a fresh buffer is its own ArrayBuffer (never the shared pool)
+  const out = into && into.byteOffset % size === 0 && into.length >= n * size ? into.subarray(0, n * size) : Buffer.allocUnsafeSlow(n * size);
   const at = (a: Uint8Array) => [a.buffer, a.byteOffset, n] as const;
   if (size === 2) transpose16(new Uint16Array(...at(aligned)), new Uint16Array(...at(out)), r, c);
   else if (size === 4) transpose32(new Uint32Array(...at(aligned)), new Uint32Array(...at(out)), r, c);
