@@ -15,7 +15,7 @@ import {
   type LayerReport,
   insertPyramidConvPass,
 } from './passes/delta-conv/insert-pyramid-conv.js';
-import { lowerPyramidConvPass } from './passes/delta-conv/lower-pyramid-conv.js';
+import { type LoweringData, lowerPyramidConvPass } from './passes/delta-conv/lower-pyramid-conv.js';
 import type { GateKind } from './passes/delta-conv/op.js';
 import { writeProvenance } from './passes/delta-conv/provenance.js';
 import { type PassRecord, PassManager } from './passes/pass-manager.js';
@@ -98,6 +98,8 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
   records.push(...pm.run(model, after, {}, settings));
   assertNewInitializersFinite(model, tensorsBefore);
   const insert = records[0]!.result.data as InsertReport;
+  // A lowered block's output is computed by its last lowered node now.
+  const lowered = (records.find((r) => r.name === 'lower-pyramid-conv')?.result.data as LoweringData | undefined)?.outputs ?? {};
   writeProvenance(
     model,
     insert.layers
@@ -114,6 +116,12 @@ export function convert(model: Model, options: ConvertOptions): ConversionReport
         checkpointBlock: l.checkpointBlock,
         hwValue: l.staticHW ? undefined : l.hwValue,
         staticHW: l.staticHW,
+        dtype: l.dtype,
+        region: {
+          tokens: l.tokensValue!,
+          output: lowered[l.outputValue!] ?? l.outputValue!,
+          ...(l.hwSourceValue ? { hwSource: l.hwSourceValue, hwAxes: l.hwAxes } : {}),
+        },
       })),
   );
   const removed = records.filter((r) => r.name === 'remove-unused-initializers').flatMap((r) => (r.result.data as UnusedInitializersData).removed);

@@ -39,5 +39,8 @@ export { attentionCost, blockCost, flashAttentionBytes, localAttentionCost } fro
 export { analyzeModel, writeAnalysisReport, type AnalyzeOptions, type AnalysisReport } from './analysis/analyze/index.js';
 export { OrtModel, readInputFolder, compareArrays } from './runtime/onnxruntime.js';
 export { readNpy, writeNpy } from './runtime/npy.js';
-export { smokeCheck, checkSavedModel, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';
+export { smokeCheck, type SmokeCheckOptions, type SmokeCheckResult } from './runtime/smoke-check.js';
+export { checkSavedModel, type CheckMode, type ConversionCheck, type ConversionCheckOptions } from './runtime/conversion-check.js';
+export { checkLayers, type LayerCheck, type LayerCheckOptions, type LayerCheckResult } from './runtime/layer-check.js';
+export { snapshotGraph, type GraphSnapshot } from './runtime/outside-nodes.js';
 export { scanNonFinite, type NonFiniteSummary } from './weights/nonfinite.js';

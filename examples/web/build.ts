@@ -6,9 +6,10 @@
  *   - kernels/gate-weights.bin              every layer's gate weights
  *   - kernels/block-weights.bin             every layer's whole-block weights (runBlock), in the kernels' packed layout
  *   - layers.json                           each layer's H, W, C, Ci, K, scales, gate (for the page's CPU reference)
- *   - block-reference.bin                   the same block weights as read from the model's PyramidConvBlock nodes,
- *                                           unpacked (offsets in layers.json), so that the reference does not
- *                                           share the kernels' packing
+ *   - block-reference.bin                   the same block weights read back from the saved model's lowered layers
+ *                                           and unpacked (src/runtime/layer-region.ts, as `deltac convert`'s check
+ *                                           reads them; offsets in layers.json), so that the reference shares
+ *                                           neither the kernels' packing nor the lowering's
  *   - main.js                               the page script (main.ts + src/reference), bundled with esbuild
  *
  * onnxruntime-web is not bundled: the page imports it through an import map from the
@@ -18,8 +19,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, transform, type Plugin } from 'esbuild';
-import { emitKernels, pyramidLayers } from '../../src/codegen/emit.js';
-import { deltaConvBlockFromNode, type DeltaConvBlockWeights } from '../../src/reference/delta-conv-block.js';
+import { emitKernels } from '../../src/codegen/emit.js';
+import type { DeltaConvBlockWeights } from '../../src/reference/delta-conv-block.js';
+import { convertedLayers } from '../../src/runtime/layer-region.js';
 import { convert, loadModel, saveModel } from '../../src/index.js';
 
 export const EXAMPLES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -93,14 +95,10 @@ export async function buildWebExample(log: (line: string) => void = () => {}): P
     log(`converting ${path.relative(process.cwd(), model)} → ${path.relative(process.cwd(), CONVERTED)} and emitting its WGSL kernels and host module`);
     const dir = path.join(WEB_OUT, 'kernels');
     const m = loadModel(model);
-    // each layer's block weights, read from its fused node (as emitKernels reads them), kept unpacked
-    const blockWeights = new Map<string, DeltaConvBlockWeights>();
-    const onFused = (fused: typeof m) => {
-      emitKernels(fused, dir, { modelName: 'pixart-mini' });
-      for (const l of pyramidLayers(fused)) blockWeights.set(l.name, deltaConvBlockFromNode(l.node).weights);
-    };
-    const report = convert(m, { weights, onFused });
+    const report = convert(m, { weights, onFused: (fused) => emitKernels(fused, dir, { modelName: 'pixart-mini' }) });
     saveModel(m, CONVERTED, { force: true });
+    // each layer's block weights, read back from the saved model (lowered: unpacked; conv_out's bias folded into conv_pool's)
+    const blockWeights = new Map(convertedLayers(loadModel(CONVERTED)).map((l) => [l.layer.modulePath, l.weights]));
     const referenceArrays: Float32Array[] = [];
     let at = 0;
     const layers: WebLayer[] = report.layers
@@ -108,7 +106,7 @@ export async function buildWebExample(log: (line: string) => void = () => {}): P
       .map((l) => {
         const name = l.modulePath ?? l.id;
         const w = blockWeights.get(name);
-        if (!w) throw new Error(`no PyramidConvBlock node named ${name} in the fused model`);
+        if (!w) throw new Error(`no converted layer ${name} in ${CONVERTED}`);
         const blockReference = {} as WebLayer['blockReference'];
         for (const key of REFERENCE_ORDER) {
           blockReference[key] = [at, w[key].length];

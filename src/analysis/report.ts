@@ -18,7 +18,7 @@ import { findSpatialSource, type ModelFamily } from '../passes/delta-conv/spatia
 import type { Checkpoint } from '../weights/checkpoint.js';
 import { attentionCost, blockCost, type Cost, flashAttentionBytes, localAttentionCost } from './flops.js';
 
-export interface LayerGeometry extends Omit<ProvenanceLayer, 'hwValue' | 'staticHW'> {
+export interface LayerGeometry extends Omit<ProvenanceLayer, 'hwValue' | 'staticHW' | 'region' | 'dtype'> {
   /** Where the geometry came from. */
   source: 'checkpoint' | 'defaults' | 'model';
 }
@@ -142,7 +142,8 @@ export function reportModel(model: Model, options: ReportOptions = {}): ModelRep
         if (c && typeof c[0] === 'number' && typeof c[1] === 'number') dims.set(res, [c[0], c[1]]);
         else if (l.staticHW) dims.set(res, l.staticHW);
       }
-      return { geo: { ...l, source: 'model' as const }, dims };
+      const { region: _region, dtype: _dtype, ...geo } = l;
+      return { geo: { ...geo, source: 'model' as const }, dims };
     });
   } else {
     const sites = attentionSites(model, resolutions);

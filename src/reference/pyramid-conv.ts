@@ -56,9 +56,16 @@ export function adaptiveAvgPool2d(src: Float32Array, ext: Extent, channels: numb
   return out;
 }
 
+/** Rows [r0, r1) × columns [c0, c1) of every image. */
+export interface TokenWindow {
+  rows: [number, number];
+  cols: [number, number];
+}
+
 /**
  * Depthwise 2-D convolution, stride 1, zero padding K//2, no bias. `weights` is
- * [K, K, C] (HWC, the checkpoint layout), read from `weightOffset`.
+ * [K, K, C] (HWC, the checkpoint layout), read from `weightOffset`. With `only`,
+ * just those outputs are computed (the others stay 0).
  */
 export function depthwiseConv2d(
   src: Float32Array,
@@ -67,13 +74,16 @@ export function depthwiseConv2d(
   weights: Float32Array,
   kernel: number,
   weightOffset = 0,
+  only?: TokenWindow,
 ): Float32Array {
   const { batch, height: H, width: W } = ext;
   const half = kernel >> 1;
   const out = new Float32Array(src.length);
+  const [y0, y1] = only?.rows ?? [0, H];
+  const [x0, x1] = only?.cols ?? [0, W];
   for (let b = 0; b < batch; b++) {
-    for (let y = 0; y < H; y++) {
-      for (let x = 0; x < W; x++) {
+    for (let y = y0; y < y1; y++) {
+      for (let x = x0; x < x1; x++) {
         for (let c = 0; c < channels; c++) {
           let sum = 0;
           for (let i = 0; i < kernel; i++) {
@@ -126,11 +136,14 @@ export function bilinearResize(src: Float32Array, ext: Extent, channels: number,
       const ry = rows[y]!;
       for (let x = 0; x < outW; x++) {
         const rx = cols[x]!;
+        // the four taps' offsets (no closure per element: this loop runs over every pixel and channel)
+        const p00 = ((b * H + ry.i0) * W + rx.i0) * channels;
+        const p01 = ((b * H + ry.i0) * W + rx.i1) * channels;
+        const p10 = ((b * H + ry.i1) * W + rx.i0) * channels;
+        const p11 = ((b * H + ry.i1) * W + rx.i1) * channels;
         for (let c = 0; c < channels; c++) {
-          const at = (r: number, q: number) => src[((b * H + r) * W + q) * channels + c]!;
           out[((b * outH + y) * outW + x) * channels + c] =
-            ry.w0 * (rx.w0 * at(ry.i0, rx.i0) + rx.w1 * at(ry.i0, rx.i1)) +
-            ry.w1 * (rx.w0 * at(ry.i1, rx.i0) + rx.w1 * at(ry.i1, rx.i1));
+            ry.w0 * (rx.w0 * src[p00 + c]! + rx.w1 * src[p01 + c]!) + ry.w1 * (rx.w0 * src[p10 + c]! + rx.w1 * src[p11 + c]!);
         }
       }
     }
@@ -160,14 +173,64 @@ export function linearTaps(inSize: number, outSize: number): LinearTap[] {
 }
 
 /**
+ * Which rows of U (along one axis of `size`) the pyramid conv reads for output rows
+ * [from, to): for a gate at scale 1, the K×K neighbourhood; below 1, the pooled cells
+ * the bilinear taps of those rows read, their K×K neighbourhood on the pooled grid,
+ * and the pooling windows of those cells. The union over `scales`, as [first, end).
+ */
+export function pyramidReads(size: number, from: number, to: number, kernel: number, scales: readonly number[]): [number, number] {
+  const half = kernel >> 1;
+  let first = size;
+  let end = 0;
+  for (const scale of scales) {
+    if (scale === 1) {
+      first = Math.min(first, Math.max(0, from - half));
+      end = Math.max(end, Math.min(size, to + half));
+      continue;
+    }
+    const out = scaledSize(size, scale);
+    const [lo, hi] = convolvedCells(size, out, from, to, kernel);
+    const windows = adaptiveWindows(size, out);
+    first = Math.min(first, windows[lo]![0]);
+    end = Math.max(end, windows[hi - 1]![1]);
+  }
+  return [first, end];
+}
+
+/**
+ * The pooled cells [lo, hi) (of `out` along an axis of `size`) whose depthwise
+ * convolution output rows [from, to) of the upsampled gate read: the cells their
+ * bilinear taps read, and those cells' K×K neighbourhood.
+ */
+function convolvedCells(size: number, out: number, from: number, to: number, kernel: number): [number, number] {
+  const half = kernel >> 1;
+  const taps = linearTaps(out, size).slice(from, to);
+  const lo = Math.max(0, Math.min(...taps.map((t) => t.i0)) - half);
+  const hi = Math.min(out - 1, Math.max(...taps.map((t) => t.i1)) + half);
+  return [lo, hi + 1];
+}
+
+/** The pooled cells whose gate values the upsampled rows/columns of `window` read. */
+function tappedCells(ext: Extent, out: [number, number], window: TokenWindow): TokenWindow {
+  const cells = (size: number, o: number, [from, to]: [number, number]): [number, number] => {
+    const taps = linearTaps(o, size).slice(from, to);
+    return [Math.min(...taps.map((t) => t.i0)), Math.max(...taps.map((t) => t.i1)) + 1];
+  };
+  return { rows: cells(ext.height, out[0], window.rows), cols: cells(ext.width, out[1], window.cols) };
+}
+
+/**
  * The fused pyramid conv: U [B, H, W, Ci] → G [B, H, W, S·Ci/2], the gates'
- * outputs concatenated in gate order. `gateWeights` is [S, K, K, Ci].
+ * outputs concatenated in gate order. `gateWeights` is [S, K, K, Ci]. With `only`,
+ * the depthwise convolutions run just where those outputs read them: G is exact in
+ * the window (and meaningless elsewhere), for U exact where pyramidReads says.
  */
 export function pyramidConvReference(
   u: Float32Array,
   gateWeights: Float32Array,
   ext: Extent,
   params: PyramidConvParams,
+  only?: TokenWindow,
 ): Float32Array {
   const { inner: ci, kernel: k, scales, gate } = params;
   const { batch, height: H, width: W } = ext;
@@ -180,13 +243,14 @@ export function pyramidConvReference(
     const wOffset = g * k * k * ci;
     let gated: Float32Array;
     if (scale === 1) {
-      gated = applyGate(depthwiseConv2d(u, ext, ci, gateWeights, k, wOffset), pixels, ci, gate);
+      gated = applyGate(depthwiseConv2d(u, ext, ci, gateWeights, k, wOffset, only), pixels, ci, gate);
     } else {
       const ho = scaledSize(H, scale);
       const wo = scaledSize(W, scale);
       const low: Extent = { batch, height: ho, width: wo };
       const pooled = adaptiveAvgPool2d(u, ext, ci, ho, wo);
-      const lowGated = applyGate(depthwiseConv2d(pooled, low, ci, gateWeights, k, wOffset), batch * ho * wo, ci, gate);
+      const cells = only ? tappedCells(ext, [ho, wo], only) : undefined;
+      const lowGated = applyGate(depthwiseConv2d(pooled, low, ci, gateWeights, k, wOffset, cells), batch * ho * wo, ci, gate);
       gated = bilinearResize(lowGated, low, half, H, W);
     }
     for (let p = 0; p < pixels; p++) {

@@ -1,5 +1,6 @@
 /**
- * The smoke run after a conversion: the original and the converted model run once
+ * The whole-model run after a conversion (`deltac convert --check full`; the default
+ * check goes layer by layer: layer-check.ts): the original and the converted model run once
  * in onnxruntime-node (CPU) on the same seeded inputs at a small resolution, and
  * the converted model must load, run, give outputs of the original's shapes, and
  * give finite outputs wherever the original's are finite. It is not a numerical
@@ -19,15 +20,13 @@
  * com.microsoft NhwcConv, GroupNorm …, or ai.deltac.PyramidConvBlock kept by
  * `--emit fused`) is skipped with the operator's name, not failed.
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import ort from 'onnxruntime-node';
 import { DataType, dtypeName } from '../ir/dtype.js';
 import { float32ToHalfArray } from '../ir/half.js';
-import { DeltacError, isDeltacError } from '../ir/errors.js';
+import { DeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
-import { type SaveResult, sameFile } from '../onnx/save.js';
+import { sameFile } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
 import { OrtModel } from './onnxruntime.js';
@@ -207,52 +206,15 @@ function weightBytes(model: Model): number {
 }
 
 /**
- * Why the smoke check should not run by default on this machine, or null: the check
- * holds one model's weights at a time, plus onnxruntime's pre-packed copies, so it
- * runs when twice the weights fit in the memory available now.
+ * Why the whole-model run should not run on this machine, or null: it holds one
+ * model's weights at a time, plus onnxruntime's pre-packed copies, so it runs when
+ * twice the weights fit in the memory available now.
  */
 export function memoryReason(model: Model, available = os.freemem()): string | null {
   const bytes = weightBytes(model);
   if (2 * bytes <= available) return null;
   const gb = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
-  return `the weights (${gb(bytes)}) need about ${gb(2 * bytes)} of memory and ${gb(available)} is available; --check runs it anyway`;
-}
-
-/**
- * The smoke check of a saved conversion. On failure the output is deleted, or kept
- * as `<name>.failed.onnx` with `keepFailed` (its external data stays where it is,
- * which the renamed model still references; never over the input model, which an input
- * named `<name>.failed.onnx` would be: then it is deleted too), and the
- * DELTAC_E_CHECK_FAILED message says which.
- */
-export async function checkSavedModel(
-  original: string,
-  saved: SaveResult,
-  model: Model,
-  options: SmokeCheckOptions & { keepFailed?: boolean } = {},
-): Promise<SmokeCheckResult> {
-  try {
-    return await smokeCheck(original, saved.modelPath, model, options);
-  } catch (e) {
-    if (!isDeltacError(e) || e.code !== 'DELTAC_E_CHECK_FAILED') throw e;
-    const kept = failedPath(saved.modelPath);
-    // The failed model never takes the input's place (an input named <name>.failed.onnx).
-    const keep = options.keepFailed === true && !sameFile(kept, original);
-    let fate: string;
-    if (keep) {
-      fs.renameSync(saved.modelPath, kept);
-      fate = `the output was kept as ${kept}${saved.externalDataPath ? ` (its weights stay in ${path.basename(saved.externalDataPath)})` : ''}`;
-    } else {
-      fs.rmSync(saved.modelPath, { force: true });
-      if (saved.externalDataPath) fs.rmSync(saved.externalDataPath, { force: true });
-      fate = `the output was deleted (--keep-failed ${options.keepFailed ? 'would have replaced the input model' : 'keeps it as'} ${path.basename(kept)})`;
-    }
-    throw new DeltacError('DELTAC_E_CHECK_FAILED', `smoke check: ${e.message}; ${fate}`, { ...e.details, kept: keep });
-  }
-}
-
-export function failedPath(modelPath: string): string {
-  return modelPath.replace(/(\.onnx)?$/i, '.failed.onnx');
+  return `the weights (${gb(bytes)}) need about ${gb(2 * bytes)} of memory and ${gb(available)} is available`;
 }
 
 // ---- inputs ------------------------------------------------------------------------

@@ -33,11 +33,13 @@ function exportFiles(layout: Layout): { model: string; weights: string } {
 const dimsOf = (r: SmokeCheckResult) => r.inputs.map((i) => `${i.name} ${i.dims.join('×')}`);
 
 describe('smoke check inputs derived from the graph', () => {
-  it('UNet with ControlNet residual inputs (deltac convert --json): each residual gets its level size, the check runs', async () => {
+  it('UNet with ControlNet residual inputs (deltac convert --json --check full): each residual gets its level size, the check runs', async () => {
     const f = exportFiles('sd15-control');
-    const r = await runCli('convert', f.model, '--weights', f.weights, '-o', path.join(tmp.dir, 'control.out.onnx'), '--json');
+    const r = await runCli('convert', f.model, '--weights', f.weights, '-o', path.join(tmp.dir, 'control.out.onnx'), '--json', '--check', 'full');
     expect(r.code).toBe(0);
-    const { check } = JSON.parse(r.out);
+    const json = JSON.parse(r.out);
+    expect(json.check.layers.status).toBe('passed');
+    const check = json.check.full;
     expect(check.status).toBe('passed');
     // level 0 (and its downsampler's input) at the latent's 32×32, the downsampled level and the mid block 16×16
     expect(dimsOf(check)).toEqual([

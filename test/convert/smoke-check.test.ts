@@ -1,8 +1,9 @@
 /**
- * The smoke run after conversion: on by default, in the CLI table; a rewrite that
- * breaks the model (it does not run, or it renders NaN) is DELTAC_E_CHECK_FAILED
+ * The whole-model run after conversion (`--check full`), in the CLI table; a rewrite
+ * that breaks the model (it does not run, or it renders NaN) is DELTAC_E_CHECK_FAILED
  * and the output is deleted or kept as *.failed.onnx; models onnxruntime's CPU
- * provider cannot run are skipped with the reason.
+ * provider cannot run are skipped with the reason. (The default per-layer check:
+ * test/runtime/layer-check*.test.ts.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +16,8 @@ import { Tensor } from '../../src/ir/tensor.js';
 import { parseModel } from '../../src/ir/text/build.js';
 import { loadModel } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
-import { checkSavedModel, failedPath, memoryReason, smokeCheck } from '../../src/runtime/smoke-check.js';
+import { checkSavedModel, failedPath } from '../../src/runtime/conversion-check.js';
+import { memoryReason, smokeCheck } from '../../src/runtime/smoke-check.js';
 import { runCli } from '../helpers/cli.js';
 import { MODELS_DIR, listDir, makeTempDir } from '../helpers/paths.js';
 
@@ -24,20 +26,24 @@ afterAll(tmp.cleanup);
 
 const fixture = (name: string, file = 'model.onnx') => path.join(MODELS_DIR, name, file);
 const CHECK_LINE = /^check {12}(.*)$/m;
+const FULL_LINE = /^check \(full\) {5}(.*)$/m;
 
-describe('deltac convert runs the smoke check by default', () => {
+describe('deltac convert --check full runs the whole model once', () => {
   it('pixart-mini: static 16×12 latent kept, text states 8 tokens, outputs finite', async () => {
-    const r = await runCli('convert', fixture('pixart-mini'), '--weights', fixture('pixart-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'pixart.onnx'));
+    const r = await runCli('convert', fixture('pixart-mini'), '--weights', fixture('pixart-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'pixart.onnx'), '--check', 'full');
     expect(r.code).toBe(0);
-    expect(CHECK_LINE.exec(r.out)?.[1]).toMatch(
+    expect(CHECK_LINE.exec(r.out)?.[1]).toMatch(/^passed in \d+\.\d s: 4 layers cut from the saved model/);
+    expect(FULL_LINE.exec(r.out)?.[1]).toMatch(
       /^passed in \d+\.\d s: onnxruntime CPU ran the original and the converted model on hidden_states 1×4×16×12, encoder_hidden_states 1×8×48, timestep 1; outputs finite$/,
     );
   });
 
   it('sd15-mini: symbolic height/width bound to 32×32 (lowest level 4×4)', async () => {
-    const r = await runCli('convert', fixture('sd15-mini'), '--weights', fixture('sd15-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'sd15.onnx'), '--json');
+    const r = await runCli('convert', fixture('sd15-mini'), '--weights', fixture('sd15-mini', 'delta.safetensors'), '-o', path.join(tmp.dir, 'sd15.onnx'), '--json', '--check', 'full');
     expect(r.code).toBe(0);
-    const { check } = JSON.parse(r.out);
+    const json = JSON.parse(r.out);
+    expect(json.check).toMatchObject({ mode: 'full', status: 'passed', layers: { status: 'passed' } });
+    const check = json.check.full;
     expect(check.status).toBe('passed');
     expect(check.inputs).toEqual([
       { name: 'sample', dtype: 'f32', dims: [1, 4, 32, 32] },
@@ -59,9 +65,11 @@ describe('deltac convert runs the smoke check by default', () => {
   it('pixart-mini converted over itself (--force): the converted model alone runs, its outputs finite', async () => {
     const input = path.join(tmp.dir, 'self.onnx');
     fs.copyFileSync(fixture('pixart-mini'), input);
-    const r = await runCli('convert', input, '--weights', fixture('pixart-mini', 'delta.safetensors'), '-o', input, '--force');
+    const r = await runCli('convert', input, '--weights', fixture('pixart-mini', 'delta.safetensors'), '-o', input, '--force', '--check', 'full');
     expect(r.code).toBe(0);
-    expect(CHECK_LINE.exec(r.out)?.[1]).toMatch(
+    // the original's structure was taken before it was overwritten: the nodes outside the layers are still compared
+    expect(CHECK_LINE.exec(r.out)?.[1]).toMatch(/; 794 nodes outside the layers as in the original$/);
+    expect(FULL_LINE.exec(r.out)?.[1]).toMatch(
       /^passed in \d+\.\d s: onnxruntime CPU ran the converted model \(it replaced the original, so its outputs had to be finite\) on hidden_states 1×4×16×12, encoder_hidden_states 1×8×48, timestep 1; outputs finite$/,
     );
   });
@@ -70,13 +78,24 @@ describe('deltac convert runs the smoke check by default', () => {
     const base = ['convert', fixture('pixart-mini'), '--weights', fixture('pixart-mini', 'delta.safetensors')];
     const off = await runCli(...base, '-o', path.join(tmp.dir, 'off.onnx'), '--no-check');
     expect(CHECK_LINE.exec(off.out)?.[1]).toBe('skipped: --no-check');
-    const fused = await runCli(...base, '-o', path.join(tmp.dir, 'fused.onnx'), '--emit', 'fused');
+    expect(FULL_LINE.exec(off.out)).toBeNull();
+    const fused = await runCli(...base, '-o', path.join(tmp.dir, 'fused.onnx'), '--emit', 'fused', '--check', 'full');
     expect(fused.code).toBe(0);
-    expect(CHECK_LINE.exec(fused.out)?.[1]).toMatch(/^skipped: ai\.deltac PyramidConvBlock has no CPU kernel/);
-    expect((await runCli(...base, '-o', path.join(tmp.dir, 'x.onnx'), '--check', '--no-check')).err).toMatch(/DELTAC_E_BAD_OPTION: --check and --no-check/);
+    expect(FULL_LINE.exec(fused.out)?.[1]).toMatch(/^skipped: ai\.deltac PyramidConvBlock has no CPU kernel/);
+    expect((await runCli(...base, '-o', path.join(tmp.dir, 'x.onnx'), '--check', 'full', '--no-check')).err).toMatch(/DELTAC_E_BAD_OPTION: --check and --no-check/);
+    expect((await runCli(...base, '-o', path.join(tmp.dir, 'x.onnx'), '--check', 'everything')).err).toMatch(/DELTAC_E_BAD_OPTION: --check must be layers or full, got "everything"/);
     const model = loadModel(fixture('pixart-mini'));
     expect(memoryReason(model, 2 ** 40)).toBeNull();
-    expect(memoryReason(model, 2 ** 10)).toMatch(/^the weights \(0\.0 GiB\) need about 0\.0 GiB of memory and 0\.0 GiB is available; --check runs it anyway$/);
+    expect(memoryReason(model, 2 ** 10)).toMatch(/^the weights \(0\.0 GiB\) need about 0\.0 GiB of memory and 0\.0 GiB is available$/);
+    // --check full refuses the whole-model run when it would not fit; the layers are still checked
+    const dir = path.join(tmp.dir, 'tight');
+    fs.mkdirSync(dir);
+    const converted = loadModel(fixture('pixart-mini'));
+    convert(converted, { weights: fixture('pixart-mini', 'delta.safetensors') });
+    const saved = saveModel(converted, path.join(dir, 'pixart.onnx'));
+    const tight = await checkSavedModel(fixture('pixart-mini'), saved, { check: 'full', availableMemory: 2 ** 10, weights: fixture('pixart-mini', 'delta.safetensors') });
+    expect(tight.layers?.layers).toHaveLength(4);
+    expect(tight.full).toMatchObject({ status: 'skipped', reason: expect.stringMatching(/is available; the per-layer check needs only the ΔConvBlock weights$/) });
   });
 
   it('symbolic dims: a shared height symbol, text tokens, a hidden size read from the MatMul weight', async () => {
@@ -150,42 +169,57 @@ async function expectCheckFailed(p: Promise<unknown>): Promise<DeltacError> {
   return e as DeltacError;
 }
 
-describe('a broken rewrite fails the check', () => {
-  it('a reshape constant of the wrong length: the model does not load or run; the output is deleted', async () => {
-    const dir = path.join(tmp.dir, 'reshape');
-    fs.mkdirSync(dir);
+describe('a broken rewrite fails the whole-model run', () => {
+  it('a reshape constant of the wrong length: the model does not load or run', async () => {
     const model = convertedPixart(wrongReshape);
-    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
-    const e = await expectCheckFailed(checkSavedModel(fixture('pixart-mini'), saved, model));
-    expect(e.message).toMatch(/^smoke check: the converted model does not (load|run) in onnxruntime.*[Rr]eshape/);
-    expect(e.message).toMatch(/; the output was deleted \(--keep-failed keeps it as pixart\.failed\.onnx\)$/);
-    expect(listDir(dir)).toEqual([]);
+    const saved = saveModel(model, path.join(tmp.dir, 'reshape.onnx'));
+    const e = await expectCheckFailed(smokeCheck(fixture('pixart-mini'), saved.modelPath, model));
+    expect(e.message).toMatch(/^the converted model does not (load|run) in onnxruntime.*[Rr]eshape/);
   });
 
-  it('a rewrite that produces NaN: named output, count and first index; kept as *.failed.onnx on request', async () => {
-    const dir = path.join(tmp.dir, 'nan');
-    fs.mkdirSync(dir);
+  it('a rewrite that produces NaN: named output, count and first index', async () => {
     const model = convertedPixart(nanRewrite);
-    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
-    const e = await expectCheckFailed(checkSavedModel(fixture('pixart-mini'), saved, model, { keepFailed: true }));
+    const saved = saveModel(model, path.join(tmp.dir, 'nan.onnx'));
+    const e = await expectCheckFailed(smokeCheck(fixture('pixart-mini'), saved.modelPath, model));
     // out is [1, 8, 16, 12] for the 1×4×16×12 latent: every element NaN
-    expect(e.message).toMatch(
-      /^smoke check: the converted model gives 1536 NaN in output "out" \(of 1536, the first at \[0, 0, 0, 0\]\) where the original model's output is finite, on hidden_states 1×4×16×12, encoder_hidden_states 1×8×48, timestep 1; the output was kept as .*pixart\.failed\.onnx$/,
+    expect(e.message).toBe(
+      `the converted model gives 1536 NaN in output "out" (of 1536, the first at [0, 0, 0, 0]) where the original model's output is finite, on hidden_states 1×4×16×12, encoder_hidden_states 1×8×48, timestep 1`,
     );
-    expect(listDir(dir)).toEqual(['pixart.failed.onnx']);
-    expect(failedPath(saved.modelPath)).toBe(path.join(dir, 'pixart.failed.onnx'));
   });
 
   it('a conversion written over its original (--force): nothing to compare with, so NaN anywhere fails', async () => {
-    const dir = path.join(tmp.dir, 'in-place');
-    fs.mkdirSync(dir);
     const model = convertedPixart(nanRewrite);
-    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
-    const e = await expectCheckFailed(checkSavedModel(saved.modelPath, saved, model));
+    const saved = saveModel(model, path.join(tmp.dir, 'in-place.onnx'));
+    const e = await expectCheckFailed(smokeCheck(saved.modelPath, saved.modelPath, model));
     expect(e.message).toMatch(
-      /^smoke check: the converted model gives 1536 NaN in output "out" \(of 1536, the first at \[0, 0, 0, 0\]\) and replaced the original model \(--force\), so there is none to compare with, on hidden_states 1×4×16×12, .*; the output was deleted/,
+      /^the converted model gives 1536 NaN in output "out" \(of 1536, the first at \[0, 0, 0, 0\]\) and replaced the original model \(--force\), so there is none to compare with, on hidden_states 1×4×16×12, /,
     );
+  });
+});
+
+describe('a failed check deletes the output, or keeps it on request', () => {
+  const weights = fixture('pixart-mini', 'delta.safetensors');
+
+  it('deleted, with its external data; the message names the layer', async () => {
+    const dir = path.join(tmp.dir, 'reshape');
+    fs.mkdirSync(dir);
+    const saved = saveModel(convertedPixart(wrongReshape), path.join(dir, 'pixart.onnx'), { externalData: true });
+    expect(listDir(dir)).toEqual(['pixart.onnx', 'pixart.onnx.data']);
+    const e = await expectCheckFailed(checkSavedModel(fixture('pixart-mini'), saved, { weights }));
+    expect(e.message).toMatch(/^layer check: layer transformer_blocks\.0\.attn1: onnxruntime cannot run its region on tokens 2×8×6 \(batch×H×W\): .*[Rr]eshape/);
+    expect(e.message).toMatch(/; the output was deleted \(--keep-failed keeps it as pixart\.failed\.onnx\)$/);
+    expect(e.details).toMatchObject({ layer: 'transformer_blocks.0.attn1', stage: 'run', kept: false });
     expect(listDir(dir)).toEqual([]);
+  });
+
+  it('kept as *.failed.onnx on request, with --check full as well', async () => {
+    const dir = path.join(tmp.dir, 'nan');
+    fs.mkdirSync(dir);
+    const saved = saveModel(convertedPixart(nanRewrite), path.join(dir, 'pixart.onnx'));
+    const e = await expectCheckFailed(checkSavedModel(fixture('pixart-mini'), saved, { weights, keepFailed: true, check: 'full' }));
+    expect(e.message).toMatch(/^layer check: layer transformer_blocks\.0\.attn1: gives 3072 NaN\/Inf of 3072 outputs on tokens 2×8×6 .*; the output was kept as .*pixart\.failed\.onnx$/);
+    expect(listDir(dir)).toEqual(['pixart.failed.onnx']);
+    expect(failedPath(saved.modelPath)).toBe(path.join(dir, 'pixart.failed.onnx'));
   });
 
   it('--keep-failed never replaces the input model: an input named pixart.failed.onnx stays as it was', async () => {
@@ -194,9 +228,8 @@ describe('a broken rewrite fails the check', () => {
     const input = path.join(dir, 'pixart.failed.onnx');
     fs.copyFileSync(fixture('pixart-mini'), input);
     const before = fs.readFileSync(input);
-    const model = convertedPixart(nanRewrite);
-    const saved = saveModel(model, path.join(dir, 'pixart.onnx'));
-    const e = await expectCheckFailed(checkSavedModel(input, saved, model, { keepFailed: true }));
+    const saved = saveModel(convertedPixart(nanRewrite), path.join(dir, 'pixart.onnx'));
+    const e = await expectCheckFailed(checkSavedModel(input, saved, { keepFailed: true, weights: fixture('pixart-mini', 'delta.safetensors') }));
     expect(e.message).toMatch(/; the output was deleted \(--keep-failed would have replaced the input model pixart\.failed\.onnx\)$/);
     expect(e.details).toMatchObject({ kept: false });
     expect(fs.readFileSync(input).equals(before)).toBe(true);

@@ -4,10 +4,12 @@ import path from 'node:path';
 import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
-import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
-import { type EarlyDataCopy, type SaveOptions, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
-import { type SmokeCheckResult, checkSavedModel, formatInputs, memoryReason, skippedCheck } from '../../runtime/smoke-check.js';
+import { type EarlyDataCopy, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
+import { type CheckMode, type ConversionCheck, checkSavedModel, noCheck } from '../../runtime/conversion-check.js';
+import { fmt } from '../../runtime/layer-check.js';
+import { type GraphSnapshot, snapshotGraph } from '../../runtime/outside-nodes.js';
+import { type SmokeCheckResult, formatInputs } from '../../runtime/smoke-check.js';
 import { onInterrupt } from '../interrupt.js';
 import { type Command, oneLine } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
@@ -16,7 +18,7 @@ import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 /**
  * Creates the output's folder (and parents) if needed; a path through a file is a
  * DELTAC_E_WRITE. Returns a function that removes the folders it created if they
- * are still empty (a conversion that failed after an early start of the save).
+ * are still empty (a conversion that failed after its save had started).
  */
 function ensureOutputFolder(output: string): () => void {
   const dir = path.dirname(path.resolve(output));
@@ -51,13 +53,15 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--compact] [--emit-kernels DIR] [--check|--no-check] [--keep-failed] [--force] [--json]\n' +
+    '[--reuse-weights] [--compact] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
     '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
-    '  After saving, the converted model runs once in onnxruntime (CPU) on seeded inputs at a small size\n' +
-    '  (by default when its weights fit in memory; --check forces it, --no-check skips it); if it does not\n' +
-    '  load, does not run or gives NaN/Inf where the original does not, the output is deleted\n' +
-    '  (--keep-failed keeps it as <name>.failed.onnx) and the exit code is 1.\n' +
+    '  After saving, every converted layer is cut out of the saved model and run in onnxruntime (CPU) at two\n' +
+    '  small sizes against the reference ΔConvBlock with its saved weights, which must equal the checkpoint\n' +
+    '  (--check layers, the default); the nodes outside the layers must be the original model\'s. --check full\n' +
+    '  also runs the original and the converted model once on seeded inputs (when twice the weights fit in\n' +
+    '  memory); --no-check skips both. If a check fails, the output is deleted (--keep-failed keeps it as\n' +
+    '  <name>.failed.onnx) and the exit code is 1.\n' +
     "  External data starts as a copy of the input's data file when that holds most of it (the removed\n" +
     "  attention weights' space takes the new ones); --compact packs it instead (smaller, slower to write).\n" +
     '  Ctrl-C, SIGTERM or SIGHUP while writing removes the temp files; a conversion to the same output\n' +
@@ -75,7 +79,7 @@ export const convertCommand: Command = {
     'reuse-weights': { type: 'boolean' },
     compact: { type: 'boolean' },
     'emit-kernels': { type: 'string' },
-    check: { type: 'boolean' },
+    check: { type: 'string' },
     'no-check': { type: 'boolean' },
     'keep-failed': { type: 'boolean' },
     force: { type: 'boolean' },
@@ -92,83 +96,51 @@ export const convertCommand: Command = {
     const ext = (values['external-data'] as string | undefined) ?? 'auto';
     if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
-    if (values.check && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
-    const started = performance.now();
-    const saveOptions: SaveOptions = {
-      externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
-      reuseWeights: values['reuse-weights'] === true,
-      compact: values.compact === true,
-      force: values.force === true,
-    };
-    // Once the model is loaded, the kernel starts copying the input's data file for the
-    // save while the conversion runs (removed again if the conversion fails).
-    let early: EarlyDataCopy | undefined;
-    let removeCreatedFolder = () => {};
-    const abandon = () => {
-      early?.discard();
-      removeCreatedFolder();
-    };
-    // Interrupted, the command says so in one line (while saving, after the save removed its temp files).
-    const stopping = new AbortController();
-    let phase: 'converting' | 'saving' | 'checking' = 'converting';
-    let bar: ReturnType<typeof progressBar> | undefined;
+    if (values.check !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
+    const check = values['no-check'] ? null : parseCheck(values.check);
+    // Interrupted, the command says so in one line (while writing, once the temp files are removed).
+    const state: RunState = { phase: 'converting', stopping: new AbortController(), abandon: () => {} };
     const releaseInterrupts = onInterrupt((signal) => {
-      bar?.stop();
+      state.bar?.stop();
       const out = JSON.stringify(oneLine(output));
-      const writing = phase === 'saving' || (phase === 'converting' && early !== undefined);
-      if (phase === 'converting') abandon();
+      const writing = state.phase === 'saving' || (state.phase === 'converting' && state.early !== undefined);
+      if (state.phase === 'converting') state.abandon();
       if (writing) {
-        stopping.abort(new DeltacError('DELTAC_E_WRITE', `saving was interrupted by ${signal}`));
+        state.stopping.abort(new DeltacError('DELTAC_E_WRITE', `saving was interrupted by ${signal}`));
         return `deltac convert: interrupted by ${signal} while writing ${out}; its temp files were removed`;
       }
-      if (phase === 'checking') return `deltac convert: interrupted by ${signal} while checking ${out}, which was written but not checked`;
+      if (state.phase === 'checking') return `deltac convert: interrupted by ${signal} while checking ${out}, which was written but not checked`;
       return `deltac convert: interrupted by ${signal}; nothing was written`;
     });
     try {
-      const model = loadModel(input);
-      const kernelsDir = values['emit-kernels'] as string | undefined;
-      const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
-      let kernels: KernelsSummary | undefined;
-      removeCreatedFolder = ensureOutputFolder(output);
-      early = startDataCopy(model, output, saveOptions);
-      const report = convert(model, {
-        onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
-        weights,
-        gate,
-        scales: parseList(values.scales as string | undefined, '--scales'),
-        map: values.map as string | undefined,
-        allowPartial: values['allow-partial'] === true,
-        emit,
-        resolutions: parseList(values.resolution as string | undefined, '--resolution'),
-      });
-      ensureOutputFolder(output);
-      phase = 'saving';
-      const writing = (bar = progressBar(io, 'writing weights'));
-      const saved = await saveModelAsync(model, output, {
-        ...saveOptions,
-        early,
-        onProgress: (done, total) => writing.update(done, total),
-        signal: stopping.signal,
-      }).finally(() => writing.stop());
-      phase = 'checking';
-      for (const line of staleLines(saved)) io.err(line);
-      const seconds = (performance.now() - started) / 1000;
-      const check = await runCheck(input, saved, model, values);
+      const job = await convertAndSave(input, output, { ...values, ext, emit, gate, weights }, check !== null, io, state);
+      state.phase = 'checking';
+      for (const line of staleLines(job.saved)) io.err(line);
+      const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true }) : noCheck('--no-check');
+      const { report, saved, kernels, seconds } = job;
       if (values.json) {
-        io.out(JSON.stringify({ input, output: saved, report, kernels, check, seconds }, null, 2));
+        io.out(JSON.stringify({ input, output: saved, report, kernels, check: result, seconds }, null, 2));
       } else {
-        io.out(renderReport(input, report, saved, seconds, check));
+        io.out(renderReport(input, report, saved, seconds, result));
         if (kernels) io.out(kernels.summary);
       }
       for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
-    } catch (e) {
-      if (phase === 'converting') abandon();
-      throw e;
     } finally {
       releaseInterrupts();
     }
   },
 };
+
+/** Where a conversion is, for the interrupt handler: what to remove, what to say. */
+interface RunState {
+  phase: 'converting' | 'saving' | 'checking';
+  /** The save's copy of the input's data file, started before the conversion finished. */
+  early?: EarlyDataCopy;
+  /** Removes what the conversion wrote before its save (the early copy, folders it created). */
+  abandon: () => void;
+  stopping: AbortController;
+  bar?: ReturnType<typeof progressBar>;
+}
 
 /** One line per process whose leftover temp files the save removed. */
 function staleLines(saved: SaveResult): string[] {
@@ -180,19 +152,115 @@ function staleLines(saved: SaveResult): string[] {
   );
 }
 
-/** The smoke check after saving, unless --no-check, or skipped when the weights do not fit in memory (without --check). */
-async function runCheck(input: string, saved: SaveResult, model: Model, values: Record<string, unknown>): Promise<SmokeCheckResult> {
-  if (values['no-check']) return skippedCheck('--no-check');
-  const tooBig = values.check ? null : memoryReason(model);
-  if (tooBig) return skippedCheck(tooBig);
-  return checkSavedModel(input, saved, model, { keepFailed: values['keep-failed'] === true });
+function parseCheck(value: unknown): CheckMode {
+  if (value === undefined) return 'layers';
+  if (value === 'layers' || value === 'full') return value;
+  throw new DeltacError('DELTAC_E_BAD_OPTION', `--check must be layers or full, got "${String(value)}"`);
 }
 
-export function renderCheck(c: SmokeCheckResult): string {
-  if (c.status === 'skipped') return `check            skipped: ${c.reason}`;
+interface ConvertJob {
+  report: ConversionReport;
+  saved: SaveResult;
+  kernels?: KernelsSummary;
+  seconds: number;
+  /** The original model's structure, for the check (taken before converting). */
+  before?: GraphSnapshot;
+}
+
+/**
+ * Loads, converts and saves. The model is not returned: the check reads the saved file
+ * back, so the converted model's memory is free by then. Once the model is loaded,
+ * the kernel starts copying the input's data file for the save (startDataCopy) while
+ * the conversion runs; a conversion that fails removes it again.
+ */
+async function convertAndSave(
+  input: string,
+  output: string,
+  values: Record<string, unknown> & { ext: string; emit: 'standard' | 'fused'; gate: ReturnType<typeof parseGate>; weights: string },
+  snapshot: boolean,
+  io: Io,
+  state: RunState,
+): Promise<ConvertJob> {
+  const started = performance.now();
+  const model = loadModel(input);
+  const before = snapshot ? snapshotGraph(model) : undefined;
+  const kernelsDir = values['emit-kernels'] as string | undefined;
+  const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
+  let kernels: KernelsSummary | undefined;
+  const saveOptions = {
+    externalData: values.ext === 'always' ? true : values.ext === 'never' ? false : ('auto' as const),
+    reuseWeights: values['reuse-weights'] === true,
+    compact: values.compact === true,
+    force: values.force === true,
+  };
+  const removeCreatedFolder = ensureOutputFolder(output);
+  state.abandon = () => {
+    state.early?.discard();
+    removeCreatedFolder();
+  };
+  let report: ConversionReport;
+  try {
+    state.early = startDataCopy(model, output, saveOptions);
+    report = convert(model, {
+    onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
+    weights: values.weights,
+    gate: values.gate,
+    scales: parseList(values.scales as string | undefined, '--scales'),
+    map: values.map as string | undefined,
+    allowPartial: values['allow-partial'] === true,
+    emit: values.emit,
+    resolutions: parseList(values.resolution as string | undefined, '--resolution'),
+    });
+  } catch (e) {
+    state.abandon();
+    throw e;
+  }
+  state.phase = 'saving';
+  const bar = (state.bar = progressBar(io, 'writing weights'));
+  const saved = await saveModelAsync(model, output, {
+    ...saveOptions,
+    early: state.early,
+    onProgress: (done, total) => bar.update(done, total),
+    signal: state.stopping.signal,
+  }).finally(() => bar.stop());
+  return { report, saved, kernels, seconds: (performance.now() - started) / 1000, before };
+}
+
+/** The `check` line(s) of the report: the per-layer check, and the whole-model run with --check full. */
+export function renderCheck(c: ConversionCheck): string {
+  if (c.status === 'skipped' || !c.layers) return `check            skipped: ${c.reason}`;
+  const l = c.layers;
+  const ran = l.layers.filter((x) => x.error !== null);
+  const notRun = l.layers.filter((x) => x.error === null);
+  const sizes = [...new Set(ran.flatMap((x) => x.sizes))];
+  const statics = ran.filter((x) => x.staticHW);
+  const parts: string[] = [];
+  if (ran.length) {
+    const worst = ran.reduce((a, x) => (x.error! / x.tolerance > a.error! / a.tolerance ? x : a));
+    parts.push(
+      `${ran.length} layer${ran.length > 1 ? 's' : ''} cut from the saved model ran in onnxruntime CPU at ${sizes.join(', ')} (batch×H×W${statics.length ? `; ${statics.length === ran.length ? 'H, W static in the model: its own size only' : `${statics.length} with H, W static in the model: their own size only`}` : ''}) ` +
+        `and matched the reference ΔConvBlock with their saved weights (worst relative error ${fmt(worst.error!)}, ${worst.dtype} tolerance ${fmt(worst.tolerance)})`,
+    );
+  }
+  if (!l.layers.length) parts.push('no layer was converted');
+  if (notRun.length) parts.push(`${notRun.length} layer${notRun.length > 1 ? 's' : ''} not run: ${notRun[0]!.notRun}`);
+  const compared = l.layers.filter((x) => x.weightError !== null);
+  if (compared.length) {
+    const worst = Math.max(...compared.map((x) => x.weightError!));
+    parts.push(`saved weights equal the checkpoint's${worst > 0 ? ` (worst relative difference ${fmt(worst)}, a rounding)` : ''}`);
+  }
+  parts.push('nodes' in l.outside ? `${formatCount(l.outside.nodes)} nodes outside the layers as in the original` : `nodes outside the layers not compared: ${l.outside.skipped}`);
+  const lines = [`check            passed in ${(l.ms / 1000).toFixed(1)} s: ${parts.join('; ')}`];
+  if (c.full) lines.push(renderFullCheck(c.full));
+  return lines.join('\n');
+}
+
+/** The whole-model run (`--check full`). */
+export function renderFullCheck(c: SmokeCheckResult): string {
+  if (c.status === 'skipped') return `check (full)     skipped: ${c.reason}`;
   const nonFinite = c.outputs.filter((o) => o.nonFinite > 0);
   return (
-    `check            passed in ${(c.ms / 1000).toFixed(1)} s: onnxruntime CPU ran ${c.replacedOriginal ? 'the converted model (it replaced the original, so its outputs had to be finite)' : 'the original and the converted model'} on ${formatInputs(c.inputs)}; ` +
+    `check (full)     passed in ${(c.ms / 1000).toFixed(1)} s: onnxruntime CPU ran ${c.replacedOriginal ? 'the converted model (it replaced the original, so its outputs had to be finite)' : 'the original and the converted model'} on ${formatInputs(c.inputs)}; ` +
     (nonFinite.length ? `outputs non-finite as in the original: ${nonFinite.map((o) => o.name).join(', ')}` : 'outputs finite')
   );
 }
@@ -212,9 +280,11 @@ function keptGroups(layers: ConversionReport['layers']): [string, number][] {
   return [...groups];
 }
 
-export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: SmokeCheckResult): string {
+export function renderReport(input: string, r: ConversionReport, saved: SaveResult, seconds: number, check?: ConversionCheck): string {
   const resolutions = r.totals.map((t) => t.resolution);
   const flopsHeader = resolutions.map((res) => `FLOPs${res === null ? '' : ` @${res}`} attn→Δ`);
+  // the per-layer check's worst relative error, or why the layer did not run
+  const checked = new Map(check?.layers?.layers.map((c) => [c.layer, c.error !== null ? fmt(c.error) : 'weights only']) ?? []);
   const rows = r.layers.map((l) => [
     l.modulePath ?? l.id,
     l.flops?.[0] ? `${l.flops[0].height}×${l.flops[0].width}` : l.hw?.every((d) => typeof d === 'number') ? l.hw.map(formatDim).join('×') : 'dynamic',
@@ -227,11 +297,12 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
       const f = l.flops?.[i];
       return f ? `${formatCount(f.attention)}→${formatCount(f.block)}` : '?';
     }),
+    ...(checked.size ? [l.status === 'converted' ? (checked.get(l.modulePath ?? l.id) ?? '?') : '-'] : []),
   ]);
   const lines = [
     `deltac convert ${input}`,
     '',
-    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...flopsHeader], rows),
+    table(['layer', `H×W${resolutions[0] ? ` @${resolutions[0]}` : ''}`, 'H×W from', 'C', 'K', 'scales', 'gate', ...flopsHeader, ...(checked.size ? ['check (rel. err)'] : [])], rows),
     '',
   ];
   const converted = r.layers.filter((l) => l.status === 'converted').length;

@@ -61,6 +61,11 @@ export interface LayerReport {
   /** Name of the int64 [H, W] value the block reads. */
   hwValue?: string;
   staticHW?: [number, number];
+  /** The tokens the block reads, the value that replaced the attention's output, and the tensor H and W are read from (with their axes). */
+  tokensValue?: string;
+  outputValue?: string;
+  hwSourceValue?: string;
+  hwAxes?: [number, number];
 }
 
 export interface InsertReport {
@@ -197,6 +202,9 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         node: inserted.node,
         hwValue: inserted.hw,
         staticHW: source.static ?? undefined,
+        tokensValue: match.input.name,
+        outputValue: inserted.output,
+        ...(source.static ? {} : { hwSourceValue: source.tensor.name, hwAxes: [source.hAxis, source.wAxis] as [number, number] }),
       });
     });
     if (binding.unusedBlocks.length) {
@@ -240,7 +248,7 @@ function insertBlock(
   t: BlockTensors,
   geo: BlockGeometry,
   s: BlockSettings,
-): { node: string; hw: string } {
+): { node: string; hw: string; output: string } {
   const init = (suffix: string, tensor: Tensor, dims?: number[]) => {
     const cast = tensor.castTo(s.dtype);
     if (dims) cast.dims = dims;
@@ -282,5 +290,5 @@ function insertBlock(
     fused.node.setInput(fused.index, null);
     while (fused.node.inputs.length && fused.node.inputs[fused.node.inputs.length - 1] === null) fused.node.inputs.pop();
   }
-  return { node: node.name, hw: hw.name };
+  return { node: node.name, hw: hw.name, output: out.name };
 }

@@ -38,11 +38,18 @@ export const lowerPyramidConvPass: Pass = {
       throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
     }
     const scratch = new Scratch(); // one source buffer for every deferred transpose of this run (computed one at a time)
-    for (const node of blocks) lowerBlock(model, node, opset, scratch);
+    // Which value took each block's output's place (by block name): the conversion records it for the per-layer check.
+    const outputs: Record<string, string> = {};
+    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node, opset, scratch);
     if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) model.opsetImports.delete('ai.deltac');
-    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length } };
+    return { changed: blocks.length > 0, diagnostics: [], stats: { lowered: blocks.length }, data: { outputs } satisfies LoweringData };
   },
 };
+
+export interface LoweringData {
+  /** The name of each lowered block's output → the name of the value that computes it now. */
+  outputs: Record<string, string>;
+}
 
 /** Static (H, W) when the block's hw input is a constant. */
 function staticHW(hw: Value): [number, number] | null {
@@ -52,7 +59,7 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node, opset: number, scratch: Scratch): void {
+function lowerBlock(model: Model, node: Node, opset: number, scratch: Scratch): string {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
@@ -128,6 +135,7 @@ function lowerBlock(model: Model, node: Node, opset: number, scratch: Scratch): 
   g.removeNode(node);
   // The block's own weights were re-laid out above; drop the originals nobody reads now.
   for (const v of consumed) if (!v.uses.length && !v.isGraphOutput && !v.isGraphInput) g.removeInitializer(v);
+  return out.name;
 }
 
 /** Channel counts from which conv_up runs as a plain GEMM plus a transpose (see below). */

@@ -1,0 +1,156 @@
+/**
+ * One converted layer cut out of a saved model: the nodes between its tokens (and the
+ * tensor it reads H and W from) and the value that took the attention output's place,
+ * as the conversion recorded them (`deltac.layers`, provenance.ts). The region is the
+ * lowered block and its H/W arithmetic, or the fused PyramidConvBlock node; either
+ * way it becomes a small standalone model of the layer's own constants, which
+ * onnxruntime runs on inputs of any size the layer takes.
+ *
+ *   tokens [B, N, C] ──┐
+ *   hw source [.. H .. W ..] ─ Shape ─┴─ (the block's nodes) ─→ output [B, N, C]
+ */
+import { DataType } from '../ir/dtype.js';
+import { DeltacError } from '../ir/errors.js';
+import { Graph } from '../ir/graph.js';
+import { Model } from '../ir/model.js';
+import type { Node } from '../ir/node.js';
+import { runInference } from '../ir/shape-inference/infer.js';
+import type { Value } from '../ir/value.js';
+import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
+import { blockWeightsOf } from '../reference/block-weights.js';
+import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
+
+export interface LayerRegion {
+  layer: ProvenanceLayer;
+  /** The region's nodes, in graph order. */
+  nodes: Node[];
+  tokens: Value;
+  /** The tensor H and W are read from (null when they are static constants). */
+  hwSource: Value | null;
+  output: Value;
+  /** Element type of the block (its tokens and weights). */
+  dtype: DataType;
+}
+
+const DTYPES: Record<string, DataType> = { f32: DataType.FLOAT, f16: DataType.FLOAT16, bf16: DataType.BFLOAT16 };
+
+/** Fails the check for `layer`, saying what is wrong with its region. */
+function broken(layer: string, why: string): DeltacError {
+  return new DeltacError('DELTAC_E_CHECK_FAILED', `layer ${layer}: ${why}`, { layer, stage: 'region' });
+}
+
+/**
+ * The region of `layer` in `model` (the saved graph). Every value the region's nodes
+ * read must be one of its inputs, a constant, or computed inside it, and nothing
+ * outside may read what it computes except its output: otherwise the rewrite wired
+ * the layer to the rest of the model in a way the conversion did not record.
+ */
+export function cutLayerRegion(model: Model, layer: ProvenanceLayer): LayerRegion {
+  const name = layer.modulePath;
+  const names = layer.region;
+  if (!names) throw broken(name, 'the model does not record where the layer is (converted by an older deltac: convert the original again)');
+  const g = model.graph;
+  const lookup = (what: string, value: string): Value => {
+    const v = g.lookup(value);
+    if (!v) throw broken(name, `its ${what} "${value}" is not in the saved model`);
+    return v;
+  };
+  const tokens = lookup('tokens', names.tokens);
+  const output = lookup('output', names.output);
+  const hwSource = names.hwSource ? lookup('H/W source', names.hwSource) : null;
+  const boundary = new Set<Value>([tokens, ...(hwSource ? [hwSource] : [])]);
+  const inside = new Set<Node>();
+  const stack: Value[] = [output];
+  const seen = new Set<Value>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v) || boundary.has(v) || v.initializer) continue;
+    seen.add(v);
+    const p = v.producer;
+    if (!p) throw broken(name, `its nodes read "${v.name}", a graph input that is neither its tokens nor its H/W source`);
+    if (inside.has(p)) continue;
+    if (p.subgraphs().length) throw broken(name, `its node "${p.name}" (${p.qualifiedType}) holds a subgraph; a ΔConvBlock has none`);
+    inside.add(p);
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  if (!inside.size) throw broken(name, `its output "${output.name}" is not computed by any node`);
+  if (![...inside].some((n) => n.inputs.includes(tokens))) throw broken(name, `its output does not depend on its tokens "${tokens.name}"`);
+  if (hwSource && ![...inside].some((n) => n.inputs.includes(hwSource))) throw broken(name, `it does not read H and W from "${hwSource.name}"`);
+  for (const n of inside) {
+    for (const o of n.outputs) {
+      if (o === output) continue;
+      const outsider = o.uses.find((u) => !inside.has(u.node));
+      if (outsider) throw broken(name, `"${outsider.node.name}" (${outsider.node.qualifiedType}), outside the layer, reads "${o.name}" from inside it`);
+      if (o.isGraphOutput) throw broken(name, `"${o.name}", computed inside the layer, is a graph output`);
+    }
+  }
+  const dtype = DTYPES[layer.dtype ?? ''] ?? floatType(tokens) ?? DataType.FLOAT;
+  return { layer, nodes: g.nodes.filter((n) => inside.has(n)), tokens, hwSource, output, dtype };
+}
+
+function floatType(v: Value): DataType | undefined {
+  return v.type?.kind === 'tensor' && v.type.dtype !== DataType.UNDEFINED ? v.type.dtype : undefined;
+}
+
+/** Symbolic dim names of the region model's inputs. */
+const TOKENS_DIMS = ['batch', 'tokens'];
+
+/**
+ * The region as a model of its own: inputs `tokens` [batch, tokens, C] and (when
+ * H, W are not static) `hw_source` of rank 4, the region's constants as initializers
+ * (the same tensors: external data is read when the model is serialized, only the
+ * layer's), and the model's opset imports and local functions (a runtime that knows
+ * ai.deltac PyramidConvBlock only as a function needs it).
+ */
+export function regionModel(model: Model, region: LayerRegion): { model: Model; inputs: { tokens: string; hwSource: string | null }; output: string } {
+  const m = new Model(new Graph('layer'));
+  m.irVersion = model.irVersion;
+  for (const [d, v] of model.opsetImports) m.opsetImports.set(d, v);
+  m.functions = model.functions;
+  m.producerName = 'deltac layer check';
+  const g = m.graph;
+  const map = new Map<Value, Value>();
+  const c = region.layer.channels;
+  map.set(region.tokens, g.addInput(region.tokens.name, { kind: 'tensor', dtype: region.dtype, shape: [...TOKENS_DIMS, c] }));
+  if (region.hwSource) {
+    const t = region.hwSource.type;
+    const dtype = t?.kind === 'tensor' && t.dtype !== DataType.UNDEFINED ? t.dtype : region.dtype;
+    map.set(region.hwSource, g.addInput(region.hwSource.name, { kind: 'tensor', dtype, shape: ['d0', 'd1', 'd2', 'd3'] }));
+  }
+  const value = (v: Value): Value => {
+    let mapped = map.get(v);
+    if (!mapped) {
+      if (!v.initializer) throw new Error(`layer region: "${v.name}" has no definition`); // cutLayerRegion admits only closed regions
+      mapped = g.addInitializer(v.name, v.initializer, true);
+      map.set(v, mapped);
+    }
+    return mapped;
+  };
+  for (const n of region.nodes) {
+    const copy = g.addNode(n.opType, n.inputs.map((v) => (v ? value(v) : null)), {
+      domain: n.domain,
+      name: n.name,
+      outputs: n.outputs.map((o) => o.name),
+      attributes: Object.fromEntries(n.attributes),
+    });
+    copy.overload = n.overload;
+    n.outputs.forEach((o, i) => map.set(o, copy.outputs[i]!));
+  }
+  const out = map.get(region.output)!;
+  g.addOutput(out);
+  const inferred = runInference(m).types.get(out);
+  out.type = inferred?.kind === 'tensor' ? { ...inferred, shape: inferred.shape?.map(() => null) ?? null } : { kind: 'tensor', dtype: region.dtype, shape: null };
+  out.typeSource = 'declared';
+  return { model: m, inputs: { tokens: region.tokens.name, hwSource: region.hwSource?.name ?? null }, output: out.name };
+}
+
+/**
+ * Every converted layer of a (saved) model, with its region and its ΔConvBlock weights
+ * as the model holds them (unpacked when lowered, biases folded: reference/block-weights.ts).
+ */
+export function convertedLayers(model: Model): { layer: ProvenanceLayer; region: LayerRegion; weights: DeltaConvBlockWeights }[] {
+  return (readProvenance(model) ?? []).map((layer) => {
+    const region = cutLayerRegion(model, layer);
+    return { layer, region, weights: blockWeightsOf(region.nodes, layer, layer.modulePath) };
+  });
+}
