@@ -21,7 +21,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { DeltacError } from '../ir/errors.js';
-import type { Tensor } from '../ir/tensor.js';
+import type { ByteSource, Tensor } from '../ir/tensor.js';
 import { FileByteSource } from './external-data.js';
 
 export const ALIGN_BIG = 4096;
@@ -372,5 +372,88 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
     await pending?.catch(() => {});
     for (const src of sources.values()) await src.then((h) => h.close(), () => {});
     await out.close();
+  }
+}
+
+// ---- the file as planned ----------------------------------------------------------------
+
+/**
+ * The data file as the layout makes it, readable before (and while) it is written: a
+ * written tensor's range from the tensor itself, the rest of a base copy from the base
+ * file. Every range read is remembered, so that once the file is written `verify`
+ * can show that each of them holds what was read: a check run on this view (in
+ * parallel with the write) has then read the saved file.
+ */
+export class PlannedDataFile implements ByteSource {
+  readonly description: string;
+  private readonly starts: number[];
+  private readonly base: FileByteSource | undefined;
+  private readonly reads: [number, number][] = [];
+
+  constructor(
+    private readonly layout: DataLayout,
+    description: string,
+  ) {
+    this.description = description;
+    this.starts = layout.writes.map((w) => w.offset);
+    for (let i = 1; i < this.starts.length; i++) {
+      if (this.starts[i]! < this.starts[i - 1]!) throw new Error('PlannedDataFile: writes out of order');
+    }
+    this.base = layout.base ? new FileByteSource(layout.base.path, layout.base.path) : undefined;
+  }
+
+  size(): number {
+    return this.layout.bytes;
+  }
+
+  read(offset: number, length: number): Uint8Array {
+    this.reads.push([offset, length]);
+    return this.expected(offset, length);
+  }
+
+  /** The bytes [offset, offset + length) will hold. */
+  private expected(offset: number, length: number, into?: Uint8Array): Uint8Array {
+    // the last write starting at or before offset
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid]! <= offset) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    const w = found >= 0 ? this.layout.writes[found]! : undefined;
+    if (w && offset + length <= w.offset + w.tensor.byteLength) {
+      const b = w.tensor.bytes(into);
+      return b.subarray(offset - w.offset, offset - w.offset + length);
+    }
+    if (this.base && offset + length <= this.layout.base!.bytes && !(w && offset < w.offset + w.tensor.byteLength)) return this.base.read(offset, length);
+    throw new DeltacError('DELTAC_E_TENSOR_DATA', `bytes [${offset}, ${offset + length}) of "${this.description}" belong to no tensor`);
+  }
+
+  /** Compares every range read so far with `file` (the data file as written); the first that differs, or null. */
+  verify(file: string): { offset: number; length: number } | null {
+    const fd = fs.openSync(file, 'r');
+    const scratch = Buffer.allocUnsafe(PIECE);
+    let got = Buffer.allocUnsafe(PIECE);
+    try {
+      for (const [offset, length] of this.reads) {
+        if (got.length < length) got = Buffer.allocUnsafe(length);
+        const actual = got.subarray(0, length);
+        let done = 0;
+        while (done < length) {
+          const n = fs.readSync(fd, actual, done, length - done, offset + done);
+          if (n === 0) return { offset, length };
+          done += n;
+        }
+        const want = this.expected(offset, length, length <= scratch.length ? scratch : undefined);
+        if (Buffer.compare(actual, Buffer.from(want.buffer, want.byteOffset, want.byteLength)) !== 0) return { offset, length };
+      }
+      return null;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }

@@ -20,8 +20,9 @@ import type { Model } from '../ir/model.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
-import { type BaseCopy, type DataLayout, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
+import { type BaseCopy, type DataLayout, PlannedDataFile, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
 import { FileByteSource } from './external-data.js';
+import { decodeModel } from './load.js';
 import type { P } from './proto-util.js';
 import { ModelProtoType } from './schema.js';
 import { type StaleTempFile, removeStaleTempFiles, tempTag } from './temp-files.js';
@@ -65,6 +66,26 @@ export interface SaveOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The model as `saveModelAsync` is writing it, handed to `whilePlanned` once the
+ * layout is decided and the protobuf encoded, before the data file is complete.
+ */
+export interface PlannedSave {
+  /**
+   * The saved model, decoded from the protobuf being written; the bytes of its
+   * external data are those the data file will hold (data-file.ts, PlannedDataFile),
+   * readable now.
+   */
+  model: Model;
+  /** Resolves when the data file is written (before anything is renamed into place). */
+  written: Promise<void>;
+  /**
+   * Once `written`: compares every byte range read from `model`'s data file with the
+   * file; the first that differs, or null. (Reads that pass here read the saved file.)
+   */
+  verify(): { offset: number; length: number } | null;
+}
+
 export interface SaveResult {
   modelPath: string;
   modelBytes: number;
@@ -105,7 +126,18 @@ export function saveModel(model: Model, file: string, options: SaveOptions = {})
  * `saveModel` with the external data written on libuv's thread pool (the base copy
  * in the kernel, reads overlapping writes): what `deltac convert` uses.
  */
-export async function saveModelAsync(model: Model, file: string, options: SaveOptions & { early?: EarlyDataCopy } = {}): Promise<SaveResult> {
+export async function saveModelAsync(
+  model: Model,
+  file: string,
+  options: SaveOptions & {
+    early?: EarlyDataCopy;
+    /**
+     * Runs while the data file is written (a check of the model as saved): the save
+     * commits once both are done, and fails (removing its temp files) if it rejects.
+     */
+    whilePlanned?: (planned: PlannedSave) => Promise<void>;
+  } = {},
+): Promise<SaveResult> {
   const early = options.early;
   let job: SaveJob;
   try {
@@ -121,23 +153,30 @@ export async function saveModelAsync(model: Model, file: string, options: SaveOp
   } else early?.discard();
   try {
     // The model protobuf is encoded while the data file is being written (the kernel copies the base meanwhile).
-    let bytes: Uint8Array | undefined;
-    if (job.data) {
+    let bytes: Uint8Array;
+    let writing: Promise<void> = Promise.resolve();
+    const data = job.data;
+    if (data) {
       job.written.push(job.tmpData);
-      if (adopt) {
-        bytes = encodeModel(job, model);
-        await early.done;
-      }
-      options.signal?.throwIfAborted();
-      const writing = writeDataFileAsync(job.tmpData, job.data, { ...options, baseCopied: adopt });
+      if (!adopt) writing = writeDataFileAsync(job.tmpData, data, options);
       try {
-        bytes ??= encodeModel(job, model);
+        bytes = encodeModel(job, model);
       } catch (e) {
         await writing.catch(() => {});
         throw e;
       }
-      await writing;
-    }
+      if (adopt) {
+        writing = early.done.then(() => {
+          options.signal?.throwIfAborted();
+          return writeDataFileAsync(job.tmpData, data, { ...options, baseCopied: true });
+        });
+      }
+    } else bytes = encodeModel(job, model);
+    writing.catch(() => {}); // awaited below
+    const checking = options.whilePlanned?.(plannedSave(job, bytes, writing));
+    checking?.catch(() => {});
+    await writing;
+    await checking;
     options.signal?.throwIfAborted();
     return commitSave(job, model, bytes);
   } catch (e) {
@@ -316,6 +355,17 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
 function removeWritten(job: SaveJob): void {
   for (const f of job.written) fs.rmSync(f, { force: true });
   if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
+}
+
+/** What `whilePlanned` sees: the model decoded from `bytes`, its data file readable as planned. */
+function plannedSave(job: SaveJob, bytes: Uint8Array, written: Promise<void>): PlannedSave {
+  const file = job.data ? new PlannedDataFile(job.data, job.dataName) : undefined;
+  const { model } = decodeModel(bytes, path.dirname(job.outPath), {
+    missingExternalData: 'warn',
+    externalSource: (location) => (location === job.dataName ? file : undefined),
+  }, job.outPath);
+  model.sourcePath = job.outPath;
+  return { model, written, verify: () => (file ? file.verify(job.tmpData) : null) };
 }
 
 /** The model protobuf, tensors placed as planned. */

@@ -12,7 +12,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
-import { layoutDataFile } from '../../src/onnx/data-file.js';
+import { PlannedDataFile, layoutDataFile, writeDataFile } from '../../src/onnx/data-file.js';
 import { loadModel } from '../../src/onnx/load.js';
 import { saveModel, saveModelAsync, startDataCopy } from '../../src/onnx/save.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
@@ -204,6 +204,52 @@ describe('the copy started before the conversion (startDataCopy)', () => {
     expect(startDataCopy(loadModel(input), out, { externalData: false })).toBeUndefined();
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(() => startDataCopy(loadModel(input), path.join(path.dirname(input), 'model.onnx_data'))).toThrow(expect.objectContaining({ code: 'DELTAC_E_OUTPUT_EXISTS' }));
+  });
+});
+
+describe('the model as it is being saved (whilePlanned, PlannedDataFile)', () => {
+  it('is the saved model, readable before the data file is written; every range read is then compared with the file', async () => {
+    const out = path.join(freshDir(), 'out.onnx');
+    const m = converted();
+    let seen: Record<string, number[]> = {};
+    let verified: unknown = 'not called';
+    await saveModelAsync(m, out, {
+      whilePlanned: async (planned) => {
+        expect(planned.model.sourcePath).toBe(out);
+        seen = Object.fromEntries([...planned.model.graph.initializers].map(([name, v]) => [name, Array.from(v.initializer!.toFloat32().subarray(0, 3))]));
+        await planned.written;
+        verified = planned.verify();
+      },
+    });
+    expect(verified).toBeNull();
+    const back = loadModel(out);
+    expect(Object.keys(seen).sort()).toEqual([...back.graph.initializers.keys()].sort());
+    for (const [name, v] of back.graph.initializers) expect(seen[name], name).toEqual(Array.from(v.initializer!.toFloat32().subarray(0, 3)));
+  });
+
+  it('a failing whilePlanned fails the save: nothing is left', async () => {
+    const dir = freshDir();
+    await expect(saveModelAsync(converted(), path.join(dir, 'out.onnx'), { whilePlanned: async () => Promise.reject(new Error('the check crashed')) })).rejects.toMatchObject({ code: 'DELTAC_E_WRITE' });
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('verify finds a range that differs in the written file', () => {
+    const model = converted();
+    const tensors = [...model.graph.initializers.values()].map((v) => v.initializer!);
+    const layout = layoutDataFile(tensors, { alignThreshold: MiB });
+    const planned = new PlannedDataFile(layout, 'out.onnx.data');
+    const file = path.join(freshDir(), 'out.onnx.data');
+    writeDataFile(file, layout);
+    const delta = layout.offsets.get(model.graph.initializers.get('delta')!.initializer!)!;
+    const keep2 = layout.offsets.get(model.graph.initializers.get('keep2')!.initializer!)!;
+    planned.read(delta, 4096); // a new tensor's range (from the tensor)
+    planned.read(keep2 + 100, 64); // a kept one's (from the copied input file)
+    expect(planned.verify(file)).toBeNull();
+    const fd = fs.openSync(file, 'r+');
+    fs.writeSync(fd, Buffer.from([0x5a]), 0, 1, keep2 + 120);
+    fs.closeSync(fd);
+    expect(planned.verify(file)).toEqual({ offset: keep2 + 100, length: 64 });
+    expect(() => planned.read(72 * MiB + 10, 4)).toThrow(/belong to no tensor/);
   });
 });
 

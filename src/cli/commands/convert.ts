@@ -5,9 +5,9 @@ import { type ConversionReport, convert } from '../../convert.js';
 import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
 import { loadModel } from '../../onnx/load.js';
-import { type EarlyDataCopy, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
+import { type EarlyDataCopy, type PlannedSave, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
 import { type CheckMode, type ConversionCheck, checkSavedModel, noCheck } from '../../runtime/conversion-check.js';
-import { fmt } from '../../runtime/layer-check.js';
+import { type LayerCheckResult, checkLayers, fmt } from '../../runtime/layer-check.js';
 import { type GraphSnapshot, snapshotGraph } from '../../runtime/outside-nodes.js';
 import { type SmokeCheckResult, formatInputs } from '../../runtime/smoke-check.js';
 import { onInterrupt } from '../interrupt.js';
@@ -116,7 +116,7 @@ export const convertCommand: Command = {
       const job = await convertAndSave(input, output, { ...values, ext, emit, gate, weights }, check !== null, io, state);
       state.phase = 'checking';
       for (const line of staleLines(job.saved)) io.err(line);
-      const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true }) : noCheck('--no-check');
+      const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true, layers: job.layers }) : noCheck('--no-check');
       const { report, saved, kernels, seconds } = job;
       if (values.json) {
         io.out(JSON.stringify({ input, output: saved, report, kernels, check: result, seconds }, null, 2));
@@ -165,13 +165,19 @@ interface ConvertJob {
   seconds: number;
   /** The original model's structure, for the check (taken before converting). */
   before?: GraphSnapshot;
+  /** The per-layer check, run while the data file was written. */
+  layers?: { result: LayerCheckResult } | { error: unknown };
 }
 
 /**
  * Loads, converts and saves. The model is not returned: the check reads the saved file
  * back, so the converted model's memory is free by then. Once the model is loaded,
  * the kernel starts copying the input's data file for the save (startDataCopy) while
- * the conversion runs; a conversion that fails removes it again.
+ * the conversion runs; a conversion that fails removes it again. With `snapshot` (a
+ * check follows), the per-layer check runs while the data file is written, on the
+ * model as saved (its protobuf decoded, its weights as the file will hold them), and
+ * every byte it read is compared with the file once written (saveModelAsync's
+ * whilePlanned): the CPU checks while the kernel copies.
  */
 async function convertAndSave(
   input: string,
@@ -217,13 +223,30 @@ async function convertAndSave(
   }
   state.phase = 'saving';
   const bar = (state.bar = progressBar(io, 'writing weights'));
+  let layers: ConvertJob['layers'];
+  const checkWhileWriting = async (planned: PlannedSave) => {
+    try {
+      const result = await checkLayers(before!, planned.model, { weights: values.weights });
+      await planned.written;
+      const differs = planned.verify();
+      if (differs) {
+        throw new DeltacError('DELTAC_E_CHECK_FAILED', `bytes [${differs.offset}, ${differs.offset + differs.length}) of the saved data file differ from what the check read`);
+      }
+      layers = { result };
+    } catch (e) {
+      // The save completes; the check's failure is handled after it as before (a failed check:
+      // the output deleted or kept with --keep-failed; any other error: the output stays).
+      layers = { error: e };
+    }
+  };
   const saved = await saveModelAsync(model, output, {
     ...saveOptions,
     early: state.early,
+    whilePlanned: snapshot ? checkWhileWriting : undefined,
     onProgress: (done, total) => bar.update(done, total),
     signal: state.stopping.signal,
   }).finally(() => bar.stop());
-  return { report, saved, kernels, seconds: (performance.now() - started) / 1000, before };
+  return { report, saved, kernels, seconds: (performance.now() - started) / 1000, before, layers };
 }
 
 /** The `check` line(s) of the report: the per-layer check, and the whole-model run with --check full. */
