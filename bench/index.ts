@@ -104,7 +104,7 @@ if (want('convert')) {
       ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'l'],
     ),
   );
-  save('convert', r);
+  save(flags.length ? 'convert-no-check' : 'convert', r);
 }
 
 if (want('weights')) {
