@@ -426,6 +426,9 @@ export class PlannedDataFile implements ByteSource {
     }
     const w = found >= 0 ? this.layout.writes[found]! : undefined;
     if (w && offset + length <= w.offset + w.tensor.byteLength) {
+      // a part of a tensor that lies in a file (a sample of it): read only that part
+      const r = length < w.tensor.byteLength ? fileRange(w.tensor) : undefined;
+      if (r) return r.file.read(r.offset + offset - w.offset, length);
       const b = w.tensor.bytes(into);
       return b.subarray(offset - w.offset, offset - w.offset + length);
     }
