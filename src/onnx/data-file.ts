@@ -218,12 +218,67 @@ function shortRead(file: FileByteSource): DeltacError {
 }
 
 export interface WriteOptions {
-  /** The base copy is already in `file` (started before the conversion: save.ts, startDataCopy). */
-  baseCopied?: boolean;
+  /**
+   * The base copy into `file` is under way already (started before the conversion:
+   * save.ts, startDataCopy): its promise. The other tensors are written behind the
+   * copy's front as it advances (CopyFront), so they take no time after it.
+   */
+  baseCopy?: Promise<void>;
   onProgress?: (done: number, total: number) => void;
   /** Checked between pieces: an aborted save stops writing (the caller removes the file). */
   signal?: AbortSignal;
 }
+
+/**
+ * How far a kernel copy into `file` has come, so that other ranges can be written
+ * behind it while it runs. libuv copies a file front to back (copy_file_range or
+ * sendfile, no preallocation), so the file's size is the copy's front and what lies
+ * below it will not be written again. That is trusted only once a size between 0 and
+ * the whole has been seen (a copy that sets the size first — a reflink, a
+ * preallocating copier — is simply waited for), and only below the base's end (a
+ * write past it would move the size itself).
+ */
+class CopyFront {
+  private done = false;
+  private trusted = false;
+  private size = 0;
+
+  constructor(
+    private readonly file: string,
+    private readonly total: number,
+    copy: Promise<void>,
+  ) {
+    const finish = () => void (this.done = true);
+    copy.then(finish, finish);
+  }
+
+  private async poll(): Promise<void> {
+    try {
+      const size = (await fsp.stat(this.file)).size;
+      if (size > 0 && size < this.total) this.trusted = true;
+      this.size = Math.max(this.size, size);
+    } catch {
+      // not created yet
+    }
+  }
+
+  /** Bytes copied so far, as far as seen. */
+  get copied(): number {
+    return this.done ? this.total : Math.min(this.size, this.total);
+  }
+
+  /** Resolves once the copy writes the file (or is over). */
+  async started(): Promise<void> {
+    for (await this.poll(); !this.done && this.size === 0; await this.poll()) await sleep(5);
+  }
+
+  /** Resolves once bytes [0, end) are copied (or the copy is over). */
+  async reached(end: number): Promise<void> {
+    for (await this.poll(); !this.done && !(this.trusted && end <= this.total && this.size >= end); await this.poll()) await sleep(20);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Bytes a write moves, for progress: the base copy, then every tensor written (a packed file: its size). */
 function workOf(layout: DataLayout): number {
@@ -247,12 +302,7 @@ function checkBaseCopy(file: string, base: BaseCopy): void {
 export function writeDataFile(file: string, layout: DataLayout, options: WriteOptions = {}): void {
   const total = workOf(layout);
   let done = 0;
-  if (layout.base && options.baseCopied) {
-    fs.chmodSync(file, writableMode(file));
-    checkBaseCopy(file, layout.base);
-    done = layout.base.bytes;
-    options.onProgress?.(done, total);
-  } else if (layout.base) {
+  if (layout.base) {
     fs.copyFileSync(layout.base.path, file, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
     fs.chmodSync(file, writableMode(file));
     checkBaseCopy(file, layout.base);
@@ -292,17 +342,18 @@ export function writeDataFile(file: string, layout: DataLayout, options: WriteOp
 
 /**
  * The same on libuv's thread pool: the base copy runs in the kernel (its progress
- * read from the file's growing size), then one writer writes the pieces in file
- * order while the next one is read or computed.
+ * read from the file's growing size), and one writer writes the pieces in file order
+ * while the next one is read or computed — behind the copy's front when the copy was
+ * started early (`baseCopy`), else after it.
  */
 export async function writeDataFileAsync(file: string, layout: DataLayout, options: WriteOptions = {}): Promise<void> {
   const total = workOf(layout);
   let done = 0;
-  if (layout.base && options.baseCopied) {
-    await fsp.chmod(file, writableMode(file));
-    checkBaseCopy(file, layout.base);
-    done = layout.base.bytes;
-    options.onProgress?.(done, total);
+  let front: CopyFront | undefined;
+  if (layout.base && options.baseCopy) {
+    front = new CopyFront(file, layout.base.bytes, options.baseCopy);
+    await front.started();
+    await fsp.chmod(file, writableMode(file)); // the copy took the input's permissions: the owner writes here too
   } else if (layout.base) {
     const base = layout.base;
     const poll = setInterval(() => {
@@ -355,6 +406,7 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
       pending = null;
       options.signal?.throwIfAborted();
       // The next piece is read (or computed) while this one is written; two buffers take turns.
+      if (front) await front.reached(piece.dst + piece.length);
       writing = write(data, piece.dst);
       writing.catch(() => {}); // rethrown when awaited below
       const next = all.next();
@@ -363,7 +415,11 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
       await writing;
       writing = null;
       done += piece.length;
-      options.onProgress?.(done, total);
+      options.onProgress?.(done + (front?.copied ?? 0), total);
+    }
+    if (front && layout.base) {
+      await options.baseCopy;
+      checkBaseCopy(file, layout.base);
     }
     await out.truncate(layout.bytes);
     options.onProgress?.(total, total);

@@ -165,12 +165,7 @@ export async function saveModelAsync(
         await writing.catch(() => {});
         throw e;
       }
-      if (adopt) {
-        writing = early.done.then(() => {
-          options.signal?.throwIfAborted();
-          return writeDataFileAsync(job.tmpData, data, { ...options, baseCopied: true });
-        });
-      }
+      if (adopt) writing = writeDataFileAsync(job.tmpData, data, { ...options, baseCopy: early.done });
     } else bytes = encodeModel(job, model);
     writing.catch(() => {}); // awaited below
     const checking = options.whilePlanned?.(plannedSave(job, bytes, writing));

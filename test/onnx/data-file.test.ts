@@ -12,7 +12,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { Model } from '../../src/ir/model.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { tensorType } from '../../src/ir/types.js';
-import { PlannedDataFile, layoutDataFile, writeDataFile } from '../../src/onnx/data-file.js';
+import { PlannedDataFile, layoutDataFile, writeDataFile, writeDataFileAsync } from '../../src/onnx/data-file.js';
 import { loadModel } from '../../src/onnx/load.js';
 import { saveModel, saveModelAsync, startDataCopy } from '../../src/onnx/save.js';
 import { SafetensorsFile } from '../../src/weights/safetensors.js';
@@ -180,6 +180,38 @@ describe('the copy started before the conversion (startDataCopy)', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['out.onnx', 'out.onnx.data']);
     expect(fs.readFileSync(`${out}.data`).equals(fs.readFileSync(`${reference}.data`))).toBe(true);
     expect(fs.readFileSync(out).equals(fs.readFileSync(reference))).toBe(true);
+  });
+
+  it('the other tensors are written behind the copy\'s front while it runs; a copier that sets the size first is waited for', async () => {
+    const model = converted();
+    const tensors = [...model.graph.initializers.values()].map((v) => v.initializer!);
+    const layout = layoutDataFile(tensors, { alignThreshold: MiB });
+    const expected = path.join(freshDir(), 'expected.data');
+    writeDataFile(expected, layout);
+    const base = fs.readFileSync(layout.base!.path);
+    // a slow copier, front to back (as libuv's), or one that first sets the whole size
+    const copier = (file: string, preallocate: boolean, log: number[]) => {
+      const fd = fs.openSync(file, 'wx');
+      if (preallocate) fs.ftruncateSync(fd, base.length);
+      return (async () => {
+        for (let at = 0; at < base.length; at += 4 * MiB) {
+          await new Promise((r) => setTimeout(r, 15));
+          fs.writeSync(fd, base, at, Math.min(4 * MiB, base.length - at), at);
+          log.push(at + 4 * MiB);
+        }
+        fs.closeSync(fd);
+      })();
+    };
+    for (const preallocate of [false, true]) {
+      const file = path.join(freshDir(), 'out.data');
+      const log: number[] = [];
+      const copying = copier(file, preallocate, log);
+      let copiedWhenWritten = -1;
+      await writeDataFileAsync(file, layout, { baseCopy: copying, onProgress: (d, t) => { if (copiedWhenWritten < 0 && d > 0 && d < t) copiedWhenWritten = log.length; } });
+      expect(fs.readFileSync(file).equals(fs.readFileSync(expected)), `preallocate ${preallocate}`).toBe(true);
+      // front to back: the new tensor (at 24 MiB) went in while the copy was at about a third
+      if (!preallocate) expect(copiedWhenWritten).toBeLessThan(base.length / (4 * MiB));
+    }
   });
 
   it('is removed when the save does not start from it (compact), and by discard()', async () => {
