@@ -189,7 +189,6 @@ async function convertAndSave(
 ): Promise<ConvertJob> {
   const started = performance.now();
   const model = loadModel(input);
-  const before = snapshot ? snapshotGraph(model) : undefined;
   const kernelsDir = values['emit-kernels'] as string | undefined;
   const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
   let kernels: KernelsSummary | undefined;
@@ -205,8 +204,10 @@ async function convertAndSave(
     removeCreatedFolder();
   };
   let report: ConversionReport;
+  let before: GraphSnapshot | undefined;
   try {
     state.early = startDataCopy(model, output, saveOptions);
+    before = snapshot ? snapshotGraph(model) : undefined; // (once the copy runs)
     report = convert(model, {
     onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
     weights: values.weights,
