@@ -1,111 +1,239 @@
 /**
- * Conversion of the full SD1.5 UNet (3.44 GB of external weights, synthesized once
- * into bench/cache): wall time and peak RSS of `deltac convert`, against `cp` of
- * the same weight files, measured alternately in the same run with a warm page cache.
+ * `deltac convert` on full-size models with real bytes, default flags, `sync`
+ * included, against `cp -r` of the same model folder + `sync`, alternately in the
+ * same run with the page cache warm for both: SD1.5 as torch exports it (sd15-full:
+ * 384 weight files, synthesized once into bench/cache) and the full-size layouts of
+ * SD1.5 and SDXL base in fp32 and fp16 (test/fixtures/full-size with seeded weights
+ * in one data file, as optimum exports them; test/helpers/synthesize-full-size.ts),
+ * each with a seeded ΔConvFusion checkpoint of its blocks. The conversion runs in a
+ * child process (its peak RSS is its own); outputs go to a temporary folder that is
+ * removed after each step and when the benchmark ends or is interrupted.
  * And every full-size layout of SPEC.md §5.1 as a graph with elided weights
  * (benchConvertLayouts): what is timed is the compiler's work, layer by layer.
  */
+import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadModel } from '../src/onnx/load.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
+import { ensureFullSizeWeights } from '../test/helpers/synthesize-full-size.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
 import type { FullSizeOptions } from '../test/fixtures/full-size/index.js';
+import { ensureFullSizeDeltaCheckpoint } from './models/full-size-delta.js';
 import { ensureSd15DeltaCheckpoint } from './models/sd15-delta.js';
 import { median } from './timing.js';
 
+const MiB = 2 ** 20;
 
-export interface ConvertFullResult {
-  weightBytes: number;
+export interface ConvertRealRow {
+  model: string;
+  /** How the weights are stored: `torch, 384 files` or `one data file`. */
+  storage: string;
+  dtype: 'fp32' | 'fp16';
+  /** Size of the model folder (what `cp -r` copies). */
+  folderBytes: number;
+  /** Extra `deltac convert` flags (none: the defaults). */
+  flags: string[];
+  /** Per round, seconds: `cp -r` + `sync`, and `deltac convert` + `sync`. */
+  cpRounds: number[];
+  convertRounds: number[];
   cpSeconds: number;
   convertSeconds: number;
+  /** convert / cp, medians. */
   ratio: number;
   peakRssBytes: number;
+  /** The check's own time in the conversion (median), or why it did not run. */
+  checkSeconds: number | null;
+  check: string;
+  /** `copy`: the data file started as a kernel copy of the input's; `packed`: written piece by piece. */
+  dataFile: 'copy' | 'packed' | 'none';
+  outputBytes: number;
+  unreferencedBytes: number;
   deterministic: boolean;
   targetRatio: number;
   targetRssBytes: number;
   met: boolean;
 }
 
-function externalFiles(dir: string): string[] {
-  const model = loadModel(path.join(dir, 'model.graph.onnx'));
-  const files = new Set<string>();
-  for (const v of model.graph.initializers.values()) {
-    const s = v.initializer!.storage;
-    if (s.kind === 'external') files.add(path.join(dir, s.location));
-  }
-  return [...files];
+interface RealCase {
+  model: string;
+  storage: string;
+  dtype: 'fp32' | 'fp16';
+  /** Large (SDXL): left out by --quick. */
+  large?: boolean;
+  targetRssBytes: number;
+  prepare(): Promise<{ dir: string; file: string; weights: string }>;
 }
 
-export async function benchConvertFull(rounds = 3): Promise<ConvertFullResult> {
+function layoutCase(model: string, layout: FullSizeOptions['layout'], dtype: 'fp32' | 'fp16', targetRssBytes: number, large = false): RealCase {
+  return {
+    model,
+    storage: 'one data file',
+    dtype,
+    large,
+    targetRssBytes,
+    async prepare() {
+      const built = ensureFullSizeWeights({ layout, style: 'ts-sdpa', dtype: dtype === 'fp16' ? 'f16' : 'f32' });
+      const weights = ensureFullSizeDeltaCheckpoint(`${layout}-ts-sdpa`, built.built.selfBlocks, dtype === 'fp16' ? 'F16' : 'F32');
+      return { dir: built.dir, file: 'model.onnx', weights };
+    },
+  };
+}
+
+const REAL_CASES: RealCase[] = [
+  {
+    model: 'SD1.5',
+    storage: 'torch, 384 files',
+    dtype: 'fp32',
+    targetRssBytes: 512 * MiB,
+    prepare: async () => ({ dir: await ensureSd15FullWeights(), file: 'model.graph.onnx', weights: ensureSd15DeltaCheckpoint() }),
+  },
+  layoutCase('SD1.5', 'sd15', 'fp32', 512 * MiB),
+  layoutCase('SD1.5', 'sd15', 'fp16', 512 * MiB),
+  layoutCase('SDXL base', 'sdxl-base', 'fp32', 1024 * MiB, true),
+  layoutCase('SDXL base', 'sdxl-base', 'fp16', 1024 * MiB, true),
+];
+const TARGET_RATIO = 1.2;
+
+function folderBytes(dir: string): number {
+  return fs.readdirSync(dir).reduce((a, f) => a + fs.statSync(path.join(dir, f)).size, 0);
+}
+
+/** A temporary folder for the outputs, removed at the end — also when the benchmark is interrupted. */
+function workFolder(): { dir: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-convert-'));
+  const remove = () => fs.rmSync(dir, { recursive: true, force: true });
+  const onSignal = (signal: NodeJS.Signals) => {
+    remove();
+    process.exit(128 + os.constants.signals[signal]);
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, onSignal);
+  process.once('exit', remove);
+  return {
+    dir,
+    remove: () => {
+      remove();
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+      process.off('exit', remove);
+    },
+  };
+}
+
+/** sha256 of the model protobuf and of 1 MiB every 256 MiB of the data file (and its size). */
+function outputDigest(model: string, data: string): string {
+  const h = createHash('sha256').update(fs.readFileSync(model));
+  if (fs.existsSync(data)) {
+    const fd = fs.openSync(data, 'r');
+    const buf = Buffer.alloc(MiB);
+    const size = fs.fstatSync(fd).size;
+    for (let at = 0; at < size; at += 256 * MiB) h.update(buf.subarray(0, fs.readSync(fd, buf, 0, MiB, at)));
+    fs.closeSync(fd);
+    h.update(String(size));
+  }
+  return h.digest('hex');
+}
+
+/**
+ * One row per case: `rounds` alternating runs of `cp -r` + `sync` and `deltac convert`
+ * (+ `flags`) + `sync`, after a warm-up that reads the model folder once.
+ */
+export async function benchConvertReal(options: { rounds?: number; quick?: boolean; flags?: string[] } = {}): Promise<ConvertRealRow[]> {
+  const rounds = options.rounds ?? 3;
+  const flags = options.flags ?? [];
   // The child runs the built CLI (dist/), as `deltac convert` runs for users.
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: REPO_ROOT, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('building dist/ failed');
-  const dir = await ensureSd15FullWeights();
-  const ckpt = ensureSd15DeltaCheckpoint();
-  const files = externalFiles(dir);
-  const weightBytes = files.reduce((a, f) => a + fs.statSync(f).size, 0);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-convert-'));
-  const cpTimes: number[] = [];
-  const convertTimes: number[] = [];
-  let peakRss = 0;
-  const digests: string[] = [];
+  const rows: ConvertRealRow[] = [];
+  const work = workFolder();
   try {
-    // Each timed step starts with no dirty pages pending, so one step's writeback does not slow the next.
-    const settle = () => spawnSync('sync');
-    const cp = () => {
-      const dest = path.join(work, 'cp');
-      fs.mkdirSync(dest);
-      settle();
-      const t0 = performance.now();
-      const r = spawnSync('cp', [...files, dest], { stdio: 'inherit' });
-      const t = (performance.now() - t0) / 1000;
-      if (r.status !== 0) throw new Error('cp failed');
-      fs.rmSync(dest, { recursive: true, force: true });
-      return t;
-    };
-    const convert = (i: number) => {
-      const out = path.join(work, `out${i}`);
-      fs.mkdirSync(out);
-      settle();
-      const t0 = performance.now();
-      const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, 'model.graph.onnx'), '--weights', ckpt, '-o', path.join(out, 'unet.onnx'), '--no-check'], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
+    for (const c of REAL_CASES.filter((x) => !(options.quick && x.large))) {
+      const { dir, file, weights } = await c.prepare();
+      const sync = () => spawnSync('sync');
+      // Warm: the model folder and the checkpoint in the page cache, as for both steps after it.
+      for (const f of [...fs.readdirSync(dir).map((x) => path.join(dir, x)), weights]) spawnSync('cat', [f], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const cpRounds: number[] = [];
+      const convertRounds: number[] = [];
+      const checks: number[] = [];
+      const digests: string[] = [];
+      let check = '';
+      let peak = 0;
+      let dataFile: ConvertRealRow['dataFile'] = 'none';
+      let outputBytes = 0;
+      let unreferenced = 0;
+      for (let i = 0; i < rounds; i++) {
+        const dest = path.join(work.dir, 'cp');
+        sync();
+        let t0 = performance.now();
+        const cp = spawnSync('cp', ['-r', dir, dest], { stdio: 'inherit' });
+        sync();
+        cpRounds.push((performance.now() - t0) / 1000);
+        if (cp.status !== 0) throw new Error('cp -r failed');
+        fs.rmSync(dest, { recursive: true, force: true });
+
+        const out = path.join(work.dir, 'out');
+        fs.mkdirSync(out);
+        sync();
+        t0 = performance.now();
+        const r = spawnSync(process.execPath, [path.join(REPO_ROOT, 'bench/convert-child.mjs'), 'convert', path.join(dir, file), '--weights', weights, '-o', path.join(out, 'unet.onnx'), '--json', ...flags], {
+          cwd: REPO_ROOT,
+          encoding: 'utf8',
+          maxBuffer: 256 * MiB,
+        });
+        sync();
+        convertRounds.push((performance.now() - t0) / 1000);
+        if (r.status !== 0) throw new Error(`deltac convert failed: ${r.stderr}`);
+        const child = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+          maxRssBytes: number;
+          report: { check: { status: string; ms?: number; reason?: string; layers?: { ms: number }; full?: { ms: number } }; output: { baseCopy?: { unreferencedBytes: number }; externalDataBytes: number; modelBytes: number } };
+        };
+        peak = Math.max(peak, child.maxRssBytes);
+        const ck = child.report.check;
+        if (ck.status === 'skipped') check = `skipped: ${ck.reason}`;
+        else {
+          check = ck.status;
+          // the per-layer check's own time (it runs while the data file is written), and the whole-model run's with --check full
+          const ms = ck.layers ? ck.layers.ms + (ck.full?.ms ?? 0) : ck.ms;
+          if (typeof ms === 'number') checks.push(ms / 1000);
+        }
+        const o = child.report.output;
+        dataFile = o.externalDataBytes ? (o.baseCopy ? 'copy' : 'packed') : 'none';
+        outputBytes = o.modelBytes + o.externalDataBytes;
+        unreferenced = o.baseCopy?.unreferencedBytes ?? 0;
+        digests.push(outputDigest(path.join(out, 'unet.onnx'), path.join(out, 'unet.onnx.data')));
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+      const cpSeconds = median(cpRounds);
+      const convertSeconds = median(convertRounds);
+      const ratio = convertSeconds / cpSeconds;
+      const checkSeconds = checks.length ? median(checks) : null;
+      rows.push({
+        model: c.model,
+        storage: c.storage,
+        dtype: c.dtype,
+        folderBytes: folderBytes(dir),
+        flags,
+        cpRounds,
+        convertRounds,
+        cpSeconds,
+        convertSeconds,
+        ratio,
+        peakRssBytes: peak,
+        checkSeconds,
+        check,
+        dataFile,
+        outputBytes,
+        unreferencedBytes: unreferenced,
+        deterministic: digests.every((d) => d === digests[0]),
+        targetRatio: TARGET_RATIO,
+        targetRssBytes: c.targetRssBytes,
+        met: ratio <= TARGET_RATIO && peak <= c.targetRssBytes && checkSeconds !== null,
       });
-      const t = (performance.now() - t0) / 1000;
-      if (r.status !== 0) throw new Error(`deltac convert failed: ${r.stderr}`);
-      const { maxRssBytes } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { maxRssBytes: number };
-      peakRss = Math.max(peakRss, maxRssBytes);
-      return { t, out };
-    };
-    cp(); // warm the page cache with the input files
-    for (let i = 0; i < rounds; i++) {
-      cpTimes.push(cp());
-      const { t, out } = convert(i);
-      convertTimes.push(t);
-      digests.push(spawnSync('sha256sum', [path.join(out, 'unet.onnx'), path.join(out, 'unet.onnx.data')], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(' ')[0]).join(','));
-      fs.rmSync(out, { recursive: true, force: true });
     }
   } finally {
-    fs.rmSync(work, { recursive: true, force: true });
+    work.remove();
   }
-  const cpSeconds = median(cpTimes);
-  const convertSeconds = median(convertTimes);
-  const ratio = convertSeconds / cpSeconds;
-  return {
-    weightBytes,
-    cpSeconds,
-    convertSeconds,
-    ratio,
-    peakRssBytes: peakRss,
-    deterministic: digests.every((d) => d === digests[0]),
-    targetRatio: 1.5,
-    targetRssBytes: 2 ** 30,
-    met: ratio <= 1.5 && peakRss <= 2 ** 30,
-  };
+  return rows;
 }
 
 // ---- every full-size layout (SPEC.md §5.1), graph only ------------------------------------

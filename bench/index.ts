@@ -2,8 +2,9 @@
  * `npm run bench`: deltac's benchmarks, each a ratio against a baseline measured in
  * the same run. Sections: layers (attention vs ΔConvBlock per layer, onnxruntime
  * CPU), unet (whole UNet step, original vs converted), convert (every full-size
- * layout, graph only: time, layers/s, peak RSS; full SD1.5 conversion vs cp of
- * its weights), half (F16 vs F32 checkpoint: the casts and convert(), the old
+ * layout, graph only: time, layers/s, peak RSS; then SD1.5 and SDXL base with real
+ * bytes, default flags + sync vs cp -r + sync, peak RSS, the check's time; --no-check
+ * adds that flag, --quick leaves SDXL out), half (F16 vs F32 checkpoint: the casts and convert(), the old
  * per-element cast as the baseline). `npm run bench -- layers unet` runs a
  * subset; `--quick` skips the full-size SD1.5 UNet timings. Results go to
  * bench/results/<section>.json.
@@ -14,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../src/cli/output.js';
 import { benchAnalyze } from './analyze.js';
-import { benchConvertFull, benchConvertLayouts } from './convert-full.js';
+import { benchConvertLayouts, benchConvertReal } from './convert-full.js';
 import { benchLayers } from './layers.js';
 import { benchHalfCast } from './half-cast.js';
 import { benchNonFinite } from './nonfinite.js';
@@ -49,15 +50,23 @@ if (want('layers')) {
 
 if (want('unet')) {
   console.log('\n== one UNet step, converted vs original (onnxruntime-node CPU, batch 1) ==');
-  const r = await benchUnets({ full: !quick });
+  const { steps, floor } = await benchUnets({ full: !quick });
   console.log(
     table(
       ['model', 'resolution', 'original ms', 'converted ms', 'converted/original', 'target', 'met'],
-      r.map((x) => [x.model, `${x.resolution}×${x.resolution}`, x.originalMs.toFixed(0), x.convertedMs.toFixed(0), `${x.ratio.toFixed(2)}×`, x.target ? `≤ ${x.target}×` : '', yes(x.met)]),
+      steps.map((x) => [x.model, `${x.resolution}×${x.resolution}`, x.originalMs.toFixed(0), x.convertedMs.toFixed(0), `${x.ratio.toFixed(2)}×`, x.target ? `≤ ${x.target}×` : '', yes(x.met)]),
       ['l', 'l', 'r', 'r', 'r', 'r', 'l'],
     ),
   );
-  save('unet', r);
+  console.log('\n== the floor: the converted step vs the same graph with every ΔConvBlock output replaced by zeros (same process, alternating) ==');
+  console.log(
+    table(
+      ['model', 'resolution', 'blocks', 'converted ms', 'floor ms', 'converted/floor', "ΔConvBlocks' share"],
+      floor.map((x) => [x.model, `${x.resolution}×${x.resolution}`, String(x.blocks), x.convertedMs.toFixed(0), x.floorMs.toFixed(0), `${x.ratio.toFixed(2)}×`, `${(x.blocksShare * 100).toFixed(1)} %`]),
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+  );
+  save('unet', { steps, floor });
 }
 
 if (want('convert')) {
@@ -71,15 +80,31 @@ if (want('convert')) {
     ),
   );
   save('convert-layouts', rows);
-  console.log('\n== converting the full SD1.5 UNet (3.44 GB external weights) vs cp of its weight files ==');
-  const r = await benchConvertFull();
+  const flags = args.includes('--no-check') ? ['--no-check'] : [];
+  console.log(`\n== deltac convert${flags.length ? ` ${flags.join(' ')}` : ' (default flags)'} + sync vs cp -r of the model folder + sync, real bytes, page cache warm (median of 3 rounds) ==`);
+  const r = await benchConvertReal({ quick, flags });
+  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
   console.log(
     table(
-      ['weights', 'cp s', 'deltac convert s', 'ratio', 'peak RSS', 'deterministic', 'target', 'met'],
-      [[`${(r.weightBytes / 2 ** 30).toFixed(2)} GiB`, r.cpSeconds.toFixed(2), r.convertSeconds.toFixed(2), `${r.ratio.toFixed(2)}×`, `${(r.peakRssBytes / 2 ** 20).toFixed(0)} MiB`, yes(r.deterministic), '≤ 1.5×, ≤ 1 GiB', yes(r.met)]],
+      ['model', 'weights', 'dtype', 'folder', 'cp -r + sync s', 'convert + sync s', 'ratio', 'peak RSS', 'check s', 'data file', 'target', 'met'],
+      r.map((x) => [
+        x.model,
+        x.storage,
+        x.dtype,
+        gb(x.folderBytes),
+        x.cpSeconds.toFixed(1),
+        x.convertSeconds.toFixed(1),
+        `${x.ratio.toFixed(2)}×`,
+        `${(x.peakRssBytes / 2 ** 20).toFixed(0)} MiB`,
+        x.checkSeconds === null ? x.check : x.checkSeconds.toFixed(1),
+        x.dataFile === 'copy' ? `copy (${gb(x.unreferencedBytes)} unref.)` : x.dataFile,
+        `≤ ${x.targetRatio}×, ≤ ${(x.targetRssBytes / 2 ** 20).toFixed(0)} MiB, checked`,
+        yes(x.met),
+      ]),
+      ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l', 'l'],
     ),
   );
-  save('convert', r);
+  save(flags.length ? 'convert-no-check' : 'convert', r);
 }
 
 if (want('weights')) {

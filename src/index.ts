@@ -22,7 +22,7 @@ export { runInference, type InferOptions } from './ir/shape-inference/infer.js';
 export { printModel, printGraph, printFunction, type PrintOptions } from './ir/text/printer.js';
 export { parseModel } from './ir/text/build.js';
 export { loadModel, loadModelWithReport, type LoadOptions } from './onnx/load.js';
-export { saveModel, saveModelAsync, serializeModel, type SaveOptions, type SaveResult } from './onnx/save.js';
+export { saveModel, saveModelAsync, serializeModel, startDataCopy, type EarlyDataCopy, type SaveOptions, type SaveResult } from './onnx/save.js';
 export { fromOnnxProto, toOnnxProto, type ProtoCodec, type FromOnnxProtoOptions, type ToOnnxProtoResult } from './onnx/onnx-proto-interop.js';
 export { PassManager, type Pass, type PassResult, type PassRecord, type PassOptions, type OptionsOf } from './passes/pass-manager.js';
 export { findAttention, ATTENTION_PATTERNS } from './passes/attention/find-attention.js';

@@ -1,7 +1,9 @@
 /**
  * Tensors whose bytes live inline, in an external file (read lazily through a
- * ByteSource), or nowhere (an "elided" tensor from the textual IR, known only by
- * its digest). Raw bytes are always little-endian, as in ONNX raw_data.
+ * ByteSource), are computed when read ("deferred": a checkpoint's weight, its
+ * transpose or cast, held by no buffer between reads), or nowhere (an "elided"
+ * tensor from the textual IR, known only by its digest). Raw bytes are always
+ * little-endian, as in ONNX raw_data.
  */
 import { DataType, byteSizeOf, dtypeName } from './dtype.js';
 import { DeltacError } from './errors.js';
@@ -34,8 +36,37 @@ export type TensorStorage =
       /** Other external_data entries (e.g. checksum), kept as they were. */
       extraEntries: [string, string][];
     }
+  | {
+      kind: 'deferred';
+      /**
+       * The bytes, computed (or read) anew on every call: nothing is kept between calls.
+       * Given `into` (at least `length` bytes), it may put them there and return a view
+       * of it, so that a saver can use the same buffers for every tensor.
+       */
+      read: (into?: Uint8Array) => Uint8Array;
+      length: number;
+      /** What the bytes are, for messages (e.g. `conv_pool.weight of checkpoint "delta.safetensors", transposed`). */
+      description: string;
+      /**
+       * Where the bytes lie verbatim when they are a range of a file (a checkpoint's
+       * tensor): savers copy the range file to file instead of calling `read`.
+       */
+      range?: { source: ByteSource; offset: number };
+      /**
+       * The values are known to be finite (read from a scanned file, or derived from
+       * finite values by a map that keeps them finite, like a transpose): not scanned again.
+       */
+      finite?: boolean;
+    }
   | { kind: 'strings'; values: Uint8Array[] }
   | { kind: 'elided'; digest: string };
+
+/** Options of `Tensor.deferred`. */
+export interface DeferredOptions {
+  description: string;
+  range?: { source: ByteSource; offset: number };
+  finite?: boolean;
+}
 
 export class Tensor {
   /** Name as stored in the proto (only meaningful for attribute tensors; initializers use their Value's name). */
@@ -69,14 +100,25 @@ export class Tensor {
     return this.storage.kind === 'external';
   }
 
-  /** The raw bytes; reads external data from its file on every call (callers decide what to keep). */
-  bytes(): Uint8Array {
+  /**
+   * The raw bytes; reads external data from its file, or computes a deferred tensor's,
+   * on every call (callers decide what to keep). `into`: a buffer a deferred tensor may
+   * fill instead of allocating (the result is then a view of it, valid until its next use).
+   */
+  bytes(into?: Uint8Array): Uint8Array {
     const s = this.storage;
     switch (s.kind) {
       case 'inline':
         return s.bytes;
       case 'external':
         return s.source.read(s.offset, s.length);
+      case 'deferred': {
+        const b = s.read(into && into.length >= s.length ? into : undefined);
+        if (b.length !== s.length) {
+          throw new DeltacError('DELTAC_E_TENSOR_DATA', `${s.description}: ${b.length} bytes where ${s.length} were expected (did the file change?)`);
+        }
+        return b;
+      }
       case 'strings':
         throw new DeltacError('DELTAC_E_TENSOR_DATA', `tensor "${this.name}" holds strings, not numeric data`);
       case 'elided':
@@ -216,9 +258,34 @@ export class Tensor {
     return new Tensor(DataType.INT64, dims, { kind: 'inline', bytes, encoding: 'raw' });
   }
 
-  /** A copy of this tensor converted to another float dtype. */
+  /**
+   * A tensor whose bytes are computed by `read` each time they are needed (none kept
+   * in between): weights taken from a checkpoint and re-laid out, written by the
+   * saver straight from their source.
+   */
+  static deferred(dtype: DataType, dims: number[], read: (into?: Uint8Array) => Uint8Array, options: DeferredOptions): Tensor {
+    const length = byteSizeOf(dtype, dims.reduce((a, b) => a * b, 1));
+    return new Tensor(dtype, dims, { kind: 'deferred', read, length, ...options });
+  }
+
+  /**
+   * A copy of this tensor converted to another float dtype; deferred when this one
+   * is (the cast runs whenever its bytes are read).
+   */
   castTo(dtype: DataType): Tensor {
     if (dtype === this.dtype) return this;
+    const s = this.storage;
+    if (s.kind === 'deferred') {
+      const from = this.dtype;
+      const dims = [...this.dims];
+      // Widening keeps finite values finite; narrowing (f32 → f16) can overflow.
+      const widening = (dtype === DataType.FLOAT || dtype === DataType.DOUBLE) && (from === DataType.FLOAT16 || from === DataType.BFLOAT16 || from === DataType.FLOAT);
+      const eager = () => new Tensor(from, dims, { kind: 'inline', bytes: this.bytes(), encoding: 'raw' });
+      return Tensor.deferred(dtype, dims, () => eager().castTo(dtype).bytes(), {
+        description: `${s.description}, cast to ${dtypeName(dtype)}`,
+        finite: s.finite === true && widening,
+      });
+    }
     const f32 = this.toFloat32();
     if (dtype === DataType.FLOAT && LITTLE_ENDIAN) {
       // toFloat32() made a fresh array: its bytes become the tensor's, with no second copy

@@ -12,7 +12,7 @@ import { LocalFunction } from '../ir/function.js';
 import { Graph } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
 import { Node } from '../ir/node.js';
-import { Tensor, type TensorStorage } from '../ir/tensor.js';
+import { type ByteSource, Tensor, type TensorStorage } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import { verifyModel } from '../ir/verify.js';
 import { ExternalFiles } from './external-data.js';
@@ -36,6 +36,11 @@ export interface LoadOptions {
   missingExternalData?: 'error' | 'warn';
   /** Run the verifier after loading (default true). */
   verify?: boolean;
+  /**
+   * Where the bytes of an external-data `location` come from instead of its file (a
+   * saver's view of a data file it is still writing); undefined: the file, as usual.
+   */
+  externalSource?: (location: string) => ByteSource | undefined;
 }
 
 export interface LoadedModel {
@@ -385,7 +390,7 @@ class LoadContext {
       throw new DeltacError('DELTAC_E_TENSOR_DATA', `external tensor "${name}" has no "location" entry`);
     }
     const offset = parseIntStrict(kv.get('offset') ?? '0', name, 'offset');
-    const source = this.files.get(location, name);
+    const source = this.options.externalSource?.(location) ?? this.files.get(location, name);
     let size: number | undefined;
     try {
       size = source.size();

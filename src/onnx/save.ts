@@ -1,9 +1,13 @@
 /**
  * deltac IR → ONNX protobuf. Large tensors go to one external-data file next to
- * the model (streamed file-to-file, 4 KiB-aligned, deterministic order), small
- * ones stay inline. Writing is atomic: temp files are renamed into place only when
- * everything succeeded, and removed otherwise. The input model and its data files
- * are never overwritten unless `force` is set.
+ * the model (laid out and written by data-file.ts: a kernel copy of the input's data
+ * file where that holds most of it, else packed), small ones stay inline. Writing
+ * is atomic: temp files are renamed into place only when everything succeeded, and
+ * removed otherwise — also when the save is aborted (the CLI aborts it on SIGINT,
+ * SIGTERM and SIGHUP); temp files that a killed process left next to the output are
+ * removed by the next save to it (temp-files.ts). The input model, its data files
+ * and the files deferred tensors are read from are never overwritten unless
+ * `force` is set.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -18,9 +22,12 @@ import type { Node } from '../ir/node.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
+import { type BaseCopy, type DataLayout, PlannedDataFile, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
 import { FileByteSource } from './external-data.js';
+import { decodeModel } from './load.js';
 import type { P } from './proto-util.js';
 import { ModelProtoType } from './schema.js';
+import { type StaleTempFile, removeStaleTempFiles, tempTag } from './temp-files.js';
 
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
 /** Headroom for the graph itself when deciding whether weights fit inline. */
@@ -47,8 +54,38 @@ export interface SaveOptions {
   reuseWeights?: boolean;
   /** Allow overwriting the input model or its data files. */
   force?: boolean;
+  /**
+   * Pack the external data tightly even when the input's data file could be copied
+   * as a whole (see data-file.ts): a smaller file, written more slowly.
+   */
+  compact?: boolean;
   /** Called while tensor bytes are written. */
   onProgress?: (bytesDone: number, bytesTotal: number) => void;
+  /**
+   * Aborting it stops the save: its temp files are removed at once (synchronously,
+   * in the abort event), and the save rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * The model as `saveModelAsync` is writing it, handed to `whilePlanned` once the
+ * layout is decided and the protobuf encoded, before the data file is complete.
+ */
+export interface PlannedSave {
+  /**
+   * The saved model, decoded from the protobuf being written; the bytes of its
+   * external data are those the data file will hold (data-file.ts, PlannedDataFile),
+   * readable now.
+   */
+  model: Model;
+  /** Resolves when the data file is written (before anything is renamed into place). */
+  written: Promise<void>;
+  /**
+   * Once `written`: compares every byte range read from `model`'s data file with the
+   * file; the first that differs, or null. (Reads that pass here read the saved file.)
+   */
+  verify(): { offset: number; length: number } | null;
 }
 
 export interface SaveResult {
@@ -60,13 +97,11 @@ export interface SaveResult {
   externalTensors: number;
   inlineTensors: number;
   reusedTensors: number;
+  /** The input data file the external data started as a copy of, if any. */
+  baseCopy?: BaseCopy;
+  /** Temp files of interrupted saves to the same output (their process gone) that were removed. */
+  staleTempFiles: StaleTempFile[];
 }
-
-const ALIGN_BIG = 4096;
-const ALIGN_SMALL = 64;
-const COPY_CHUNK = 8 * 2 ** 20;
-/** Pieces in flight when saving asynchronously (libuv's pool has 4 threads). */
-const COPY_WORKERS = 4;
 
 interface PlannedTensor {
   tensor: Tensor;
@@ -77,30 +112,74 @@ interface PlannedTensor {
 export function saveModel(model: Model, file: string, options: SaveOptions = {}): SaveResult {
   const job = planSave(model, file, options);
   try {
-    if (job.dataItems.length) {
+    if (job.data) {
       job.written.push(job.tmpData);
-      writeExternalData(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
+      writeDataFile(job.tmpData, job.data, options);
     }
     return commitSave(job, model);
   } catch (e) {
     return failSave(job, e);
+  } finally {
+    job.release();
   }
 }
 
 /**
- * `saveModel` with the external-data copy overlapped on libuv's thread pool
- * (several reads and writes in flight): what `deltac convert` uses for large models.
+ * `saveModel` with the external data written on libuv's thread pool (the base copy
+ * in the kernel, reads overlapping writes): what `deltac convert` uses.
  */
-export async function saveModelAsync(model: Model, file: string, options: SaveOptions = {}): Promise<SaveResult> {
-  const job = planSave(model, file, options);
+export async function saveModelAsync(
+  model: Model,
+  file: string,
+  options: SaveOptions & {
+    early?: EarlyDataCopy;
+    /**
+     * Runs while the data file is written (a check of the model as saved): the save
+     * commits once both are done, and fails (removing its temp files) if it rejects.
+     */
+    whilePlanned?: (planned: PlannedSave) => Promise<void>;
+  } = {},
+): Promise<SaveResult> {
+  const early = options.early;
+  let job: SaveJob;
   try {
-    if (job.dataItems.length) {
+    job = planSave(model, file, options);
+  } catch (e) {
+    early?.discard();
+    throw e;
+  }
+  const adopt = early !== undefined && job.data?.base?.path === early.base;
+  if (adopt) {
+    job.tmpData = early.tmp;
+    job.staleTempFiles.push(...early.staleTempFiles);
+  } else early?.discard();
+  try {
+    // The model protobuf is encoded while the data file is being written (the kernel copies the base meanwhile).
+    let bytes: Uint8Array;
+    let writing: Promise<void> = Promise.resolve();
+    const data = job.data;
+    if (data) {
       job.written.push(job.tmpData);
-      await writeExternalDataAsync(job.tmpData, job.dataItems, job.externalBytes, options.onProgress);
-    }
-    return commitSave(job, model);
+      if (!adopt) writing = writeDataFileAsync(job.tmpData, data, options);
+      try {
+        bytes = encodeModel(job, model);
+      } catch (e) {
+        await writing.catch(() => {});
+        throw e;
+      }
+      if (adopt) writing = writeDataFileAsync(job.tmpData, data, { ...options, baseCopy: early.done });
+    } else bytes = encodeModel(job, model);
+    writing.catch(() => {}); // awaited below
+    const checking = options.whilePlanned?.(plannedSave(job, bytes, writing));
+    checking?.catch(() => {});
+    await writing;
+    await checking;
+    options.signal?.throwIfAborted();
+    return commitSave(job, model, bytes);
   } catch (e) {
     return failSave(job, e);
+  } finally {
+    job.release();
   }
 }
 
@@ -110,17 +189,21 @@ interface SaveJob {
   dataPath: string;
   dataName: string;
   plan: Map<Tensor, PlannedTensor>;
-  /** Tensors to write to the external-data file, in file order. */
-  dataItems: PlannedTensor[];
+  /** The external-data file, when there is one to write. */
+  data?: DataLayout;
   externalBytes: number;
   tmpModel: string;
   tmpData: string;
   /** Temp files created so far (removed on failure). */
   written: string[];
   renamedData: boolean;
+  staleTempFiles: StaleTempFile[];
+  /** Removes the abort listener. */
+  release: () => void;
 }
 
-function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
+/** The output's paths, checked before anything is written: its folder exists, nothing is a folder, no input is overwritten. */
+function outputPaths(model: Model, file: string, options: SaveOptions): { outPath: string; outDir: string; dataName: string; dataPath: string } {
   const outPath = path.resolve(file);
   const outDir = path.dirname(outPath);
   if (!isDirectory(outDir)) {
@@ -136,6 +219,59 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     if (isDirectory(p)) throw new DeltacError('DELTAC_E_WRITE', `cannot write "${p}": it is a folder; give a file name with -o`);
   }
   protectInputs(model, [outPath, dataPath], options.force === true);
+  return { outPath, outDir, dataName, dataPath };
+}
+
+/**
+ * The base copy of the external data (data-file.ts), started before the model is
+ * converted so that the kernel copies the input's data file while the conversion
+ * runs. `saveModelAsync(…, { early })` adopts it when its layout starts from the same
+ * file and removes it otherwise; `discard()` removes it (a conversion that failed or
+ * was interrupted: the kernel may still be writing it, into a file no longer named).
+ */
+export interface EarlyDataCopy {
+  /** The input file being copied. */
+  readonly base: string;
+  /** The temp file it is copied to. */
+  readonly tmp: string;
+  readonly done: Promise<void>;
+  /** Temp files of interrupted saves to the same output, removed before the copy began. */
+  readonly staleTempFiles: StaleTempFile[];
+  discard(): void;
+}
+
+/**
+ * Starts the base copy for saving `model` (still to be converted) to `file` when the
+ * save will probably start from one: external data, one input file holding most of
+ * the tensors. Checks the output paths as the save will (throws the same errors).
+ */
+export function startDataCopy(model: Model, file: string, options: SaveOptions = {}): EarlyDataCopy | undefined {
+  if (options.externalData === false || options.reuseWeights || options.compact) return undefined;
+  const { outPath, outDir, dataName, dataPath } = outputPaths(model, file, options);
+  const candidate = baseCandidate(collectTensors(model));
+  if (!candidate) return undefined;
+  const staleTempFiles = removeStaleTempFiles(outDir, [path.basename(outPath), dataName]);
+  const tmp = dataPath + tempTag();
+  const done = fsp.copyFile(candidate.file.path, tmp, fs.constants.COPYFILE_EXCL | fs.constants.COPYFILE_FICLONE);
+  done.catch(() => {}); // reported by the save that adopts it
+  let discarded = false;
+  return {
+    base: candidate.file.path,
+    tmp,
+    done,
+    staleTempFiles,
+    discard() {
+      if (discarded) return;
+      discarded = true;
+      fs.rmSync(tmp, { force: true });
+      // a copy not started yet creates the file later: removed once it is done
+      void done.finally(() => fs.rmSync(tmp, { force: true })).catch(() => {});
+    },
+  };
+}
+
+function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
+  const { outPath, outDir, dataName, dataPath } = outputPaths(model, file, options);
 
   const tensors = collectTensors(model);
   const sizeThreshold = options.sizeThreshold ?? 1024;
@@ -157,26 +293,25 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     );
   }
 
-  // Plan: which tensor goes where, at which offset (deterministic: graph order).
+  // Plan: which tensor goes where (deterministic: graph order; offsets from data-file.ts).
   const plan = new Map<Tensor, PlannedTensor>();
-  let offset = 0;
+  const toData: Tensor[] = [];
   for (const t of tensors) {
     if (plan.has(t)) continue;
-    const size = t.byteLength;
     if (t.storage.kind === 'external' && options.reuseWeights) {
       plan.set(t, { tensor: t, mode: 'reuse', offset: t.storage.offset });
-    } else if (external && size >= sizeThreshold && t.storage.kind !== 'strings') {
-      const align = size >= alignThreshold ? ALIGN_BIG : ALIGN_SMALL;
-      offset = Math.ceil(offset / align) * align;
-      plan.set(t, { tensor: t, mode: 'external', offset });
-      offset += size;
+    } else if (external && t.byteLength >= sizeThreshold && t.storage.kind !== 'strings') {
+      plan.set(t, { tensor: t, mode: 'external', offset: 0 });
+      toData.push(t);
     } else {
       plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
     }
   }
   // Constants of function bodies stay inline: a function is self-contained.
   for (const t of functionTensors(model)) if (!plan.has(t)) plan.set(t, { tensor: t, mode: 'inline', offset: 0 });
-  const externalBytes = offset;
+  const layout = toData.length ? layoutDataFile(toData, { alignThreshold, compact: options.compact }) : undefined;
+  for (const [t, offset] of layout?.offsets ?? []) plan.get(t)!.offset = offset;
+  const externalBytes = layout?.bytes ?? 0;
   if (externalBytes > 0 && options.reuseWeights) {
     // Even with --force: the new data file would replace one that reused tensors still point into.
     for (const p of plan.values()) {
@@ -189,27 +324,60 @@ function planSave(model: Model, file: string, options: SaveOptions): SaveJob {
     }
   }
 
-  const tmpTag = `.tmp-${process.pid}-${Date.now().toString(36)}`;
-  return {
+  const staleTempFiles = removeStaleTempFiles(outDir, [path.basename(outPath), dataName]);
+  const tag = tempTag();
+  const job: SaveJob = {
     outPath,
     dataPath,
     dataName,
     plan,
-    dataItems: external && externalBytes > 0 ? [...plan.values()].filter((p) => p.mode === 'external') : [],
+    data: layout && layout.bytes > 0 ? layout : undefined,
     externalBytes,
-    tmpModel: outPath + tmpTag,
-    tmpData: dataPath + tmpTag,
+    tmpModel: outPath + tag,
+    tmpData: dataPath + tag,
     written: [],
     renamedData: false,
+    staleTempFiles,
+    release: () => {},
   };
+  // On abort the temp files go at once: a signal handler exits right after aborting.
+  const signal = options.signal;
+  if (signal) {
+    const onAbort = () => removeWritten(job);
+    signal.addEventListener('abort', onAbort, { once: true });
+    job.release = () => signal.removeEventListener('abort', onAbort);
+  }
+  return job;
 }
 
-/** Writes the model protobuf and renames the temp files into place (data first). */
-function commitSave(job: SaveJob, model: Model): SaveResult {
+/** Removes what a save wrote so far (temp files; a data file renamed before its model). */
+function removeWritten(job: SaveJob): void {
+  for (const f of job.written) fs.rmSync(f, { force: true });
+  if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
+}
+
+/** What `whilePlanned` sees: the model decoded from `bytes`, its data file readable as planned. */
+function plannedSave(job: SaveJob, bytes: Uint8Array, written: Promise<void>): PlannedSave {
+  const file = job.data ? new PlannedDataFile(job.data, job.dataName) : undefined;
+  const { model } = decodeModel(bytes, path.dirname(job.outPath), {
+    missingExternalData: 'warn',
+    externalSource: (location) => (location === job.dataName ? file : undefined),
+  }, job.outPath);
+  model.sourcePath = job.outPath;
+  return { model, written, verify: () => (file ? file.verify(job.tmpData) : null) };
+}
+
+/** The model protobuf, tensors placed as planned. */
+function encodeModel(job: SaveJob, model: Model): Uint8Array {
   const bytes = ModelProtoType.encode(new ProtoEncoder(job.plan, job.dataName).model(model)).finish();
   if (bytes.length > PROTOBUF_LIMIT) {
     throw new DeltacError('DELTAC_E_MODEL_TOO_LARGE', `the serialized model is ${bytes.length} bytes (over 2 GB); save with external data`);
   }
+  return bytes;
+}
+
+/** Writes the model protobuf and renames the temp files into place (data first). */
+function commitSave(job: SaveJob, model: Model, bytes = encodeModel(job, model)): SaveResult {
   job.written.push(job.tmpModel);
   writeFileDurable(job.tmpModel, bytes);
   if (job.written.includes(job.tmpData)) {
@@ -225,14 +393,16 @@ function commitSave(job: SaveJob, model: Model): SaveResult {
     externalDataPath: job.externalBytes > 0 ? job.dataPath : undefined,
     externalDataBytes: job.externalBytes,
     ...counts,
+    ...(job.data?.base ? { baseCopy: job.data.base } : {}),
+    staleTempFiles: job.staleTempFiles,
   };
 }
 
 /** Removes everything a failed save wrote, and rethrows as a DeltacError. */
 function failSave(job: SaveJob, e: unknown): never {
-  for (const f of job.written) fs.rmSync(f, { force: true });
-  if (job.renamedData) fs.rmSync(job.dataPath, { force: true }); // a data file without its model is useless
+  removeWritten(job);
   if (e instanceof DeltacError) throw e;
+  if ((e as Error)?.name === 'AbortError') throw e; // the signal's reason
   throw new DeltacError('DELTAC_E_WRITE', `could not write "${job.outPath}": ${(e as Error).message}`, undefined, { cause: e });
 }
 
@@ -257,7 +427,11 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
     }
   };
   if (model.sourcePath) add(model.sourcePath);
-  for (const t of collectTensors(model)) if (t.storage.kind === 'external' && t.storage.source instanceof FileByteSource) add(t.storage.source.path);
+  // …and every file a tensor is still read from (a deferred weight's checkpoint too)
+  for (const t of collectTensors(model)) {
+    const r = fileRange(t);
+    if (r) add(r.file.path);
+  }
   for (const out of outputs) {
     let key = path.resolve(out);
     let clash = inputs.has(key);
@@ -271,7 +445,7 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
     if (clash) {
       throw new DeltacError(
         'DELTAC_E_OUTPUT_EXISTS',
-        `refusing to overwrite "${out}": it is the input model or one of its data files; choose another output path or pass --force`,
+        `refusing to overwrite "${out}": it is the input model or one of its data files, or the checkpoint the conversion reads; choose another output path or pass --force`,
       );
     }
   }
@@ -342,109 +516,6 @@ function writeFileDurable(file: string, bytes: Uint8Array): void {
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-/**
- * One piece of the external-data file: `length` bytes at `dst`, copied from a
- * range of an external file or taken from bytes in memory. Tensors are split into
- * pieces of at most COPY_CHUNK bytes, so memory stays bounded whatever their size.
- * Alignment gaps are left as holes (they read as zeros).
- */
-type CopyPiece = { dst: number; length: number } & ({ file: FileByteSource; offset: number } | { bytes: Uint8Array });
-
-function* copyPieces(items: PlannedTensor[]): Generator<CopyPiece> {
-  for (const item of items) {
-    const s = item.tensor.storage;
-    if (s.kind === 'external' && s.source instanceof FileByteSource) {
-      if (s.offset + s.length > s.source.size()) {
-        throw new DeltacError('DELTAC_E_EXTERNAL_RANGE', `external data range is past the end of "${s.source.description}"`);
-      }
-      for (let done = 0; done < s.length; done += COPY_CHUNK) {
-        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, s.length - done), file: s.source, offset: s.offset + done };
-      }
-    } else {
-      const bytes = item.tensor.bytes();
-      for (let done = 0; done < bytes.length; done += COPY_CHUNK) {
-        yield { dst: item.offset + done, length: Math.min(COPY_CHUNK, bytes.length - done), bytes: bytes.subarray(done, done + COPY_CHUNK) };
-      }
-    }
-  }
-}
-
-function shortRead(piece: { file: FileByteSource }): DeltacError {
-  return new DeltacError('DELTAC_E_EXTERNAL_RANGE', `unexpected end of "${piece.file.description}" (did it shrink while saving?)`);
-}
-
-/** Streams tensor bytes into the external file (file-to-file, bounded memory). */
-function writeExternalData(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): void {
-  const fd = fs.openSync(file, 'wx');
-  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-  let source = null as { path: string; fd: number } | null;
-  let written = 0;
-  try {
-    for (const piece of copyPieces(items)) {
-      let data: Uint8Array;
-      if ('file' in piece) {
-        if (source?.path !== piece.file.path) {
-          if (source) fs.closeSync(source.fd);
-          source = { path: piece.file.path, fd: fs.openSync(piece.file.path, 'r') };
-        }
-        let got = 0;
-        while (got < piece.length) {
-          const n = fs.readSync(source.fd, buffer, got, piece.length - got, piece.offset + got);
-          if (n === 0) throw shortRead(piece);
-          got += n;
-        }
-        data = buffer.subarray(0, piece.length);
-      } else data = piece.bytes;
-      for (let w = 0; w < data.length; ) w += fs.writeSync(fd, data, w, data.length - w, piece.dst + w);
-      written += piece.length;
-      onProgress?.(written, total);
-    }
-    fs.ftruncateSync(fd, total);
-    onProgress?.(total, total); // alignment gaps count as written
-  } finally {
-    if (source) fs.closeSync(source.fd);
-    fs.closeSync(fd);
-  }
-}
-
-/** The same with several pieces in flight on libuv's thread pool, so reads and writes overlap. */
-async function writeExternalDataAsync(file: string, items: PlannedTensor[], total: number, onProgress?: (done: number, total: number) => void): Promise<void> {
-  const out = await fsp.open(file, 'wx');
-  const pieces = copyPieces(items);
-  let written = 0;
-  const worker = async () => {
-    const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-    for (let next = pieces.next(); !next.done; next = pieces.next()) {
-      const piece = next.value;
-      let data: Uint8Array;
-      if ('file' in piece) {
-        const src = await fsp.open(piece.file.path, 'r');
-        try {
-          let got = 0;
-          while (got < piece.length) {
-            const { bytesRead } = await src.read(buffer, got, piece.length - got, piece.offset + got);
-            if (bytesRead === 0) throw shortRead(piece);
-            got += bytesRead;
-          }
-        } finally {
-          await src.close();
-        }
-        data = buffer.subarray(0, piece.length);
-      } else data = piece.bytes;
-      for (let w = 0; w < data.length; ) w += (await out.write(data, w, data.length - w, piece.dst + w)).bytesWritten;
-      written += piece.length;
-      onProgress?.(written, total);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: COPY_WORKERS }, worker));
-    await out.truncate(total);
-    onProgress?.(total, total); // alignment gaps count as written
-  } finally {
-    await out.close();
   }
 }
 

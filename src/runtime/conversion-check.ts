@@ -33,6 +33,12 @@ export interface ConversionCheckOptions extends LayerCheckOptions, SmokeCheckOpt
   before?: GraphSnapshot;
   /** Bytes of memory available to the whole-model run (default: free memory now). */
   availableMemory?: number;
+  /**
+   * The per-layer check's outcome when it already ran on the model as it was being
+   * saved (`deltac convert` runs it while the data file is written: saveModelAsync's
+   * whilePlanned); a DELTAC_E_CHECK_FAILED error is handled as if it were thrown here.
+   */
+  layers?: { result: LayerCheckResult } | { error: unknown };
 }
 
 export interface ConversionCheck {
@@ -62,11 +68,13 @@ export async function checkConversion(original: string, converted: string, optio
   const mode = options.check ?? 'layers';
   let stage = 'layer check';
   try {
-    const model = loadModel(converted);
-    const layers = await checkLayers(options.before ?? original, model, options);
+    let layers: LayerCheckResult;
+    if (options.layers && 'error' in options.layers) throw options.layers.error;
+    else layers = options.layers ? options.layers.result : await checkLayers(options.before ?? original, loadModel(converted), options);
     let full: SmokeCheckResult | undefined;
     if (mode === 'full') {
       stage = 'smoke check';
+      const model = loadModel(converted);
       const tooBig = memoryReason(model, options.availableMemory);
       full = tooBig ? skippedCheck(`${tooBig}; the per-layer check needs only the ΔConvBlock weights`) : await smokeCheck(original, converted, model, options);
     }

@@ -121,6 +121,10 @@ function tensorSignature(t: Tensor): string {
         return `${head} ${sample(s.bytes.length, (o, n) => s.bytes.subarray(o, o + n))}`;
       case 'external':
         return `${head} ${sample(s.length, (o, n) => s.source.read(s.offset + o, n))}`;
+      case 'deferred': {
+        const b = t.bytes();
+        return `${head} ${sample(b.length, (o, n) => b.subarray(o, o + n))}`;
+      }
       case 'strings':
         return `${head} strings(${s.values.map((v) => Buffer.from(v).toString('hex')).join(',')})`;
       case 'elided':

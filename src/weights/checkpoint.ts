@@ -49,6 +49,9 @@ export interface BlockTensors {
   poolBias: Tensor;
 }
 
+/** Checkpoint tensors from this size on stay in the file until they are written (conv_up, conv_out, conv_pool weights). */
+export const DEFER_FROM_BYTES = 64 * 1024;
+
 const KEY = /^(.*)\.conv1\.(?:(conv_up|conv_out|conv_pool)\.(weight|bias)|gates\.(\d+)\.conv_spatial\.weight)$/;
 
 export class Checkpoint {
@@ -149,12 +152,22 @@ export class Checkpoint {
 
   /**
    * One tensor, scanned for NaN/±Inf as it is read (DELTAC_E_WEIGHTS_NONFINITE), in
-   * place: a block's bytes are in memory once.
+   * place. Tensors of DEFER_FROM_BYTES or more are then let go: the model holds them
+   * as deferred tensors that read the file again when needed (the saver copies them
+   * file to file), so a conversion's memory does not grow with the checkpoint
+   * (SDXL base: 829 MB in fp32).
    */
   protected readTensor(e: SafetensorsEntry): Tensor {
-    const tensor = this.file.tensor(e.key);
-    assertFinite(tensor, e.key, `checkpoint "${this.file.path}"`, 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it');
-    return tensor;
+    const where = `checkpoint "${this.file.path}"`;
+    const hint = 'the checkpoint is corrupt (a diverged training run or a bad export): re-export or re-download it';
+    if (e.end - e.begin < DEFER_FROM_BYTES) {
+      const tensor = this.file.tensor(e.key);
+      assertFinite(tensor, e.key, where, hint);
+      return tensor;
+    }
+    const deferred = this.file.deferredTensor(e.key, true);
+    assertFinite(deferred, e.key, where, hint, this.file.scanNonFinite(e.key));
+    return deferred;
   }
 
   /** Blocks in canonical diffusers order (down, mid, up; indices numerically). */

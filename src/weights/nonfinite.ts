@@ -57,7 +57,7 @@ export function scanNonFinite(bytes: Uint8Array, dtype: DataType, offset = 0): N
     const count = Math.min(n - start, scratch.byteLength / f.size);
     scratch.set(bytes.subarray(start * f.size, (start + count) * f.size));
     const part = scanAligned(scratch.buffer, 0, count, f, offset + start);
-    if (part) total = total ? merge(total, part) : part;
+    if (part) total = total ? mergeNonFinite(total, part) : part;
     start += count;
   }
   return total;
@@ -150,7 +150,8 @@ function summarize(buffer: ArrayBufferLike, byteOffset: number, n: number, f: Fo
   return s;
 }
 
-function merge(a: NonFiniteSummary, b: NonFiniteSummary): NonFiniteSummary {
+/** Two scans' summaries as one (of a tensor scanned in pieces). */
+export function mergeNonFinite(a: NonFiniteSummary, b: NonFiniteSummary): NonFiniteSummary {
   return {
     count: a.count + b.count,
     nan: a.nan + b.nan,
@@ -187,8 +188,9 @@ export function describeNonFinite(s: NonFiniteSummary): string {
  * the tensor's key or initializer name, `where` says whose it is (e.g. `checkpoint
  * "delta.safetensors"`), `hint` what to do.
  */
-export function assertFinite(tensor: Tensor, name: string, where: string, hint: string): void {
-  const s = scanNonFinite(tensor.bytes(), tensor.dtype);
+export function assertFinite(tensor: Tensor, name: string, where: string, hint: string, scanned?: NonFiniteSummary | null): void {
+  // `scanned`: the caller scanned the bytes already (in pieces, as it read them)
+  const s = scanned === undefined ? scanNonFinite(tensor.bytes(), tensor.dtype) : scanned;
   if (!s) return;
   const at = unflattenIndex(s.first, tensor.dims);
   throw new DeltacError(
@@ -207,12 +209,16 @@ export function assertFinite(tensor: Tensor, name: string, where: string, hint: 
 export function assertNewInitializersFinite(model: Model, before: ReadonlySet<Tensor | null>): void {
   for (const v of model.graph.initializers.values()) {
     const t = v.initializer;
-    if (!t || before.has(t) || t.storage.kind !== 'inline' || !isFloatType(t.dtype)) continue;
+    if (!t || before.has(t) || !isFloatType(t.dtype)) continue;
+    const s = t.storage;
+    // Deferred tensors are computed for the scan and let go again; known-finite ones are skipped.
+    if (s.kind !== 'inline' && !(s.kind === 'deferred' && !s.finite)) continue;
     assertFinite(
       t,
       v.name,
       'the converted model',
       `deltac made it from the checkpoint, whose values exceed what ${dtypeName(t.dtype)} holds (f16: ±65504): rescale the checkpoint or convert a model of a wider type`,
     );
+    if (s.kind === 'deferred') s.finite = true; // what is derived from it later need not be scanned again
   }
 }

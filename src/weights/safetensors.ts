@@ -7,6 +7,11 @@ import fs from 'node:fs';
 import { DataType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import { Tensor } from '../ir/tensor.js';
+import { FileByteSource } from '../onnx/external-data.js';
+import { type NonFiniteSummary, mergeNonFinite, scanNonFinite } from './nonfinite.js';
+
+/** Bytes read at a time when a tensor is only scanned (a multiple of every element size). */
+const SCAN_PIECE = 4 * 2 ** 20;
 
 /** safetensors' own limit on the JSON header. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
@@ -43,6 +48,8 @@ export interface SafetensorsEntry {
 export class SafetensorsFile {
   readonly entries = new Map<string, SafetensorsEntry>();
   readonly metadata: Record<string, string>;
+  private source: FileByteSource | undefined;
+  private scratch: Buffer | undefined;
 
   private constructor(
     readonly path: string,
@@ -122,11 +129,11 @@ export class SafetensorsFile {
     return this.entries.has(key);
   }
 
-  /** Reads one tensor (its bytes are loaded now; checkpoints of ΔConvBlocks are small). */
-  tensor(key: string): Tensor {
+  /** Reads one tensor (its bytes are loaded now); into `into` when given (at least its size). */
+  tensor(key: string, into?: Uint8Array): Tensor {
     const e = this.entries.get(key);
     if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
-    const bytes = Buffer.allocUnsafe(e.end - e.begin); // filled completely below
+    const bytes = into ? into.subarray(0, e.end - e.begin) : Buffer.allocUnsafe(e.end - e.begin); // filled completely below
     try {
       const fd = fs.openSync(this.path, 'r');
       try {
@@ -144,6 +151,59 @@ export class SafetensorsFile {
       throw new DeltacError('DELTAC_E_FILE_READ', `cannot read "${key}" from "${this.path}": ${(err as Error).message}`);
     }
     return new Tensor(e.dtype, [...e.shape], { kind: 'inline', bytes, encoding: 'raw' }, key);
+  }
+
+  /**
+   * Scans one tensor for NaN/±Inf piece by piece through one reused buffer: no
+   * tensor-sized allocation (fresh pages cost a page fault each), nothing kept.
+   */
+  scanNonFinite(key: string): NonFiniteSummary | null {
+    const e = this.entries.get(key);
+    if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
+    const size = DTYPES[e.dtypeName]!.size;
+    this.scratch ??= Buffer.allocUnsafe(SCAN_PIECE);
+    const buf = this.scratch;
+    let total: NonFiniteSummary | null = null;
+    try {
+      const fd = fs.openSync(this.path, 'r');
+      try {
+        for (let at = e.begin; at < e.end; ) {
+          const want = Math.min(buf.length, e.end - at);
+          let got = 0;
+          while (got < want) {
+            const n = fs.readSync(fd, buf, got, want - got, at + got);
+            if (n === 0) throw new DeltacError('DELTAC_E_SAFETENSORS', `"${this.path}" ended while reading "${key}" (truncated?)`);
+            got += n;
+          }
+          const part = scanNonFinite(buf.subarray(0, got), e.dtype, (at - e.begin) / size);
+          if (part) total = total ? mergeNonFinite(total, part) : part;
+          at += got;
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    } catch (err) {
+      if (err instanceof DeltacError) throw err;
+      throw new DeltacError('DELTAC_E_FILE_READ', `cannot read "${key}" from "${this.path}": ${(err as Error).message}`);
+    }
+    return total;
+  }
+
+  /**
+   * One tensor whose bytes stay in the file: read again whenever they are needed,
+   * and copied file to file by a saver. `finite`: the caller has scanned them.
+   */
+  deferredTensor(key: string, finite = false): Tensor {
+    const e = this.entries.get(key);
+    if (!e) throw new DeltacError('DELTAC_E_WEIGHT_MISSING', `"${this.path}" has no tensor "${key}"`);
+    this.source ??= new FileByteSource(this.path, this.path);
+    const t = Tensor.deferred(e.dtype, [...e.shape], (into) => this.tensor(key, into).bytes(), {
+      description: `"${key}" of "${this.path}"`,
+      range: { source: this.source, offset: e.begin },
+      finite,
+    });
+    t.name = key;
+    return t;
   }
 }
 

@@ -11,6 +11,7 @@ import { convert } from '../../src/convert.js';
 import { verifyModel } from '../../src/ir/verify.js';
 import { loadModel, loadModelWithReport } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
+import { SafetensorsFile } from '../../src/weights/safetensors.js';
 import { MODELS_DIR, makeTempDir } from '../helpers/paths.js';
 import { deltaCheckpointTensors, writeSafetensors } from '../helpers/safetensors-writer.js';
 import { SD15_BLOCKS } from '../../bench/models/sd15-blocks.js';
@@ -26,6 +27,7 @@ describe('sd15-full', () => {
 
   it('finds 16 self-attention blocks, converts them and keeps the 16 cross-attention blocks', () => {
     const { model, diagnostics } = loadModelWithReport(modelFile, { missingExternalData: 'warn' });
+    const original = new Set(model.graph.initializers.keys());
     expect(diagnostics.filter((d) => d.code === 'DELTAC_W_EXTERNAL_MISSING')).toHaveLength(384);
     const report = convert(model, { weights: ckpt, resolutions: [512, 768] });
     const converted = report.layers.filter((l) => l.status === 'converted');
@@ -43,6 +45,24 @@ describe('sd15-full', () => {
     expect(removed.filter((n) => n.includes('attn1.to_out.0.bias'))).toHaveLength(16);
     expect(removed.some((n) => n.includes('attn2'))).toBe(false);
     expect(verifyModel(model).filter((d) => d.severity === 'error')).toEqual([]);
+    // The ΔConvBlock's GEMM weights stay in the checkpoint until the save writes them
+    // (deferred: conv_up, conv_out and conv_pool, transposed when read): none is in memory.
+    const delta = [...model.graph.initializers.values()].filter((v) => !original.has(v.name));
+    const big = delta.filter((v) => /conv_(up|out|pool)\.weight/.test(v.name));
+    expect(big.length).toBe(16 * 3);
+    expect(big.filter((v) => v.initializer!.storage.kind !== 'deferred').map((v) => v.name)).toEqual([]);
+    const inline = delta.filter((v) => v.initializer!.storage.kind === 'inline').reduce((a, v) => a + v.initializer!.byteLength, 0);
+    expect(inline).toBeLessThan(8 * 2 ** 20); // biases and gates (K² · Ci)
+    // …and what they compute is the checkpoint's tensor, transposed (checked against a plain transpose)
+    const block = 'down_blocks.1.attentions.0.transformer_blocks.0';
+    const pool = SafetensorsFile.open(ckpt).tensor(`unet.${block}.conv1.conv_pool.weight`);
+    const [rows, cols] = pool.dims as [number, number];
+    const want = pool.toFloat32();
+    const got = model.graph.initializers.get(`${block}.attn1/PyramidConvBlock/conv_pool.weight_t`)!.initializer!;
+    expect(got.storage.kind).toBe('deferred');
+    expect(got.dims).toEqual([cols, rows]);
+    const values = got.toFloat32();
+    for (const [i, j] of [[0, 0], [1, 2], [rows - 1, 3], [17, cols - 1]] as const) expect(values[j * rows + i], `[${i}, ${j}]`).toBe(want[i * cols + j]);
   });
 
   it('saves next to the original with --reuse-weights without reading the UNet weights', () => {
@@ -64,5 +84,10 @@ describe('sd15-full', () => {
     expect(external.filter((v) => v.name.includes('.delta.')).every((v) => (v.initializer!.storage as { location: string }).location === 'model.delta.onnx.data')).toBe(true);
     expect(external.some((v) => (v.initializer!.storage as { location: string }).location === 'm.conv_in.weight')).toBe(true);
     expect(back.model.graph.nodes.filter((n) => n.opType === 'Softmax')).toHaveLength(16);
+    // what the deferred weights wrote is what they compute (the checkpoint's, transposed where the lowering needs it)
+    for (const v of [...model.graph.initializers.values()].filter((x) => x.initializer!.storage.kind === 'deferred').slice(0, 12)) {
+      const saved = back.model.graph.initializers.get(v.name)!.initializer!;
+      expect(Buffer.compare(Buffer.from(saved.bytes()), Buffer.from(v.initializer!.bytes())), v.name).toBe(0);
+    }
   });
 });

@@ -11,6 +11,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DataType } from '../../src/ir/dtype.js';
+import { float32ToHalfArray } from '../../src/ir/half.js';
 import { loadModelWithReport } from '../../src/onnx/load.js';
 import { CACHE_DIR, modelPath } from './paths.js';
 import { fnv1a } from './random.js';
@@ -114,12 +116,11 @@ function synthesizeInto(dir: string, seed: number): void {
     f.bytes = Math.max(f.bytes, s.offset + s.length);
     files.set(s.location, f);
   }
-  const buffer = new Float32Array(CHUNK_ELEMENTS);
   for (const [location, f] of files) {
     const fd = fs.openSync(path.join(dir, location), 'w');
     try {
       fs.ftruncateSync(fd, f.bytes);
-      for (const t of f.tensors) writeTensor(fd, t, seed, buffer);
+      for (const t of f.tensors) writeSeededTensor(fd, t, seed);
     } finally {
       fs.closeSync(fd);
     }
@@ -132,14 +133,23 @@ function synthesizeInto(dir: string, seed: number): void {
   fs.writeFileSync(path.join(dir, MANIFEST), JSON.stringify(manifest, null, 1));
 }
 
-function writeTensor(
-  fd: number,
-  t: { name: string; dims: number[]; offset: number; length: number },
+/**
+ * Writes tensor `t`'s seeded values (f32 or f16, little-endian) at `t.offset` of a
+ * file descriptor, or into `target.bytes`: a function of the seed and the tensor's
+ * name only.
+ */
+export function writeSeededTensor(
+  target: number | { bytes: Uint8Array },
+  t: { name: string; dims: number[]; offset: number; length: number; dtype?: DataType },
   seed: number,
-  buffer: Float32Array,
 ): void {
-  const count = t.length / 4;
+  const f16 = t.dtype === DataType.FLOAT16;
+  if (t.dtype !== undefined && t.dtype !== DataType.FLOAT && !f16) throw new Error(`tensor ${t.name}: the synthesizer writes fp32 and fp16 only`);
+  const size = f16 ? 2 : 4;
+  const count = t.length / size;
   const { center, scale } = valueRange(t.name, t.dims);
+  const buffer = new Float32Array(Math.min(CHUNK_ELEMENTS, count));
+  const half = f16 ? new Uint16Array(buffer.length) : undefined;
   // xorshift32, seeded per tensor (never 0).
   let x = (fnv1a(t.name) ^ Math.imul(seed, 0x9e3779b1)) >>> 0 || 0x1234567;
   let done = 0;
@@ -151,11 +161,12 @@ function writeTensor(
       x ^= x << 5;
       buffer[i] = center + scale * ((x >>> 0) * 4.656612873077393e-10 - 1); // [-1, 1)
     }
-    const bytes = new Uint8Array(buffer.buffer, 0, n * 4);
-    let written = 0;
-    while (written < bytes.length) {
-      written += fs.writeSync(fd, bytes, written, bytes.length - written, t.offset + done * 4 + written);
-    }
+    const bytes = half ? new Uint8Array(float32ToHalfArray(buffer, half).buffer, 0, n * 2) : new Uint8Array(buffer.buffer, 0, n * 4);
+    const at = t.offset + done * size;
+    if (typeof target === 'number') {
+      let written = 0;
+      while (written < bytes.length) written += fs.writeSync(target, bytes, written, bytes.length - written, at + written);
+    } else target.bytes.set(bytes, at);
     done += n;
   }
 }

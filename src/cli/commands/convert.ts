@@ -6,26 +6,43 @@ import { DeltacError } from '../../ir/errors.js';
 import { formatDim } from '../../ir/types.js';
 import type { Model } from '../../ir/model.js';
 import { loadModel } from '../../onnx/load.js';
-import { type SaveResult, saveModelAsync } from '../../onnx/save.js';
+import { type EarlyDataCopy, type PlannedSave, type SaveResult, saveModelAsync, startDataCopy } from '../../onnx/save.js';
 import { isDirectory } from '../../pipeline/node/folder.js';
 import { type CheckMode, type ConversionCheck, checkSavedModel, noCheck } from '../../runtime/conversion-check.js';
-import { fmt } from '../../runtime/layer-check.js';
+import { type LayerCheckResult, checkLayers, fmt } from '../../runtime/layer-check.js';
 import { type GraphSnapshot, snapshotGraph } from '../../runtime/outside-nodes.js';
 import { type RecalibrationResult, recalibrateQuantization } from '../../runtime/recalibrate.js';
 import { type SmokeCheckResult, formatInputs, memoryReason } from '../../runtime/smoke-check.js';
-import type { Command } from '../main.js';
+import { onInterrupt } from '../interrupt.js';
+import { type Command, oneLine } from '../main.js';
 import { formatBytes, formatCount, type Io, parseGate, parseList, progressBar, table } from '../output.js';
 import { type KernelsSummary, loadKernelEmitter } from './kernels.js';
 import { convertPipelineCommand } from './convert-pipeline.js';
 
-/** Creates the output's folder (and parents) if needed; a path through a file is a DELTAC_E_WRITE. */
-function ensureOutputFolder(output: string): void {
+/**
+ * Creates the output's folder (and parents) if needed; a path through a file is a
+ * DELTAC_E_WRITE. Returns a function that removes the folders it created if they
+ * are still empty (a conversion that failed after its save had started).
+ */
+function ensureOutputFolder(output: string): () => void {
   const dir = path.dirname(path.resolve(output));
+  let created: string | undefined;
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    created = fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
     throw new DeltacError('DELTAC_E_WRITE', `cannot create the output folder "${dir}": ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  return () => {
+    if (!created) return;
+    for (let d = dir; ; d = path.dirname(d)) {
+      try {
+        fs.rmdirSync(d); // only while empty
+      } catch {
+        return;
+      }
+      if (d === created) return;
+    }
+  };
 }
 
 export function defaultOutputPath(input: string): string {
@@ -40,7 +57,7 @@ export const convertCommand: Command = {
   usage:
     'deltac convert <model.onnx | pipeline-dir> --weights <ckpt.safetensors> [-o out.onnx] [--gate simple|sigmoid] [--scales 1,0.5] ' +
     '[--map map.json] [--allow-partial] [--emit standard|fused] [--resolution 512,1024] [--external-data auto|always|never] ' +
-    '[--reuse-weights] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--no-recalibrate] [--force] [--json]\n' +
+    '[--reuse-weights] [--compact] [--emit-kernels DIR] [--check layers|full|--no-check] [--keep-failed] [--no-recalibrate] [--force] [--json]\n' +
     '  -o defaults to <model>.delta.onnx next to the input. The input model and its data files are never\n' +
     '  overwritten unless --force is given; other existing files at the output path are replaced.\n' +
     '  After saving, every converted layer is cut out of the saved model and run in onnxruntime (CPU) at two\n' +
@@ -49,6 +66,10 @@ export const convertCommand: Command = {
     '  also runs the original and the converted model once on seeded inputs (when twice the weights fit in\n' +
     '  memory); --no-check skips both. If a check fails, the output is deleted (--keep-failed keeps it as\n' +
     '  <name>.failed.onnx) and the exit code is 1.\n' +
+    "  External data starts as a copy of the input's data file when that holds most of it (the removed\n" +
+    "  attention weights' space takes the new ones); --compact packs it instead (smaller, slower to write).\n" +
+    '  Ctrl-C, SIGTERM or SIGHUP while writing removes the temp files; a conversion to the same output\n' +
+    '  removes the temp files that a killed one left behind.\n' +
     '  A statically quantized model (QDQ, QOperator) is recalibrated before saving: the activation ranges\n' +
     '  after the converted layers are widened to what its float twin reaches on seeded inputs\n' +
     '  (--no-recalibrate keeps every scale as it was).\n' +
@@ -66,6 +87,7 @@ export const convertCommand: Command = {
     resolution: { type: 'string' },
     'external-data': { type: 'string' },
     'reuse-weights': { type: 'boolean' },
+    compact: { type: 'boolean' },
     'emit-kernels': { type: 'string' },
     check: { type: 'string' },
     'no-check': { type: 'boolean' },
@@ -88,18 +110,59 @@ export const convertCommand: Command = {
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
     if (values.check !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
     const check = values['no-check'] ? null : parseCheck(values.check);
-    const job = await convertAndSave(input, output, { ...values, ext, emit, gate, weights }, check !== null, io);
-    const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true }) : noCheck('--no-check');
-    const { report, saved, kernels, seconds, recalibration } = job;
-    if (values.json) {
-      io.out(JSON.stringify({ input, output: saved, report, kernels, ...(recalibration ? { recalibration } : {}), check: result, seconds }, null, 2));
-    } else {
-      io.out(renderReport(input, report, saved, seconds, result, recalibration));
-      if (kernels) io.out(kernels.summary);
+    // Interrupted, the command says so in one line (while writing, once the temp files are removed).
+    const state: RunState = { phase: 'converting', stopping: new AbortController(), abandon: () => {} };
+    const releaseInterrupts = onInterrupt((signal) => {
+      state.bar?.stop();
+      const out = JSON.stringify(oneLine(output));
+      const writing = state.phase === 'saving' || (state.phase === 'converting' && state.early !== undefined);
+      if (state.phase === 'converting') state.abandon();
+      if (writing) {
+        state.stopping.abort(new DeltacError('DELTAC_E_WRITE', `saving was interrupted by ${signal}`));
+        return `deltac convert: interrupted by ${signal} while writing ${out}; its temp files were removed`;
+      }
+      if (state.phase === 'checking') return `deltac convert: interrupted by ${signal} while checking ${out}, which was written but not checked`;
+      return `deltac convert: interrupted by ${signal}; nothing was written`;
+    });
+    try {
+      const job = await convertAndSave(input, output, { ...values, ext, emit, gate, weights }, check !== null, io, state);
+      state.phase = 'checking';
+      for (const line of staleLines(job.saved)) io.err(line);
+      const result = check ? await checkSavedModel(input, job.saved, { check, weights, before: job.before, keepFailed: values['keep-failed'] === true, layers: job.layers }) : noCheck('--no-check');
+      const { report, saved, kernels, seconds, recalibration } = job;
+      if (values.json) {
+        io.out(JSON.stringify({ input, output: saved, report, kernels, ...(recalibration ? { recalibration } : {}), check: result, seconds }, null, 2));
+      } else {
+        io.out(renderReport(input, report, saved, seconds, result, recalibration));
+        if (kernels) io.out(kernels.summary);
+      }
+      for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
+    } finally {
+      releaseInterrupts();
     }
-    for (const d of report.diagnostics) if (d.severity !== 'note') io.err(`${d.severity}: ${d.message}`);
   },
 };
+
+/** Where a conversion is, for the interrupt handler: what to remove, what to say. */
+interface RunState {
+  phase: 'converting' | 'saving' | 'checking';
+  /** The save's copy of the input's data file, started before the conversion finished. */
+  early?: EarlyDataCopy;
+  /** Removes what the conversion wrote before its save (the early copy, folders it created). */
+  abandon: () => void;
+  stopping: AbortController;
+  bar?: ReturnType<typeof progressBar>;
+}
+
+/** One line per process whose leftover temp files the save removed. */
+function staleLines(saved: SaveResult): string[] {
+  const byPid = new Map<number, SaveResult['staleTempFiles']>();
+  for (const f of saved.staleTempFiles) byPid.set(f.pid, [...(byPid.get(f.pid) ?? []), f]);
+  return [...byPid].map(
+    ([pid, files]) =>
+      `note: removed ${files.length === 1 ? 'a temp file' : `${files.length} temp files`} of an interrupted save to this output (process ${pid} no longer runs): ${files.map((f) => `${path.basename(f.path)} (${formatBytes(f.bytes)})`).join(', ')}`,
+  );
+}
 
 export function parseCheck(value: unknown): CheckMode {
   if (value === undefined) return 'layers';
@@ -138,11 +201,19 @@ interface ConvertJob {
   seconds: number;
   /** The original model's structure, for the check (taken before converting). */
   before?: GraphSnapshot;
+  /** The per-layer check, run while the data file was written. */
+  layers?: { result: LayerCheckResult } | { error: unknown };
 }
 
 /**
  * Loads, converts and saves. The model is not returned: the check reads the saved file
- * back, so the converted model's memory is free by then.
+ * back, so the converted model's memory is free by then. Once the model is loaded,
+ * the kernel starts copying the input's data file for the save (startDataCopy) while
+ * the conversion runs; a conversion that fails removes it again. With `snapshot` (a
+ * check follows), the per-layer check runs while the data file is written, on the
+ * model as saved (its protobuf decoded, its weights as the file will hold them), and
+ * every byte it read is compared with the file once written (saveModelAsync's
+ * whilePlanned): the CPU checks while the kernel copies.
  */
 async function convertAndSave(
   input: string,
@@ -150,14 +221,31 @@ async function convertAndSave(
   values: Record<string, unknown> & { ext: string; emit: 'standard' | 'fused'; gate: ReturnType<typeof parseGate>; weights: string },
   snapshot: boolean,
   io: Io,
+  state: RunState,
 ): Promise<ConvertJob> {
   const started = performance.now();
   const model = loadModel(input);
-  const before = snapshot ? snapshotGraph(model) : undefined;
   const kernelsDir = values['emit-kernels'] as string | undefined;
   const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
   let kernels: KernelsSummary | undefined;
-  const report = convert(model, {
+  const saveOptions = {
+    externalData: values.ext === 'always' ? true : values.ext === 'never' ? false : ('auto' as const),
+    reuseWeights: values['reuse-weights'] === true,
+    compact: values.compact === true,
+    force: values.force === true,
+  };
+  const removeCreatedFolder = ensureOutputFolder(output);
+  state.abandon = () => {
+    state.early?.discard();
+    removeCreatedFolder();
+  };
+  let report: ConversionReport;
+  let before: GraphSnapshot | undefined;
+  let recalibration: RecalibrationResult | undefined;
+  try {
+    state.early = startDataCopy(model, output, saveOptions);
+    before = snapshot ? snapshotGraph(model) : undefined; // (once the copy runs)
+    report = convert(model, {
     onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
     weights: values.weights,
     gate: values.gate,
@@ -166,17 +254,38 @@ async function convertAndSave(
     allowPartial: values['allow-partial'] === true,
     emit: values.emit,
     resolutions: parseList(values.resolution as string | undefined, '--resolution'),
-  });
-  const recalibration = await runRecalibration(model, report, values);
-  ensureOutputFolder(output);
-  const bar = progressBar(io, 'writing weights');
+    });
+    recalibration = await runRecalibration(model, report, values);
+  } catch (e) {
+    state.abandon();
+    throw e;
+  }
+  state.phase = 'saving';
+  const bar = (state.bar = progressBar(io, 'writing weights'));
+  let layers: ConvertJob['layers'];
+  const checkWhileWriting = async (planned: PlannedSave) => {
+    try {
+      const result = await checkLayers(before!, planned.model, { weights: values.weights });
+      await planned.written;
+      const differs = planned.verify();
+      if (differs) {
+        throw new DeltacError('DELTAC_E_CHECK_FAILED', `bytes [${differs.offset}, ${differs.offset + differs.length}) of the saved data file differ from what the check read`);
+      }
+      layers = { result };
+    } catch (e) {
+      // The save completes; the check's failure is handled after it as before (a failed check:
+      // the output deleted or kept with --keep-failed; any other error: the output stays).
+      layers = { error: e };
+    }
+  };
   const saved = await saveModelAsync(model, output, {
-    externalData: values.ext === 'always' ? true : values.ext === 'never' ? false : 'auto',
-    reuseWeights: values['reuse-weights'] === true,
-    force: values.force === true,
+    ...saveOptions,
+    early: state.early,
+    whilePlanned: snapshot ? checkWhileWriting : undefined,
     onProgress: (done, total) => bar.update(done, total),
+    signal: state.stopping.signal,
   }).finally(() => bar.stop());
-  return { report, saved, kernels, recalibration, seconds: (performance.now() - started) / 1000, before };
+  return { report, saved, kernels, recalibration, seconds: (performance.now() - started) / 1000, before, layers };
 }
 
 /** The `check` line(s) of the report: the per-layer check, and the whole-model run with --check full. */
@@ -287,6 +396,12 @@ export function renderReport(input: string, r: ConversionReport, saved: SaveResu
   lines.push(`weights          ${r.removedInitializers.length} attention tensors removed (${formatBytes(removedBytes)})`);
   if (recalibration) lines.push(renderRecalibration(recalibration));
   lines.push(`wrote            ${saved.modelPath} (${formatBytes(saved.modelBytes)})${saved.externalDataPath ? ` + ${path.basename(saved.externalDataPath)} (${formatBytes(saved.externalDataBytes)})` : ''} in ${seconds.toFixed(1)} s`);
+  if (saved.baseCopy) {
+    const b = saved.baseCopy;
+    lines.push(
+      `                 data file: a copy of ${path.basename(b.path)} with the ΔConvBlock weights in the removed weights' place${b.unreferencedBytes ? `; ${formatBytes(b.unreferencedBytes)} of it no longer referenced (--compact drops it)` : ''}`,
+    );
+  }
   if (check) lines.push(renderCheck(check));
   return lines.join('\n');
 }

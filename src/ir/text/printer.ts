@@ -272,7 +272,7 @@ class Printer {
       return `${head} [${s.values.map((v) => JSON.stringify(dec.decode(v))).join(', ')}]`;
     }
     if (t.elementCount <= this.maxInline && printableElements(t.dtype)) return `${head} [${elements(t).join(', ')}]`;
-    return `${head} elided(${JSON.stringify(tensorDigest(s.bytes))})`;
+    return `${head} elided(${JSON.stringify(tensorDigest(t.bytes()))})`;
   }
 }
 

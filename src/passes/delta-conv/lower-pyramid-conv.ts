@@ -18,7 +18,7 @@
  * computed branch-free; anything else multiplies by averaging matrices built from
  * H and W (constants when static, Range/compare ops otherwise).
  */
-import { DataType } from '../../ir/dtype.js';
+import { DataType, byteSizeOf } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
 import type { Model } from '../../ir/model.js';
 import type { Node } from '../../ir/node.js';
@@ -45,9 +45,10 @@ export const lowerPyramidConvPass: Pass = {
     if (blocks.length && opset < 13) {
       throw new DeltacError('DELTAC_E_OPSET', `lowering needs ONNX opset ≥ 13; the model imports opset ${opset}`);
     }
+    const scratch = new Scratch(); // one source buffer for every deferred transpose of this run (computed one at a time)
     // Which value took each block's output's place (by block name): the conversion records it for the per-layer check.
     const outputs: Record<string, string> = {};
-    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node);
+    for (const node of blocks) outputs[node.outputs[0]!.name] = lowerBlock(model, node, scratch);
     if (blocks.length && ![...model.graph.allNodes()].some(isPyramidConvBlock)) {
       model.opsetImports.delete(PYRAMID_CONV_DOMAIN);
       // the functions that defined the op for runtimes without its kernel have no caller left
@@ -94,7 +95,7 @@ function staticHW(hw: Value): [number, number] | null {
   return v.length === 2 ? [v[0]!, v[1]!] : null;
 }
 
-function lowerBlock(model: Model, node: Node): string {
+function lowerBlock(model: Model, node: Node, scratch: Scratch): string {
   const g = model.graph;
   const cfg = pyramidConvConfig(node);
   const b = new GraphBuilder(g, node.name || 'PyramidConvBlock');
@@ -104,7 +105,7 @@ function lowerBlock(model: Model, node: Node): string {
     return v.initializer;
   };
   const dtype = weight(PyramidInput.UpWeight).dtype;
-  const out = emitPyramidConvBlock(b, node.inputs[PyramidInput.X]!, node.inputs[PyramidInput.HW]!, cfg, dtype, constantWeights(b, weight, cfg, dtype));
+  const out = emitPyramidConvBlock(b, node.inputs[PyramidInput.X]!, node.inputs[PyramidInput.HW]!, cfg, dtype, constantWeights(b, weight, cfg, dtype, scratch));
   node.outputs[0]!.replaceAllUsesWith(out);
   const consumed = node.inputs.filter((v): v is Value => v !== null && v.isInitializer);
   g.removeNode(node);
@@ -163,13 +164,13 @@ export function emitPyramidConvBlock(b: GraphBuilder, x: Value, hw: Value, cfg: 
 }
 
 /** The weights from the node's initializers, re-laid out now (each made when the lowering first reads it). */
-function constantWeights(b: GraphBuilder, weight: (i: PyramidInput) => Tensor, cfg: PyramidConvConfig, dtype: DataType): BlockWeights {
+function constantWeights(b: GraphBuilder, weight: (i: PyramidInput) => Tensor, cfg: PyramidConvConfig, dtype: DataType, scratch: Scratch): BlockWeights {
   const { inner: Ci, kernel: K } = cfg;
   const half = Ci / 2;
   let gateW: Float32Array | undefined;
   return {
     up: () => b.tensor(weight(PyramidInput.UpWeight), 'conv_up.weight'),
-    upT: () => b.tensor(transpose2d(weight(PyramidInput.UpWeight), dtype), 'conv_up.weight_t'),
+    upT: () => b.tensor(transpose2d(weight(PyramidInput.UpWeight), dtype, scratch), 'conv_up.weight_t'),
     upBias: () => b.tensor(weight(PyramidInput.UpBias), 'conv_up.bias'),
     upBiasColumn: () => b.tensor(reshapeTensor(weight(PyramidInput.UpBias), [Ci, 1]), 'conv_up.bias_col'),
     gateConv: (gi) => {
@@ -187,10 +188,10 @@ function constantWeights(b: GraphBuilder, weight: (i: PyramidInput) => Tensor, c
       }
       return b.tensor(Tensor.fromFloat32(w, [Ci, 1, K, K], dtype), `gate${gi}.conv_spatial.weight`);
     },
-    poolT: () => b.tensor(transpose2d(weight(PyramidInput.PoolWeight), dtype), 'conv_pool.weight_t'),
+    poolT: () => b.tensor(transpose2d(weight(PyramidInput.PoolWeight), dtype, scratch), 'conv_pool.weight_t'),
     poolOutBias: () => b.tensor(addTensors(weight(PyramidInput.PoolBias), weight(PyramidInput.OutBias), dtype), 'conv_pool_out.bias'),
     outT: () => {
-      const t = transpose2d(weight(PyramidInput.OutWeight), dtype);
+      const t = transpose2d(weight(PyramidInput.OutWeight), dtype, scratch);
       return b.tensor(reshapeTensor(t, [1, ...t.dims]), 'conv_out.weight_t');
     },
   };
@@ -272,20 +273,91 @@ function addTensors(a: Tensor, b: Tensor, dtype: DataType): Tensor {
   return Tensor.fromFloat32(x.map((v, i) => v + y[i]!), [...a.dims], dtype);
 }
 
-function transpose2d(t: Tensor, dtype: DataType): Tensor {
+/** A reusable buffer (grown as needed). */
+class Scratch {
+  private buf: Uint8Array | undefined;
+  get(length: number): Uint8Array {
+    if (!this.buf || this.buf.length < length) this.buf = Buffer.allocUnsafeSlow(length);
+    return this.buf;
+  }
+}
+
+/**
+ * [r, c] → [c, r]. Of a weight that is not in memory (a checkpoint tensor left in
+ * its file), a deferred tensor: the transpose runs when the saver writes it, reading
+ * the source into `scratch` and writing into the saver's buffer.
+ */
+function transpose2d(t: Tensor, dtype: DataType, scratch: Scratch): Tensor {
   const [r, c] = t.dims as [number, number];
-  const src = t.readFloat32();
-  const dst = new Float32Array(r * c);
-  // In 32×32 tiles: a plain row-by-row transpose of a 1280×1280 weight thrashes the cache.
-  const T = 32;
-  for (let i0 = 0; i0 < r; i0 += T) {
-    for (let j0 = 0; j0 < c; j0 += T) {
-      const iEnd = Math.min(i0 + T, r);
-      const jEnd = Math.min(j0 + T, c);
+  const size = byteSizeOf(dtype, 1);
+  if (t.dtype !== dtype || ![1, 2, 4, 8].includes(size)) {
+    const src = t.readFloat32();
+    return Tensor.fromFloat32(transposeWords(src, new Float32Array(r * c), r, c), [c, r], dtype);
+  }
+  const s = t.storage;
+  if (s.kind === 'inline') return new Tensor(dtype, [c, r], { kind: 'inline', bytes: transposeBytes(s.bytes, r, c, size), encoding: 'raw' });
+  const from = s.kind === 'deferred' ? s.description : s.kind === 'external' ? `"${s.location}"` : 'a weight';
+  return Tensor.deferred(dtype, [c, r], (into) => transposeBytes(t.bytes(scratch.get(t.byteLength)), r, c, size, into), {
+    description: `${from}, transposed`,
+    finite: s.kind === 'deferred' && s.finite === true,
+  });
+}
+
+/** Transposes r×c elements of `size` bytes, bit for bit. */
+function transposeBytes(b: Uint8Array, r: number, c: number, size: number, into?: Uint8Array): Uint8Array {
+  const aligned = b.byteOffset % size === 0 ? b : b.slice();
+  const n = r * c;
+  // every byte is written below; a fresh buffer is its own ArrayBuffer (never the shared pool)
+  const out = into && into.byteOffset % size === 0 && into.length >= n * size ? into.subarray(0, n * size) : Buffer.allocUnsafeSlow(n * size);
+  const at = (a: Uint8Array) => [a.buffer, a.byteOffset, n] as const;
+  if (size === 2) transpose16(new Uint16Array(...at(aligned)), new Uint16Array(...at(out)), r, c);
+  else if (size === 4) transpose32(new Uint32Array(...at(aligned)), new Uint32Array(...at(out)), r, c);
+  else if (size === 8) transposeWords(new Float64Array(...at(aligned)), new Float64Array(...at(out)), r, c);
+  else transposeWords(aligned.subarray(0, n), out, r, c);
+  return out;
+}
+
+type Words = Uint8Array | Uint16Array | Uint32Array | Float32Array | Float64Array;
+
+// In 32×32 tiles: a plain row-by-row transpose of a 1280×1280 weight thrashes the cache.
+// One copy per element type keeps each loop monomorphic (a shared generic one ran ~10 ns per element).
+const TILE = 32;
+
+function transpose16(src: Uint16Array, dst: Uint16Array, r: number, c: number): void {
+  for (let i0 = 0; i0 < r; i0 += TILE) {
+    const iEnd = Math.min(i0 + TILE, r);
+    for (let j0 = 0; j0 < c; j0 += TILE) {
+      const jEnd = Math.min(j0 + TILE, c);
+      for (let i = i0; i < iEnd; i++) {
+        const row = i * c;
+        for (let j = j0; j < jEnd; j++) dst[j * r + i] = src[row + j]!;
+      }
+    }
+  }
+}
+
+function transpose32(src: Uint32Array, dst: Uint32Array, r: number, c: number): void {
+  for (let i0 = 0; i0 < r; i0 += TILE) {
+    const iEnd = Math.min(i0 + TILE, r);
+    for (let j0 = 0; j0 < c; j0 += TILE) {
+      const jEnd = Math.min(j0 + TILE, c);
+      for (let i = i0; i < iEnd; i++) {
+        const row = i * c;
+        for (let j = j0; j < jEnd; j++) dst[j * r + i] = src[row + j]!;
+      }
+    }
+  }
+}
+
+function transposeWords<T extends Words>(src: T, dst: T, r: number, c: number): T {
+  for (let i0 = 0; i0 < r; i0 += TILE) {
+    for (let j0 = 0; j0 < c; j0 += TILE) {
+      const iEnd = Math.min(i0 + TILE, r);
+      const jEnd = Math.min(j0 + TILE, c);
       for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) dst[j * r + i] = src[i * c + j]!;
     }
   }
-  return Tensor.fromFloat32(dst, [c, r], dtype);
+  return dst;
 }
 
 /** Kernel and stride when every window has the same size and a constant step. */
