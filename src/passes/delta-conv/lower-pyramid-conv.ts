@@ -305,7 +305,8 @@ function transpose2d(t: Tensor, dtype: DataType, scratch: Scratch): Tensor {
 
 /** Transposes r×c elements of `size` bytes, bit for bit. */
 function transposeBytes(b: Uint8Array, r: number, c: number, size: number, into?: Uint8Array): Uint8Array {
-  const aligned = b.byteOffset % size === 0 ? b : b.slice();
+  // a copy at offset 0 when unaligned (Buffer.slice would be a view at the same offset)
+  const aligned = b.byteOffset % size === 0 ? b : new Uint8Array(b);
   const n = r * c;
   // every byte is written below; a fresh buffer is its own ArrayBuffer (never the shared pool)
   const out = into && into.byteOffset % size === 0 && into.length >= n * size ? into.subarray(0, n * size) : Buffer.allocUnsafeSlow(n * size);
