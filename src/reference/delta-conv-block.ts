@@ -32,9 +32,9 @@ export interface DeltaConvBlockParams extends PyramidConvParams {
 
 /**
  * y[p, o] = sum_i x[p, i]·w[o, i] + bias[o]  (a Linear layer on `rows` rows). Four rows
- * and two outputs share each pass over the inputs (three times as fast here as one
- * dot product at a time); every sum still adds its terms in order i = 0, 1, …, so the
- * results are the plain loop's, bit for bit.
+ * and four outputs share each pass over the inputs (sixteen sums in registers: about
+ * four times as fast here as one dot product at a time); every sum still adds its
+ * terms in order i = 0, 1, …, so the results are the plain loop's, bit for bit.
  */
 export function linear(x: Float32Array, rows: number, inDim: number, w: Float32Array, bias: Float32Array, outDim: number): Float32Array {
   const y = new Float32Array(rows * outDim);
@@ -50,41 +50,37 @@ export function linear(x: Float32Array, rows: number, inDim: number, w: Float32A
     const x2 = x1 + inDim;
     const x3 = x2 + inDim;
     let o = 0;
-    for (; o + 2 <= outDim; o += 2) {
+    for (; o + 4 <= outDim; o += 4) {
       const wa = o * inDim;
       const wb = wa + inDim;
-      let a0 = bias[o]!;
-      let a1 = a0;
-      let a2 = a0;
-      let a3 = a0;
-      let b0 = bias[o + 1]!;
-      let b1 = b0;
-      let b2 = b0;
-      let b3 = b0;
+      const wc = wb + inDim;
+      const wd = wc + inDim;
+      let a0 = bias[o]!, a1 = a0, a2 = a0, a3 = a0;
+      let b0 = bias[o + 1]!, b1 = b0, b2 = b0, b3 = b0;
+      let c0 = bias[o + 2]!, c1 = c0, c2 = c0, c3 = c0;
+      let d0 = bias[o + 3]!, d1 = d0, d2 = d0, d3 = d0;
       for (let i = 0; i < inDim; i++) {
-        const u = w[wa + i]!;
-        const v = w[wb + i]!;
         const q0 = x[x0 + i]!;
         const q1 = x[x1 + i]!;
         const q2 = x[x2 + i]!;
         const q3 = x[x3 + i]!;
-        a0 += q0 * u;
-        a1 += q1 * u;
-        a2 += q2 * u;
-        a3 += q3 * u;
-        b0 += q0 * v;
-        b1 += q1 * v;
-        b2 += q2 * v;
-        b3 += q3 * v;
+        const u = w[wa + i]!;
+        a0 += q0 * u; a1 += q1 * u; a2 += q2 * u; a3 += q3 * u;
+        const v = w[wb + i]!;
+        b0 += q0 * v; b1 += q1 * v; b2 += q2 * v; b3 += q3 * v;
+        const s = w[wc + i]!;
+        c0 += q0 * s; c1 += q1 * s; c2 += q2 * s; c3 += q3 * s;
+        const t = w[wd + i]!;
+        d0 += q0 * t; d1 += q1 * t; d2 += q2 * t; d3 += q3 * t;
       }
-      y[p * outDim + o] = a0;
-      y[(p + 1) * outDim + o] = a1;
-      y[(p + 2) * outDim + o] = a2;
-      y[(p + 3) * outDim + o] = a3;
-      y[p * outDim + o + 1] = b0;
-      y[(p + 1) * outDim + o + 1] = b1;
-      y[(p + 2) * outDim + o + 1] = b2;
-      y[(p + 3) * outDim + o + 1] = b3;
+      const y0 = p * outDim + o;
+      const y1 = y0 + outDim;
+      const y2 = y1 + outDim;
+      const y3 = y2 + outDim;
+      y[y0] = a0; y[y1] = a1; y[y2] = a2; y[y3] = a3;
+      y[y0 + 1] = b0; y[y1 + 1] = b1; y[y2 + 1] = b2; y[y3 + 1] = b3;
+      y[y0 + 2] = c0; y[y1 + 2] = c1; y[y2 + 2] = c2; y[y3 + 2] = c3;
+      y[y0 + 3] = d0; y[y1 + 3] = d1; y[y2 + 3] = d2; y[y3 + 3] = d3;
     }
     for (; o < outDim; o++) for (let q = p; q < p + 4; q++) dot(q, o);
   }

@@ -28,13 +28,14 @@ import { loadModel } from '../onnx/load.js';
 import { sameFile, serializeModel } from '../onnx/save.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
 import { blockWeightsOf, foldBiases } from '../reference/block-weights.js';
-import { type DeltaConvBlockWeights, deltaConvBlockReference, deltaConvBlockReferenceAt } from '../reference/delta-conv-block.js';
+import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
 import { type TokenWindow, pyramidReads } from '../reference/pyramid-conv.js';
 import { Checkpoint } from '../weights/checkpoint.js';
 import { compareArrays } from './compare.js';
 import { type LayerRegion, cutLayerRegion, regionModel } from './layer-region.js';
 import { OrtModel } from './onnxruntime.js';
 import { type GraphSnapshot, type OutsideComparison, compareOutsideNodes } from './outside-nodes.js';
+import { type ReferencePool, referencePool } from './reference-pool.js';
 import { normalSampler, seededRandom } from './seeded-random.js';
 
 export interface LayerCheckOptions {
@@ -142,10 +143,24 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
   const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 4));
   const regions: LayerRegion[] = [];
   const layers: LayerCheck[] = [];
-  for (const [index, layer] of provenance.entries()) {
-    const region = cutLayerRegion(saved, layer);
-    regions.push(region);
-    layers.push(await checkLayer(saved, region, checkpoint, { seed: (options.seed ?? 1) * 7919 + index, threads }));
+  // Layer i's reference runs (in the pool's worker) while layer i + 1 is read and run in
+  // onnxruntime; results are taken in order, so the first failing layer is the one named.
+  const pool = referencePool();
+  let behind: Promise<LayerCheck> | null = null;
+  try {
+    for (const [index, layer] of provenance.entries()) {
+      const region = cutLayerRegion(saved, layer);
+      regions.push(region);
+      const ran = runLayer(saved, region, checkpoint, { seed: (options.seed ?? 1) * 7919 + index, threads }, pool);
+      // (a layer that fails here fails after the one still behind it has been judged)
+      const done = ran.then((finish) => finish());
+      done.catch(() => {}); // (awaited below, in order)
+      if (behind) layers.push(await behind);
+      behind = done;
+    }
+    if (behind) layers.push(await behind);
+  } finally {
+    await pool.close();
   }
   let outside: OutsideComparison = { skipped: 'no original model given' };
   if (typeof original === 'string' && saved.sourcePath && sameFile(original, saved.sourcePath)) {
@@ -157,7 +172,18 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
   return { mode: 'layers', status: 'passed', layers, outside, ms: performance.now() - started };
 }
 
-async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpoint | undefined, o: { seed: number; threads: number }): Promise<LayerCheck> {
+/**
+ * What can be checked of a layer on this thread: its weights, and onnxruntime's run of
+ * its region at each size. Resolves to the rest (the reference and the comparison,
+ * computed in `pool`), or rejects with the layer's failure.
+ */
+async function runLayer(
+  saved: Model,
+  region: LayerRegion,
+  checkpoint: Checkpoint | undefined,
+  o: { seed: number; threads: number },
+  pool: ReferencePool,
+): Promise<() => Promise<LayerCheck>> {
   const t0 = performance.now();
   const { layer, dtype } = region;
   const name = layer.modulePath;
@@ -196,7 +222,7 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
   if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16) {
     result.notRun = `onnxruntime-node has no ${dtypeName(dtype)} tensors`;
     result.ms = performance.now() - t0;
-    return result;
+    return async () => result;
   }
   const built = regionModel(saved, region);
   let session: OrtModel;
@@ -209,13 +235,13 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
     if (missing) {
       result.notRun = missing;
       result.ms = performance.now() - t0;
-      return result;
+      return async () => result;
     }
     return fail('load', `onnxruntime cannot load its region: ${messageOf(e)}`);
   }
+  const params = { channels: layer.channels, inner: layer.inner, kernel: layer.kernel, scales: layer.scales, gate: layer.gate };
+  const runs: { x: Float32Array; size: Size; got: Float32Array }[] = [];
   try {
-    const params = { channels: layer.channels, inner: layer.inner, kernel: layer.kernel, scales: layer.scales, gate: layer.gate };
-    let worst = 0;
     for (const [k, size] of sizes.entries()) {
       const n = size.height * size.width;
       const x = seededTokens(size, layer, dtype, o.seed * 16 + k);
@@ -244,8 +270,18 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
       if (bad.count) {
         fail('nonfinite', `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite`);
       }
-      const actual = size.window ? windowOf(whole, size, layer.channels, size.window) : whole;
-      const reference = size.window ? deltaConvBlockReferenceAt(x, weights, size, params, size.window) : deltaConvBlockReference(x, weights, size, params);
+      runs.push({ x, size, got: size.window ? windowOf(whole, size, layer.channels, size.window) : whole });
+    }
+  } finally {
+    await session.release();
+  }
+  const references = pool.compute({ weights, params, runs: runs.map(({ x, size }) => ({ x, size: { batch: size.batch, height: size.height, width: size.width }, window: size.window })) });
+  const ranMs = performance.now() - t0;
+  return async () => {
+    const t1 = performance.now();
+    let worst = 0;
+    for (const [k, reference] of (await references).entries()) {
+      const { size, got: actual } = runs[k]!;
       const c = compareArrays(actual, reference);
       worst = Math.max(worst, c.rel);
       if (!(c.rel <= result.tolerance)) {
@@ -257,11 +293,10 @@ async function checkLayer(saved: Model, region: LayerRegion, checkpoint: Checkpo
       }
     }
     result.error = worst;
-  } finally {
-    await session.release();
-  }
-  result.ms = performance.now() - t0;
-  return result;
+    // (this layer's own time: its run here, and the comparison once its reference came back)
+    result.ms = ranMs + (performance.now() - t1);
+    return result;
+  };
 }
 
 // ---- weights -----------------------------------------------------------------------
