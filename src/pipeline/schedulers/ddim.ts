@@ -9,8 +9,8 @@
  *
  * with ᾱ before the first training step = 1 (set_alpha_to_one) or ᾱ₀.
  */
-import { f32, map32, roundHalfEven } from './numerics.js';
-import { alphasCumprod, betas, checkSteps, checkTimestepsInSchedule, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
+import { f32, map32 } from './numerics.js';
+import { alphaSchedule, checkTimestepsInSchedule, integerTimesteps, NOISE_OPTIONS, type TimestepSpacing } from './noise-schedule.js';
 import { option, readOptions, type SchedulerConfig } from './options.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -37,17 +37,13 @@ export class DdimScheduler implements Scheduler {
 
   constructor(config: SchedulerConfig) {
     this.options = readOptions(this.name, config, OPTIONS);
-    checkTrainedBetas(this.name, this.options);
-    this.alphasCumprod = alphasCumprod(betas(this.options));
-    this.finalAlphaCumprod = this.options.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
+    ({ alphasCumprod: this.alphasCumprod, finalAlphaCumprod: this.finalAlphaCumprod } = alphaSchedule(this.name, this.options));
   }
 
   setTimesteps(steps: number): void {
     const o = this.options;
-    checkSteps(this.name, steps, o.num_train_timesteps);
+    this.timesteps = integerTimesteps(this.name, o, steps);
     this.steps = steps;
-    const spaced = spacedTimesteps(o.timestep_spacing, o.num_train_timesteps, steps, o.steps_offset);
-    this.timesteps = o.timestep_spacing === 'linspace' ? spaced.map(roundHalfEven) : spaced;
     checkTimestepsInSchedule(this.name, this.timesteps, o.num_train_timesteps, o.steps_offset, steps);
   }
 

@@ -119,3 +119,27 @@ export function checkTrainedBetas(scheduler: string, o: NoiseScheduleOptions): v
     );
   }
 }
+
+/** What DDIM and PNDM read beyond the noise schedule: the alpha before the first step, and the timestep grid. */
+export interface AlphaStepOptions extends NoiseScheduleOptions {
+  set_alpha_to_one: boolean;
+  timestep_spacing: TimestepSpacing;
+  steps_offset: number;
+}
+
+/**
+ * ᾱ of every training step and the ᾱ the last inference step steps to: 1 with
+ * set_alpha_to_one, else ᾱ₀ (DDIM, PNDM). Refuses trained_betas of the wrong length.
+ */
+export function alphaSchedule(scheduler: string, o: AlphaStepOptions): { alphasCumprod: Float32Array; finalAlphaCumprod: number } {
+  checkTrainedBetas(scheduler, o);
+  const a = alphasCumprod(betas(o));
+  return { alphasCumprod: a, finalAlphaCumprod: o.set_alpha_to_one ? 1 : a[0]! };
+}
+
+/** The `steps` integer inference timesteps, descending (linspace rounded half to even), after checking the count (DDIM, PNDM). */
+export function integerTimesteps(scheduler: string, o: AlphaStepOptions, steps: number): number[] {
+  checkSteps(scheduler, steps, o.num_train_timesteps);
+  const spaced = spacedTimesteps(o.timestep_spacing, o.num_train_timesteps, steps, o.steps_offset);
+  return o.timestep_spacing === 'linspace' ? spaced.map(roundHalfEven) : spaced;
+}

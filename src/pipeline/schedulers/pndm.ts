@@ -13,8 +13,8 @@
  * v_prediction turns v into ε first: ε = √ᾱ_t v + √(1−ᾱ_t) x_t.
  */
 import { DeltacError } from '../../ir/errors.js';
-import { f32, map32, roundHalfEven } from './numerics.js';
-import { alphasCumprod, betas, checkSteps, checkTimestepsInSchedule, checkTrainedBetas, NOISE_OPTIONS, spacedTimesteps, type TimestepSpacing } from './noise-schedule.js';
+import { f32, map32 } from './numerics.js';
+import { alphaSchedule, checkTimestepsInSchedule, integerTimesteps, NOISE_OPTIONS, type TimestepSpacing } from './noise-schedule.js';
 import { option, readOptions, type SchedulerConfig } from './options.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -47,17 +47,13 @@ export class PndmScheduler implements Scheduler {
 
   constructor(config: SchedulerConfig) {
     this.options = readOptions(this.name, config, OPTIONS);
-    checkTrainedBetas(this.name, this.options);
-    this.alphasCumprod = alphasCumprod(betas(this.options));
-    this.finalAlphaCumprod = this.options.set_alpha_to_one ? 1 : this.alphasCumprod[0]!;
+    ({ alphasCumprod: this.alphasCumprod, finalAlphaCumprod: this.finalAlphaCumprod } = alphaSchedule(this.name, this.options));
   }
 
   setTimesteps(steps: number): void {
     const o = this.options;
-    checkSteps(this.name, steps, o.num_train_timesteps);
+    const ascending = integerTimesteps(this.name, o, steps).reverse();
     this.steps = steps;
-    const spaced = spacedTimesteps(o.timestep_spacing, o.num_train_timesteps, steps, o.steps_offset);
-    const ascending = (o.timestep_spacing === 'linspace' ? spaced.map(roundHalfEven) : spaced).reverse();
     if (o.skip_prk_steps) {
       // PLMS only; the second-to-last timestep is repeated (the warm-up step redone)
       this.prkTimesteps = [];
