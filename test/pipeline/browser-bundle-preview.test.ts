@@ -7,12 +7,11 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import type { PipelineFiles } from '../../src/pipeline/layout.js';
 import { openOrtSession } from '../../src/pipeline/node/ort-session.js';
 import { parseNpy, readNpy } from '../../src/runtime/npy.js';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { importBrowserBundle } from '../helpers/browser-bundle.js';
 import { SD_TINY } from '../helpers/pipeline-variants.js';
 
 describe('the preview core in a browser bundle', () => {
@@ -23,17 +22,8 @@ describe('the preview core in a browser bundle', () => {
       export { runPreview } from './src/pipeline/preview.ts';
       export { renderComparison } from './src/pipeline/picture/compare-picture.ts';
     `;
-    const result = await build({
-      stdin: { contents: entry, resolveDir: REPO_ROOT, loader: 'ts' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    });
-    const code = result.outputFiles[0]!.text;
+    const { code, mod } = await importBrowserBundle(entry);
     expect(code).not.toMatch(/["']node:|onnxruntime|pngjs/);
-    const mod = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
 
     // The folder as a picked folder gives it: paths, sizes, contents in memory.
     const contents = new Map<string, Uint8Array>();

@@ -2,10 +2,9 @@
  * The schedulers and the CLIP tokenizer run in the browser page too: bundled by esbuild
  * for the browser (no Node built-ins to resolve), they tokenize and step there as in Node.
  */
-import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../src/pipeline/schedulers/index.js';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { importBrowserBundle } from '../helpers/browser-bundle.js';
 
 describe('pipeline pieces in a browser bundle', () => {
   it('bundle for the browser without Node built-ins, and run', async () => {
@@ -13,18 +12,9 @@ describe('pipeline pieces in a browser bundle', () => {
       export { createScheduler, parseSchedulerConfig } from './src/pipeline/schedulers/index.ts';
       export { ClipTokenizer } from './src/pipeline/tokenizer/clip.ts';
     `;
-    const result = await build({
-      stdin: { contents: entry, resolveDir: REPO_ROOT, loader: 'ts' },
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      write: false,
-      logLevel: 'silent',
-    });
-    const code = result.outputFiles[0]!.text;
+    const { code, mod } = await importBrowserBundle(entry);
     expect(code).not.toMatch(/from\s+["']node:/);
     // what the page would do with it: a scheduler step and a tokenizer from vocab + merges
-    const mod = await import(`data:text/javascript;base64,${Buffer.from(code).toString('base64')}`);
     const s = mod.createScheduler(mod.parseSchedulerConfig('{"_class_name": "DDIMScheduler", "clip_sample": false}'));
     s.setTimesteps(10);
     const inNode = createScheduler({ _class_name: 'DDIMScheduler', clip_sample: false });
