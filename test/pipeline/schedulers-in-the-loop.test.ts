@@ -10,9 +10,15 @@
  * - DPM-Solver++ of order 1 is DDIM (same trailing timesteps): agreement checks that each
  *   step gets the guided noise of its own timestep; order 2 (its multistep memory) then
  *   gives another image.
+ *
+ * And the images themselves: sd-tiny-pipeline with DDIM, EulerDiscrete and DPM-Solver++
+ * in place of its PNDM, against the images diffusers' OnnxStableDiffusionPipeline steps make
+ * (test/fixtures/pipeline/make-scheduler-images.py, which gives reference.original.npy
+ * with PNDM within 1.0e-6).
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readNpy } from '../../src/runtime/npy.js';
 import { runCli } from '../helpers/cli.js';
@@ -78,4 +84,25 @@ describe('schedulers in the denoising loop', () => {
     const order2 = withScheduler('trailing-order-2', { _class_name: 'DPMSolverMultistepScheduler', timestep_spacing: 'trailing', solver_order: 2 });
     expect(maxAbs((await image(order2, 'dpm++')).data, dpm1.data)).toBeGreaterThan(1e-3);
   });
+});
+
+const IMAGES = fileURLToPath(new URL('../fixtures/pipeline/scheduler-images/', import.meta.url));
+
+describe("the other schedulers' images, as diffusers' ONNX pipeline makes them", () => {
+  for (const [scheduler, name] of [
+    ['DDIMScheduler', 'ddim'],
+    ['EulerDiscreteScheduler', 'euler'],
+    ['DPMSolverMultistepScheduler', 'dpm++'],
+  ] as const) {
+    it(`${scheduler} (--scheduler ${name}) on sd-tiny-pipeline: within 1e-4`, async () => {
+      const got = await image(SD_TINY, name);
+      const expected = readNpy(path.join(IMAGES, `${scheduler}.npy`));
+      expect(expected.shape).toEqual([64, 64, 3]);
+      const d = maxAbs(got.data, expected.data as Float32Array);
+      console.log(`${scheduler} vs diffusers: max abs ${d.toExponential(2)}`);
+      expect(d).toBeLessThan(1e-4);
+      // (not PNDM's image: the scheduler did change)
+      expect(maxAbs(got.data, readNpy(path.join(SD_TINY, 'reference.original.npy')).data as Float32Array)).toBeGreaterThan(1e-2);
+    });
+  }
 });
