@@ -34,12 +34,7 @@ afterEach(() => {
   state.fail = null;
   state.seen = [];
 });
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `case${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 const convert = (out: string, ...more: string[]) =>
   runCli('convert', modelPath('pixart-mini'), '--weights', modelPath('pixart-mini', 'delta.safetensors'), '-o', out, '--external-data', 'always', ...more);
 

@@ -21,12 +21,7 @@ import { ensureSd15FullWeights } from '../helpers/synthesize-sd15-full.js';
 
 const tmp = makeTempDir('deltac-interrupt-');
 afterAll(tmp.cleanup);
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `case${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 
 interface Model {
   model: string;

@@ -18,7 +18,7 @@ import { loadModel } from '../../src/onnx/load.js';
 import { saveModel } from '../../src/onnx/save.js';
 import { checkSavedModel, failedPath } from '../../src/runtime/conversion-check.js';
 import { memoryReason, smokeCheck } from '../../src/runtime/smoke-check.js';
-import { runCli } from '../helpers/cli.js';
+import { expectRejection, runCli } from '../helpers/cli.js';
 import { MODELS_DIR, listDir, makeTempDir } from '../helpers/paths.js';
 
 const tmp = makeTempDir('deltac-smoke-');
@@ -168,15 +168,7 @@ function nanRewrite(model: Model): void {
   for (const u of readers) u.node.setInput(u.index, sum);
 }
 
-async function expectCheckFailed(p: Promise<unknown>): Promise<DeltacError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(DeltacError);
-  expect((e as DeltacError).code).toBe('DELTAC_E_CHECK_FAILED');
-  return e as DeltacError;
-}
+const expectCheckFailed = (p: Promise<unknown>): Promise<DeltacError> => expectRejection(p, 'DELTAC_E_CHECK_FAILED');
 
 describe('a broken rewrite fails the whole-model run', () => {
   it('a reshape constant of the wrong length: the model does not load or run', async () => {

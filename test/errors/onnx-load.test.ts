@@ -21,12 +21,7 @@ const outsideDir = path.join(tmp.dir, 'outside');
 const outsideFile = path.join(outsideDir, 'secret.bin');
 fs.mkdirSync(outsideDir);
 fs.writeFileSync(outsideFile, Buffer.alloc(16, 1));
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `case${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 
 const x = valueInfo('x', FLOAT, [1, 4]);
 const y = valueInfo('y', FLOAT, [1, 4]);

@@ -19,12 +19,7 @@ import { PIXART, PIXART_WEIGHTS, cli, expectCode, expectConvertFails, expectUser
 const tmp = makeTempDir('deltac-hostile-save-');
 afterAll(tmp.cleanup);
 afterEach(() => void vi.restoreAllMocks());
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `case${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 
 /** pixart-mini saved with external data into a fresh folder: model.onnx + model.onnx.data, and the loaded model. */
 let pixartInline: Model;

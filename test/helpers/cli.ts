@@ -1,6 +1,7 @@
 /** Runs the `deltac` CLI in-process with captured output. */
 import { main } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/output.js';
+import { expect } from 'vitest';
 import { DeltacError } from '../../src/ir/errors.js';
 
 export interface CliResult {
@@ -27,4 +28,15 @@ export function codeOf(f: () => unknown): string {
     throw e;
   }
   return 'no error';
+}
+
+/** Awaits `p`, which must reject with a DeltacError of `code`, and returns that error. */
+export async function expectRejection(p: Promise<unknown>, code: string): Promise<DeltacError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(DeltacError);
+  expect((e as DeltacError).code).toBe(code);
+  return e as DeltacError;
 }

@@ -21,10 +21,20 @@ export function modelPath(name: string, file = 'model.onnx'): string {
 }
 
 /** A fresh temporary folder (in `parent`, default the system's), removed by the returned cleanup function. */
-export function makeTempDir(prefix = 'deltac-test-', parent = os.tmpdir()): { dir: string; cleanup: () => void } {
+export function makeTempDir(prefix = 'deltac-test-', parent = os.tmpdir()): { dir: string; cleanup: () => void; fresh: () => string } {
   fs.mkdirSync(parent, { recursive: true });
   const dir = fs.mkdtempSync(path.join(parent, prefix));
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+  let cases = 0;
+  return {
+    dir,
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+    /** A new empty folder in it (case1, case2, …): one per test case. */
+    fresh: () => {
+      const sub = path.join(dir, `case${++cases}`);
+      fs.mkdirSync(sub);
+      return sub;
+    },
+  };
 }
 
 /** Lists a folder, or [] when it is gone. */

@@ -21,12 +21,7 @@ import { writeSafetensors } from '../helpers/safetensors-writer.js';
 
 const tmp = makeTempDir('deltac-data-file-');
 afterAll(tmp.cleanup);
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `d${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 const MiB = 2 ** 20;
 
 function values(n: number, seed: number): Float32Array {

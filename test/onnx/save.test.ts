@@ -22,12 +22,7 @@ import { codeOf } from '../helpers/cli.js';
 
 const tmp = makeTempDir('deltac-save-');
 afterAll(tmp.cleanup);
-let counter = 0;
-function freshDir(): string {
-  const dir = path.join(tmp.dir, `d${++counter}`);
-  fs.mkdirSync(dir);
-  return dir;
-}
+const freshDir = tmp.fresh;
 
 
 /** y = (x · W1 + b) · W2 with W1 [64,256] f32 (64 KiB), W2 [256,8] f16 (4 KiB), b [256] f32 (1 KiB), k [4] i64 (32 B). */

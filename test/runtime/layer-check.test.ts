@@ -21,6 +21,7 @@ import { readProvenance } from '../../src/passes/delta-conv/provenance.js';
 import { checkLayers } from '../../src/runtime/layer-check.js';
 import { cutLayerRegion } from '../../src/runtime/layer-region.js';
 import { type GraphSnapshot, snapshotGraph } from '../../src/runtime/outside-nodes.js';
+import { expectRejection } from '../helpers/cli.js';
 import { makeTempDir, modelPath } from '../helpers/paths.js';
 
 const tmp = makeTempDir('deltac-layer-check-');
@@ -64,15 +65,7 @@ function mutated(c: Converted, layer: number, mutate: (model: Model, nodes: Node
   return { file, layer: region.layer.modulePath };
 }
 
-async function expectFailure(p: Promise<unknown>): Promise<DeltacError> {
-  const e = await p.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(DeltacError);
-  expect((e as DeltacError).code).toBe('DELTAC_E_CHECK_FAILED');
-  return e as DeltacError;
-}
+const expectFailure = (p: Promise<unknown>): Promise<DeltacError> => expectRejection(p, 'DELTAC_E_CHECK_FAILED');
 
 const initializerEnding = (nodes: Node[], suffix: string) => nodes.flatMap((n) => n.inputs).find((v) => v?.initializer && v.name.endsWith(suffix))!;
 
