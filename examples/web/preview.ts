@@ -25,11 +25,11 @@ import { DeltacError, isDeltacError } from '../../src/ir/errors.js';
 import { UNET_MODEL } from '../../src/pipeline/layout.js';
 import { type PipelineParts, type PreviewVariant, type StepDeviation, runPreview } from '../../src/pipeline/preview.js';
 import { type ModelOpener, type OpenedPipeline, openPipeline, pipelineParts } from '../../src/pipeline/pipeline-folder.js';
-import { imageToRgba, renderComparison, type RgbaImage } from '../../src/pipeline/picture/compare-picture.js';
-import { type StepTimes, imageDifference, previewFigures } from '../../src/pipeline/preview-summary.js';
+import { imageToRgba, type RgbaImage } from '../../src/pipeline/picture/compare-picture.js';
+import { type StepTimes, comparisonPicture, imageDifference, previewFigures } from '../../src/pipeline/preview-summary.js';
 import type { TruncatedPrompt } from '../../src/pipeline/prompt-encoding.js';
 import { SUPPORTED_SCHEDULERS, schedulerClassName } from '../../src/pipeline/schedulers/index.js';
-import { type PreviewRequest, type ResolvedSettings, resolveSettings } from '../../src/pipeline/settings.js';
+import { type PreviewRequest, type ResolvedSettings, latentsFromNpy, resolveSettings } from '../../src/pipeline/settings.js';
 import type { DecodedImage } from '../../src/pipeline/vae-decoding.js';
 import { parseNpy } from '../../src/runtime/npy.js';
 import { type ExecutionProvider, type WebGpuLayout, openOrtWebSession } from './ort-web-session.js';
@@ -128,9 +128,7 @@ async function chooseBackend(): Promise<Backend> {
 
 async function readLatentsOf(files: PageFiles, file: string) {
   if (!files.files.has(file)) throw new DeltacError('DELTAC_E_FILE_NOT_FOUND', `generation.json names latents "${file}", which "${files.label}" does not hold`);
-  const a = parseNpy(await files.readBytes(file), file);
-  if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) throw new DeltacError('DELTAC_E_NPY', `"${file}" holds ${a.dtype}; latents must be float32, float16 or float64`);
-  return { data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data), shape: a.shape };
+  return latentsFromNpy(parseNpy(await files.readBytes(file), file), file);
 }
 
 async function load(source: Loaded['source'], main: PageFiles, mainRole: Role, compare?: PageFiles, sameParts?: boolean): Promise<Loaded> {
@@ -273,10 +271,8 @@ async function run(l: Loaded, backend: Backend): Promise<PreviewPageResults> {
   }
   $('compare').innerHTML = '';
   $('compare-title').hidden = result.variants.length !== 2;
-  if (result.variants.length === 2) {
-    const [a, b] = result.variants as [(typeof result.variants)[0], (typeof result.variants)[0]];
-    $('compare').append(drawRgba(renderComparison(a.image, b.image, result.deviation[0]!, { original: 'ORIGINAL', delta: 'ΔCONV (DELTA)' })));
-  }
+  const comparison = comparisonPicture(result);
+  if (comparison) $('compare').append(drawRgba(comparison));
 
   // time per step
   const two = figures.models.length === 2;
@@ -336,6 +332,12 @@ async function main(): Promise<void> {
   let running = false;
   const runButton = $<HTMLButtonElement>('run');
 
+  const fail = (err: unknown) => {
+    const error = describeError(err);
+    window.deltacPreview = { status: 'error', error, ...backend, timesteps: [], models: [], deviation: [], references: [], truncated: [] };
+    status(`error ${error}`);
+    setState('error');
+  };
   const go = async () => {
     if (!loaded || running) return;
     running = true;
@@ -350,10 +352,7 @@ async function main(): Promise<void> {
       status(`done (${backend.backend})${notes.length ? `\nnote: ${notes.join('\nnote: ')}` : ''}`);
       setState('done');
     } catch (err) {
-      const error = describeError(err);
-      window.deltacPreview = { status: 'error', error, ...backend, timesteps: [], models: [], deviation: [], references: [], truncated: [] };
-      status(`error ${error}`);
-      setState('error');
+      fail(err);
     } finally {
       running = false;
       runButton.disabled = false;
@@ -377,10 +376,7 @@ async function main(): Promise<void> {
       if (ticket !== opening) return;
       loaded = null;
       runButton.disabled = true;
-      const error = describeError(err);
-      window.deltacPreview = { status: 'error', error, ...backend, timesteps: [], models: [], deviation: [], references: [], truncated: [] };
-      status(`error ${error}`);
-      setState('error');
+      fail(err);
     }
   };
 

@@ -5,6 +5,8 @@
  * speed-up of the converted UNet over the original, and how far the two images are
  * apart. `deltac preview` (preview.json) and the browser page show the same numbers.
  */
+import { compareArrays } from '../runtime/compare.js';
+import { type RgbaImage, renderComparison } from './picture/compare-picture.js';
 import type { PreviewResult } from './preview.js';
 import type { DecodedImage } from './vae-decoding.js';
 
@@ -41,17 +43,11 @@ export function stepTimes(name: string, loadMs: number, stepMs: number[]): StepT
   return { name, loadMs, stepMs, totalMs, meanStepMs: mean(stepMs), warmMeanStepMs: mean(stepMs.length > 1 ? stepMs.slice(1) : stepMs), medianStepMs };
 }
 
-/** max |a − b| and mean |a − b| over every value (a NaN counts as ∞). */
+/** max |a − b| and mean |a − b| over every value (a NaN counts as ∞; images of different sizes are ∞ apart, the mean taken over the common values). */
 export function imageDifference(a: DecodedImage, b: DecodedImage): { maxAbs: number; meanAbs: number } {
-  let max = 0;
-  let sum = 0;
   const n = Math.min(a.data.length, b.data.length);
-  for (let i = 0; i < n; i++) {
-    const d = Math.abs(a.data[i]! - b.data[i]!);
-    max = Number.isNaN(d) ? Infinity : Math.max(max, d);
-    sum += d;
-  }
-  return { maxAbs: a.data.length === b.data.length ? max : Infinity, meanAbs: sum / Math.max(1, n) };
+  const { maxAbs, meanAbs } = compareArrays(a.data.subarray(0, n), b.data.subarray(0, n));
+  return { maxAbs: a.data.length === b.data.length ? maxAbs : Infinity, meanAbs };
 }
 
 export function previewFigures(result: PreviewResult): PreviewFigures {
@@ -65,4 +61,11 @@ export function previewFigures(result: PreviewResult): PreviewFigures {
     warmSpeedup: models[0]!.warmMeanStepMs / models[1]!.warmMeanStepMs,
     imageDifference: imageDifference(a.image, b.image),
   };
+}
+
+/** compare.png of a preview of two models (side by side, difference map, deviation plot); none for one model. */
+export function comparisonPicture(result: PreviewResult): RgbaImage | undefined {
+  if (result.variants.length !== 2) return undefined;
+  const [a, b] = result.variants as [PreviewResult['variants'][0], PreviewResult['variants'][0]];
+  return renderComparison(a.image, b.image, result.deviation[0]!, { original: 'ORIGINAL', delta: 'ΔCONV (DELTA)' });
 }

@@ -7,6 +7,7 @@
  * where it came from.
  */
 import { DeltacError } from '../ir/errors.js';
+import type { NpyArray } from '../runtime/npy.js';
 import type { PipelineKind } from './layout.js';
 import { torchRandn } from './torch-randn.js';
 
@@ -171,4 +172,10 @@ export async function resolveSettings(
     sources,
     notes,
   };
+}
+
+/** Latents from a parsed .npy (`file` names it in the error), as float32: float16 was widened by the parser, float64 is narrowed. */
+export function latentsFromNpy(a: NpyArray, file: string): { data: Float32Array; shape: number[] } {
+  if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) throw new DeltacError('DELTAC_E_NPY', `"${file}" holds ${a.dtype}; latents must be float32, float16 or float64`);
+  return { data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data), shape: a.shape };
 }

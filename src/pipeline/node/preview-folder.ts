@@ -26,10 +26,10 @@ import { readProvenance } from '../../passes/delta-conv/provenance.js';
 import { readNpy, writeNpy } from '../../runtime/npy.js';
 import { UNET_MODEL } from '../layout.js';
 import { schedulerClassName } from '../schedulers/index.js';
-import { type RgbaImage, imageToRgba, renderComparison } from '../picture/compare-picture.js';
-import { type StepTimes, previewFigures } from '../preview-summary.js';
+import { type RgbaImage, imageToRgba } from '../picture/compare-picture.js';
+import { type StepTimes, comparisonPicture, previewFigures } from '../preview-summary.js';
 import { type PipelineParts, type PreviewHooks, type PreviewResult, type PreviewVariant, runPreview } from '../preview.js';
-import { type PreviewRequest, type ResolvedSettings, resolveSettings } from '../settings.js';
+import { type PreviewRequest, type ResolvedSettings, latentsFromNpy, resolveSettings } from '../settings.js';
 import type { SessionLoader } from '../session.js';
 import { type OpenedPipeline, pipelineParts } from '../pipeline-folder.js';
 import { openPipelineDir, ortOpener } from './open-pipeline.js';
@@ -130,9 +130,7 @@ function encodePng(img: RgbaImage): Buffer {
 
 /** Reads a .npy of latents as float32 (float16 widened, float64 narrowed). */
 export function readLatentsFile(file: string): { data: Float32Array; shape: number[] } {
-  const a = readNpy(file);
-  if (a.dtype !== 'float32' && a.dtype !== 'float64') throw new DeltacError('DELTAC_E_NPY', `"${file}" holds ${a.dtype}; latents must be float32, float16 or float64`);
-  return { data: a.data instanceof Float32Array ? a.data : Float32Array.from(a.data as Float64Array), shape: a.shape };
+  return latentsFromNpy(readNpy(file), file);
 }
 
 function isConverted(file: string): boolean {
@@ -200,10 +198,8 @@ export async function previewPipelineFolder(dir: string, options: PreviewFolderO
       writeNpy(path.join(tmp, `${r.name}.npy`), r.image.data, [r.image.height, r.image.width, 3]);
       files.push(`${r.name}.npy`);
     }
-    if (result.variants.length === 2) {
-      const [a, b] = result.variants as [(typeof result.variants)[0], (typeof result.variants)[0]];
-      write('compare.png', encodePng(renderComparison(a.image, b.image, result.deviation[0]!, { original: 'ORIGINAL', delta: 'ΔCONV (DELTA)' })));
-    }
+    const comparison = comparisonPicture(result);
+    if (comparison) write('compare.png', encodePng(comparison));
     const { models: times, speedup, imageDifference } = previewFigures(result);
     const models: PreviewModel[] = times.map((t, i) => ({ ...t, name: variants[i]!.name, unet: variants[i]!.source }));
     const { latents: _latents, ...shownSettings } = settings;
