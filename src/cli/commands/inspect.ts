@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Diagnostic } from '../../ir/diagnostics.js';
 import { dtypeName } from '../../ir/dtype.js';
 import { DeltacError } from '../../ir/errors.js';
-import { calledFunction, indexFunctions } from '../../ir/function.js';
+import { calledFunction, functionLabel, indexFunctions } from '../../ir/function.js';
 import type { Model } from '../../ir/model.js';
 import { formatType } from '../../ir/types.js';
 import { loadModelWithReport } from '../../onnx/load.js';
@@ -145,12 +145,11 @@ export function renderSummary(s: ModelSummary): string {
   if (s.functions.length) {
     lines.push('');
     lines.push(`functions    ${s.functions.length} local (a runtime without a kernel for the op runs the body)`);
-    const label = (f: ModelSummary['functions'][number]) => `${f.domain && f.domain !== 'ai.onnx' ? `${f.domain}.` : ''}${f.name}${f.overload ? `:${f.overload}` : ''}`;
     const callers = (c: string[]) => (c.length <= 2 ? c.join(', ') : `${c.slice(0, 2).join(', ')}, … (${c.length} in all)`);
     lines.push(
       table(
         ['function', 'inputs', 'nodes', 'calls', 'called by'],
-        s.functions.map((f) => [label(f), f.inputs.length, f.nodes, f.calledBy.length, callers(f.calledBy) || '(none)']),
+        s.functions.map((f) => [functionLabel(f.domain, f.name, f.overload), f.inputs.length, f.nodes, f.calledBy.length, callers(f.calledBy) || '(none)']),
         ['l', 'r', 'r', 'r', 'l'],
       ),
     );
