@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { INTERRUPTS, type Interrupt, exitCodeOf } from '../src/cli/interrupt.js';
 import { REPO_ROOT } from '../test/helpers/paths.js';
 import { ensureFullSizeWeights } from '../test/helpers/synthesize-full-size.js';
 import { ensureSd15FullWeights } from '../test/helpers/synthesize-sd15-full.js';
@@ -104,17 +105,17 @@ function folderBytes(dir: string): number {
 function workFolder(): { dir: string; remove: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deltac-bench-convert-'));
   const remove = () => fs.rmSync(dir, { recursive: true, force: true });
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: Interrupt) => {
     remove();
-    process.exit(128 + os.constants.signals[signal]);
+    process.exit(exitCodeOf(signal));
   };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, onSignal);
+  for (const s of INTERRUPTS) process.once(s, onSignal);
   process.once('exit', remove);
   return {
     dir,
     remove: () => {
       remove();
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+      for (const s of INTERRUPTS) process.off(s, onSignal);
       process.off('exit', remove);
     },
   };

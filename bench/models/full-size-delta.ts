@@ -9,7 +9,7 @@ import { float32ToHalfArray } from '../../src/ir/half.js';
 import type { SelfBlock } from '../../test/fixtures/exports/index.js';
 import { CACHE_DIR } from '../../test/helpers/paths.js';
 import { seededRandom } from '../../test/helpers/random.js';
-import { encodeHeader } from '../../test/helpers/safetensors-writer.js';
+import { deltaCheckpointLayout, encodeHeader, seededValues } from '../../test/helpers/safetensors-writer.js';
 
 /** The checkpoint of `blocks` (K per block, S = 2 gates, Ci = C/2) in F32 or F16; written on first use. */
 export function ensureFullSizeDeltaCheckpoint(name: string, blocks: SelfBlock[], dtype: 'F32' | 'F16', seed = 11): string {
@@ -29,20 +29,7 @@ export function ensureFullSizeDeltaCheckpoint(name: string, blocks: SelfBlock[],
 
 function writeCheckpoint(file: string, blocks: SelfBlock[], dtype: 'F32' | 'F16', seed: number): void {
   const size = dtype === 'F16' ? 2 : 4;
-  const tensors: { key: string; shape: number[]; scale: number }[] = [];
-  for (const b of blocks) {
-    const C = b.channels;
-    const Ci = C / 2;
-    const p = `${b.path}.conv1`;
-    tensors.push({ key: `${p}.conv_up.weight`, shape: [Ci, C], scale: 1 / Math.sqrt(C) }, { key: `${p}.conv_up.bias`, shape: [Ci], scale: 0.1 });
-    for (let g = 0; g < 2; g++) tensors.push({ key: `${p}.gates.${g}.conv_spatial.weight`, shape: [b.kernel, b.kernel, Ci], scale: 1 / b.kernel });
-    tensors.push(
-      { key: `${p}.conv_out.weight`, shape: [C, Ci], scale: 1 / Math.sqrt(Ci) },
-      { key: `${p}.conv_out.bias`, shape: [C], scale: 0.1 },
-      { key: `${p}.conv_pool.weight`, shape: [C, C], scale: 1 / Math.sqrt(C) },
-      { key: `${p}.conv_pool.bias`, shape: [C], scale: 0.1 },
-    );
-  }
+  const tensors = deltaCheckpointLayout(blocks.map((b) => ({ block: b.path, channels: b.channels, kernel: b.kernel })));
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const t of tensors) {
@@ -56,8 +43,7 @@ function writeCheckpoint(file: string, blocks: SelfBlock[], dtype: 'F32' | 'F16'
     fs.writeSync(fd, start);
     const rand = seededRandom(seed);
     for (const t of tensors) {
-      const data = new Float32Array(t.shape.reduce((a, b) => a * b, 1));
-      for (let i = 0; i < data.length; i++) data[i] = (rand() * 2 - 1) * t.scale;
+      const data = seededValues(rand, t.shape, t.scale);
       const bytes = dtype === 'F16' ? new Uint8Array(float32ToHalfArray(data).buffer) : new Uint8Array(data.buffer);
       for (let w = 0; w < bytes.length; ) w += fs.writeSync(fd, bytes, w, bytes.length - w);
     }

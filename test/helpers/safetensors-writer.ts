@@ -53,28 +53,35 @@ export interface DeltaBlockSpec {
   gates?: number;
 }
 
-/** ΔConvFusion checkpoint tensors (SPEC.md §2) with small seeded random values. */
-export function deltaCheckpointTensors(blocks: DeltaBlockSpec[], seed = 1, dtype: SafetensorsDtype = 'F32'): Record<string, TensorSpec> {
-  const rand = seededRandom(seed);
-  const tensor = (shape: number[], scale: number): TensorSpec => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) data[i] = (rand() * 2 - 1) * scale;
-    return { dtype, shape, data };
-  };
-  const out: Record<string, TensorSpec> = {};
+/** The tensors of a ΔConvFusion checkpoint of `blocks` (SPEC.md §2), in file order, with the scale of their random values. */
+export function deltaCheckpointLayout(blocks: DeltaBlockSpec[]): { key: string; shape: number[]; scale: number }[] {
+  const out: { key: string; shape: number[]; scale: number }[] = [];
   for (const b of blocks) {
     const C = b.channels;
     const Ci = b.inner ?? C / 2;
     const S = b.gates ?? 2;
     const p = `${b.block}.conv1`;
-    out[`${p}.conv_up.weight`] = tensor([Ci, C], 1 / Math.sqrt(C));
-    out[`${p}.conv_up.bias`] = tensor([Ci], 0.1);
-    for (let g = 0; g < S; g++) out[`${p}.gates.${g}.conv_spatial.weight`] = tensor([b.kernel, b.kernel, Ci], 1 / b.kernel);
-    out[`${p}.conv_out.weight`] = tensor([C, (S * Ci) / 2], 1 / Math.sqrt((S * Ci) / 2));
-    out[`${p}.conv_out.bias`] = tensor([C], 0.1);
-    out[`${p}.conv_pool.weight`] = tensor([C, C], 1 / Math.sqrt(C));
-    out[`${p}.conv_pool.bias`] = tensor([C], 0.1);
+    out.push({ key: `${p}.conv_up.weight`, shape: [Ci, C], scale: 1 / Math.sqrt(C) }, { key: `${p}.conv_up.bias`, shape: [Ci], scale: 0.1 });
+    for (let g = 0; g < S; g++) out.push({ key: `${p}.gates.${g}.conv_spatial.weight`, shape: [b.kernel, b.kernel, Ci], scale: 1 / b.kernel });
+    out.push(
+      { key: `${p}.conv_out.weight`, shape: [C, (S * Ci) / 2], scale: 1 / Math.sqrt((S * Ci) / 2) },
+      { key: `${p}.conv_out.bias`, shape: [C], scale: 0.1 },
+      { key: `${p}.conv_pool.weight`, shape: [C, C], scale: 1 / Math.sqrt(C) },
+      { key: `${p}.conv_pool.bias`, shape: [C], scale: 0.1 },
+    );
   }
   return out;
+}
+
+/** Seeded values for one tensor of deltaCheckpointLayout: uniform in ±scale, drawn from `rand` in order. */
+export function seededValues(rand: () => number, shape: number[], scale: number): Float32Array {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < data.length; i++) data[i] = (rand() * 2 - 1) * scale;
+  return data;
+}
+
+/** ΔConvFusion checkpoint tensors (SPEC.md §2) with small seeded random values. */
+export function deltaCheckpointTensors(blocks: DeltaBlockSpec[], seed = 1, dtype: SafetensorsDtype = 'F32'): Record<string, TensorSpec> {
+  const rand = seededRandom(seed);
+  return Object.fromEntries(deltaCheckpointLayout(blocks).map((t) => [t.key, { dtype, shape: t.shape, data: seededValues(rand, t.shape, t.scale) }]));
 }
