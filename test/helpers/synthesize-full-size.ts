@@ -15,7 +15,6 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataType } from '../../src/ir/dtype.js';
-import { Tensor } from '../../src/ir/tensor.js';
 import { FileByteSource } from '../../src/onnx/external-data.js';
 import { saveModel } from '../../src/onnx/save.js';
 import { type BuiltFullSize, type FullSizeOptions, buildFullSize } from '../fixtures/full-size/index.js';
@@ -56,7 +55,7 @@ export function ensureFullSizeWeights(o: FullSizeOptions, seed = SD15_FULL_SEED)
   const tmp = fs.mkdtempSync(path.join(root, '.tmp-'));
   try {
     // The graph is rebuilt every time (a fraction of a second) and compared with the cached one.
-    const { built, dataBytes, plan } = planExternal(o, tmp);
+    const { built, dataBytes, plan } = planExternal(o, tmp, seed);
     const graph = fs.readFileSync(path.join(tmp, 'model.onnx'));
     const sha = createHash('sha256').update(graph).digest('hex');
     if (isComplete(dir, seed, sha)) return { dir, model: path.join(dir, 'model.onnx'), built, dataBytes };
@@ -85,7 +84,7 @@ interface PlannedWeight {
  * `model.onnx_data` (4 KiB-aligned), gives the smaller ones inline seeded values,
  * and writes `model.onnx` (the graph only) into `dir`.
  */
-function planExternal(o: FullSizeOptions, dir: string): { built: BuiltFullSize; dataBytes: number; plan: PlannedWeight[] } {
+function planExternal(o: FullSizeOptions, dir: string, seed: number): { built: BuiltFullSize; dataBytes: number; plan: PlannedWeight[] } {
   const built = buildFullSize(o);
   const model = built.model;
   model.baseDir = dir;
@@ -96,7 +95,7 @@ function planExternal(o: FullSizeOptions, dir: string): { built: BuiltFullSize; 
     const t = v.initializer!;
     if (t.storage.kind !== 'elided') continue;
     if (t.byteLength < INLINE_BELOW) {
-      t.storage = { kind: 'inline', bytes: seededBytes(v.name, t.dims, t.dtype), encoding: 'raw' };
+      t.storage = { kind: 'inline', bytes: seededBytes({ name: v.name, dims: t.dims, dtype: t.dtype, offset: 0, length: t.byteLength }, seed), encoding: 'raw' };
       continue;
     }
     offset = Math.ceil(offset / ALIGN) * ALIGN;
@@ -109,11 +108,10 @@ function planExternal(o: FullSizeOptions, dir: string): { built: BuiltFullSize; 
   return { built, dataBytes: offset, plan };
 }
 
-function seededBytes(name: string, dims: number[], dtype: DataType): Uint8Array {
-  const t = new Tensor(dtype, dims, { kind: 'elided', digest: '' });
-  const out = new Uint8Array(t.byteLength);
-  const fd = { bytes: out };
-  writeSeededTensor(fd, { name, dims, offset: 0, length: out.length, dtype }, SD15_FULL_SEED);
+/** A small weight's seeded bytes, as writeData would write them into the data file. */
+function seededBytes(w: PlannedWeight, seed: number): Uint8Array {
+  const out = new Uint8Array(w.length);
+  writeSeededTensor({ bytes: out }, w, seed);
   return out;
 }
 
