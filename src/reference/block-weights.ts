@@ -19,10 +19,11 @@
  * token). test/reference/block-weights.test.ts lowers blocks and reads them back, so
  * these names and layouts cannot drift from the lowering's.
  */
-import { DataType } from '../ir/dtype.js';
+import { isFloatType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import type { Node } from '../ir/node.js';
 import type { Tensor } from '../ir/tensor.js';
+import { transposeWords } from '../passes/delta-conv/lower-pyramid-conv.js';
 import { type PyramidConvConfig, isPyramidConvBlock } from '../passes/delta-conv/op.js';
 import { type DeltaConvBlockWeights, deltaConvBlockFromNode } from './delta-conv-block.js';
 
@@ -69,7 +70,7 @@ function loweredWeights(nodes: readonly Node[], s: BlockShape, layer: string): D
     const t = byLabel.get(label);
     if (!t) return null;
     if (t.dims.join(',') !== dims.join(',')) throw bad(layer, `its constant "${label}" is [${t.dims.join(', ')}], expected [${dims.join(', ')}]`);
-    if (!FLOATS.has(t.dtype)) throw bad(layer, `its constant "${label}" is not a float tensor`);
+    if (!isFloatType(t.dtype)) throw bad(layer, `its constant "${label}" is not a float tensor`);
     return t.toFloat32();
   };
   const need = (label: string, dims: number[]): Float32Array => {
@@ -96,21 +97,8 @@ function loweredWeights(nodes: readonly Node[], s: BlockShape, layer: string): D
   return { upWeight, upBias, gateWeights, outWeight, outBias: new Float32Array(C), poolWeight, poolBias };
 }
 
-const FLOATS = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.BFLOAT16, DataType.DOUBLE]);
-
-/** [rows, cols] → [cols, rows], in 32×32 tiles (a 1280×1280 weight row by row thrashes the cache). */
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  const T = 32;
-  for (let i0 = 0; i0 < rows; i0 += T) {
-    for (let j0 = 0; j0 < cols; j0 += T) {
-      const iEnd = Math.min(i0 + T, rows);
-      const jEnd = Math.min(j0 + T, cols);
-      for (let i = i0; i < iEnd; i++) for (let j = j0; j < jEnd; j++) t[j * rows + i] = m[i * cols + j]!;
-    }
-  }
-  return t;
-}
+/** [rows, cols] → [cols, rows]. */
+const transpose = (m: Float32Array, rows: number, cols: number): Float32Array => transposeWords(m, new Float32Array(m.length), rows, cols);
 
 function bad(layer: string, why: string): DeltacError {
   return new DeltacError('DELTAC_E_UNSUPPORTED_MODEL', `layer ${layer}: cannot read its ΔConvBlock weights back: ${why}`, { layer });

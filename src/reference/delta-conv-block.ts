@@ -5,7 +5,7 @@
 import { DeltacError } from '../ir/errors.js';
 import type { Node } from '../ir/node.js';
 import { PyramidInput, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
-import { pyramidConvReference, pyramidReads, type Extent, type PyramidConvParams, type TokenWindow } from './pyramid-conv.js';
+import { pyramidConvReference, pyramidReads, windowTokens, type Extent, type PyramidConvParams, type TokenWindow } from './pyramid-conv.js';
 
 /** A ΔConvBlock's weights as float32, in the layouts of the PyramidConvBlock node (op.ts). */
 export interface DeltaConvBlockWeights {
@@ -105,12 +105,17 @@ export function deltaConvBlockReference(
   const u = linear(x, batch * n, c, weights.upWeight, weights.upBias, ci);
   const g = pyramidConvReference(u, weights.gateWeights, ext, params);
   const y = linear(g, batch * n, gOut, weights.outWeight, weights.outBias, c);
+  return addPooled(y, x, batch, n, n, c, weights);
+}
+
+/** y [B, tokens, C] += conv_pool(the mean of each image's n tokens of x [B, n, C]): the block's global term. */
+function addPooled(y: Float32Array, x: Float32Array, batch: number, n: number, tokens: number, c: number, weights: DeltaConvBlockWeights): Float32Array {
   for (let b = 0; b < batch; b++) {
     const mean = new Float32Array(c);
     for (let t = 0; t < n; t++) for (let k = 0; k < c; k++) mean[k]! += x[(b * n + t) * c + k]!;
     for (let k = 0; k < c; k++) mean[k]! /= n;
     const pooled = linear(mean, 1, c, weights.poolWeight, weights.poolBias, c);
-    for (let t = 0; t < n; t++) for (let k = 0; k < c; k++) y[(b * n + t) * c + k]! += pooled[k]!;
+    for (let t = 0; t < tokens; t++) for (let k = 0; k < c; k++) y[(b * tokens + t) * c + k]! += pooled[k]!;
   }
   return y;
 }
@@ -155,22 +160,9 @@ export function deltaConvBlockReferenceAt(
   const gOut = (scales.length * ci) / 2;
   const wh = r1 - r0;
   const ww = c1 - c0;
-  const picked = new Float32Array(batch * wh * ww * gOut);
-  for (let b = 0; b < batch; b++) {
-    for (let r = r0; r < r1; r++) {
-      const from = ((b * H + r) * W + c0) * gOut;
-      picked.set(g.subarray(from, from + ww * gOut), ((b * wh + r - r0) * ww) * gOut);
-    }
-  }
+  const picked = windowTokens(g, ext, gOut, window);
   const y = linear(picked, batch * wh * ww, gOut, weights.outWeight, weights.outBias, c);
-  for (let b = 0; b < batch; b++) {
-    const mean = new Float32Array(c);
-    for (let t = 0; t < n; t++) for (let k = 0; k < c; k++) mean[k]! += x[(b * n + t) * c + k]!;
-    for (let k = 0; k < c; k++) mean[k]! /= n;
-    const pooled = linear(mean, 1, c, weights.poolWeight, weights.poolBias, c);
-    for (let t = 0; t < wh * ww; t++) for (let k = 0; k < c; k++) y[(b * wh * ww + t) * c + k]! += pooled[k]!;
-  }
-  return y;
+  return addPooled(y, x, batch, n, wh * ww, c, weights);
 }
 
 /**

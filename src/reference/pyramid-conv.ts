@@ -62,6 +62,24 @@ export interface TokenWindow {
   cols: [number, number];
 }
 
+/** The tokens of `w` out of [B, H·W, channels] values, row by row of the window: [B, rows·cols, channels]. */
+export function windowTokens(src: Float32Array, ext: Extent, channels: number, w: TokenWindow): Float32Array {
+  const { batch, height: H, width: W } = ext;
+  const [r0, r1] = w.rows;
+  const [c0, c1] = w.cols;
+  const row = (c1 - c0) * channels;
+  const out = new Float32Array(batch * (r1 - r0) * row);
+  let at = 0;
+  for (let b = 0; b < batch; b++) {
+    for (let r = r0; r < r1; r++) {
+      const from = ((b * H + r) * W + c0) * channels;
+      out.set(src.subarray(from, from + row), at);
+      at += row;
+    }
+  }
+  return out;
+}
+
 /**
  * Depthwise 2-D convolution, stride 1, zero padding K//2, no bias. `weights` is
  * [K, K, C] (HWC, the checkpoint layout), read from `weightOffset`. With `only`,

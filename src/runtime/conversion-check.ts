@@ -16,6 +16,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DeltacError, isDeltacError } from '../ir/errors.js';
+import type { Model } from '../ir/model.js';
 import { loadModel } from '../onnx/load.js';
 import { type SaveResult, sameFile } from '../onnx/save.js';
 import { type LayerCheckOptions, type LayerCheckResult, checkLayers } from './layer-check.js';
@@ -69,14 +70,16 @@ export async function checkConversion(original: string, converted: string, optio
   let stage = 'layer check';
   try {
     let layers: LayerCheckResult;
+    // (the saved model's protobuf is decoded once, for both checks: they only read it)
+    let saved: Model | undefined;
+    const model = () => (saved ??= loadModel(converted));
     if (options.layers && 'error' in options.layers) throw options.layers.error;
-    else layers = options.layers ? options.layers.result : await checkLayers(options.before ?? original, loadModel(converted), options);
+    else layers = options.layers ? options.layers.result : await checkLayers(options.before ?? original, model(), options);
     let full: SmokeCheckResult | undefined;
     if (mode === 'full') {
       stage = 'smoke check';
-      const model = loadModel(converted);
-      const tooBig = memoryReason(model, options.availableMemory);
-      full = tooBig ? skippedCheck(`${tooBig}; the per-layer check needs only the ΔConvBlock weights`) : await smokeCheck(original, converted, model, options);
+      const tooBig = memoryReason(model(), options.availableMemory);
+      full = tooBig ? skippedCheck(`${tooBig}; the per-layer check needs only the ΔConvBlock weights`) : await smokeCheck(original, converted, model(), options);
     }
     return { mode, status: 'passed', layers, ...(full ? { full } : {}), ms: performance.now() - started };
   } catch (e) {

@@ -29,11 +29,12 @@ import { sameFile, serializeModel } from '../onnx/save.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
 import { blockWeightsOf, foldBiases } from '../reference/block-weights.js';
 import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
-import { type TokenWindow, pyramidReads } from '../reference/pyramid-conv.js';
+import { type TokenWindow, pyramidReads, windowTokens } from '../reference/pyramid-conv.js';
 import { Checkpoint } from '../weights/checkpoint.js';
+import { scanNonFinite } from '../weights/nonfinite.js';
 import { compareArrays } from './compare.js';
 import { type LayerRegion, cutLayerRegion, regionModel } from './layer-region.js';
-import { OrtModel } from './onnxruntime.js';
+import { OrtModel, messageOf, missingKernelOp } from './onnxruntime.js';
 import { type GraphSnapshot, type OutsideComparison, compareOutsideNodes } from './outside-nodes.js';
 import { type ReferencePool, referencePool } from './reference-pool.js';
 import { normalSampler, seededRandom } from './seeded-random.js';
@@ -266,11 +267,11 @@ async function runLayer(
         fail('outputs', `gives [${got.dims.join(', ')}] for tokens ${formatSize(size)} (batch×H×W), expected [${expectDims.join(', ')}]`);
       }
       const whole = fromOrt(got);
-      const bad = countNonFinite(whole);
-      if (bad.count) {
+      const bad = scanNonFinite(floatBytes(whole), DataType.FLOAT);
+      if (bad) {
         fail('nonfinite', `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite`);
       }
-      runs.push({ x, size, got: size.window ? windowOf(whole, size, layer.channels, size.window) : whole });
+      runs.push({ x, size, got: size.window ? windowTokens(whole, size, layer.channels, size.window) : whole });
     }
   } finally {
     await session.release();
@@ -314,7 +315,8 @@ const WEIGHT_NAMES: Record<keyof DeltaConvBlockWeights, string> = {
 function firstNonFinite(w: DeltaConvBlockWeights): string | null {
   for (const [key, label] of Object.entries(WEIGHT_NAMES)) {
     const a = w[key as keyof DeltaConvBlockWeights];
-    for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return `${label}[${i}] (${a[i]})`;
+    const i = scanNonFinite(floatBytes(a), DataType.FLOAT)?.first;
+    if (i !== undefined) return `${label}[${i}] (${a[i]})`;
   }
   return null;
 }
@@ -439,34 +441,7 @@ function position(index: number, size: Size, c: number, w?: TokenWindow): string
   return `image ${Math.floor(token / perImage)}, row ${Math.floor(t / cols) + (w?.rows[0] ?? 0)}, column ${(t % cols) + (w?.cols[0] ?? 0)}, channel ${index % c}`;
 }
 
-/** The tokens of `w` out of a whole [B, H·W, C] output, as deltaConvBlockReferenceAt orders them. */
-function windowOf(y: Float32Array, size: Size, c: number, w: TokenWindow): Float32Array {
-  const { batch, height: H, width: W } = size;
-  const [r0, r1] = w.rows;
-  const [c0, c1] = w.cols;
-  const out = new Float32Array(batch * (r1 - r0) * (c1 - c0) * c);
-  let at = 0;
-  for (let b = 0; b < batch; b++) {
-    for (let r = r0; r < r1; r++) {
-      const from = ((b * H + r) * W + c0) * c;
-      out.set(y.subarray(from, from + (c1 - c0) * c), at);
-      at += (c1 - c0) * c;
-    }
-  }
-  return out;
-}
-
-function countNonFinite(a: Float32Array): { count: number; first: number } {
-  let count = 0;
-  let first = -1;
-  for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i]!)) {
-      if (first < 0) first = i;
-      count++;
-    }
-  }
-  return { count, first };
-}
+const floatBytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function worstIndex(a: Float32Array, b: Float32Array): number {
   let at = 0;
@@ -483,16 +458,10 @@ function worstIndex(a: Float32Array, b: Float32Array): number {
 
 /** "ai.deltac PyramidConvBlock has no onnxruntime kernel …" when onnxruntime does not know an operator of the region. */
 function missingKernel(e: unknown): string | null {
-  const msg = messageOf(e);
-  const m = /(?:^|\s)([\w.]+):(\w+)\(-?\d+\) is not a registered function\/op/.exec(msg) ?? /Could not find an implementation for (\w+)\((\d+)\)/.exec(msg);
+  const m = missingKernelOp(e);
   if (!m) return null;
-  const op = m[0].includes('registered') ? `${m[1]} ${m[2]}` : m[1]!;
+  const op = m.domain ? `${m.domain} ${m.op}` : m.op;
   return `onnxruntime has no kernel for ${op}${op.startsWith('ai.deltac') ? ' (--emit fused keeps it for runtimes with the generated kernels, and the model carries no function for it)' : ''}`;
-}
-
-function messageOf(e: unknown): string {
-  const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
-  return (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.trim();
 }
 
 export function fmt(x: number): string {

@@ -132,8 +132,7 @@ export function regionModel(model: Model, region: LayerRegion): { model: Model; 
   const c = region.layer.channels;
   map.set(region.tokens, g.addInput(region.tokens.name, { kind: 'tensor', dtype: region.dtype, shape: [...TOKENS_DIMS, c] }));
   if (region.hwSource) {
-    const t = region.hwSource.type;
-    const dtype = t?.kind === 'tensor' && t.dtype !== DataType.UNDEFINED ? t.dtype : region.dtype;
+    const dtype = floatType(region.hwSource) ?? region.dtype;
     map.set(region.hwSource, g.addInput(region.hwSource.name, { kind: 'tensor', dtype, shape: ['d0', 'd1', 'd2', 'd3'] }));
   }
   const value = (v: Value): Value => {

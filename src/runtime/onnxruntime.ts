@@ -154,3 +154,22 @@ export function readInputFolder(dir: string): Map<string, Feeds> {
   }
   return sets;
 }
+
+/** The first line of onnxruntime's own message: OrtModel's wrapper (its `cause`'s holder) says which file, the caller says which model. */
+export function messageOf(e: unknown): string {
+  const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  return (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.trim();
+}
+
+/**
+ * The operator onnxruntime says it has no kernel (or function) for, or null: `domain`
+ * when the message names it ("ai.deltac:PyramidConvBlock(1) is not a registered
+ * function/op"), null when it names the op alone ("Could not find an implementation for X(1)").
+ */
+export function missingKernelOp(e: unknown): { domain: string | null; op: string } | null {
+  const msg = messageOf(e);
+  const registered = /(?:^|\s)([\w.]+):(\w+)\(-?\d+\) is not a registered function\/op/.exec(msg);
+  if (registered) return { domain: registered[1]!, op: registered[2]! };
+  const notFound = /Could not find an implementation for (\w+)\((\d+)\)/.exec(msg);
+  return notFound ? { domain: null, op: notFound[1]! } : null;
+}

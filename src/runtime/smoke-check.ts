@@ -31,7 +31,7 @@ import type { Model } from '../ir/model.js';
 import { sameFile } from '../onnx/save.js';
 import { PYRAMID_CONV_DOMAIN } from '../passes/delta-conv/op.js';
 import { describeNonFinite, scanNonFinite, unflattenIndex } from '../weights/nonfinite.js';
-import { OrtModel } from './onnxruntime.js';
+import { OrtModel, messageOf, missingKernelOp } from './onnxruntime.js';
 import { normalSampler, seededRandom } from './seeded-random.js';
 import { type PlannedInput, planInputs } from './smoke-inputs.js';
 
@@ -269,14 +269,8 @@ function nonFiniteOf(t: ort.Tensor) {
 
 /** "com.microsoft NhwcConv has no CPU kernel" when onnxruntime says it has no implementation for an operator. */
 function missingKernel(e: unknown, model: Model): string | null {
-  const m = /Could not find an implementation for (\w+)\((\d+)\)/.exec(messageOf(e)) ?? /(?:^|\s)([\w.]+):(\w+)\(-?\d+\) is not a registered function\/op/.exec(messageOf(e));
+  const m = missingKernelOp(e);
   if (!m) return null;
-  const [domain, op] = m[0].startsWith('Could') ? [model.graph.nodes.find((n) => n.opType === m[1])?.domain ?? '', m[1]!] : [m[1]!, m[2]!];
-  return `${domain && domain !== 'ai.onnx' ? `${domain} ` : ''}${op} has no CPU kernel`;
-}
-
-/** The first line of onnxruntime's own message: OrtModel's wrapper (its `cause`'s holder) says which file, the check's message says which model. */
-function messageOf(e: unknown): string {
-  const inner = e instanceof Error && e.cause instanceof Error ? e.cause : e;
-  return (inner instanceof Error ? inner.message : String(inner)).split('\n')[0]!.trim();
+  const domain = m.domain ?? model.graph.nodes.find((n) => n.opType === m.op)?.domain ?? '';
+  return `${domain && domain !== 'ai.onnx' ? `${domain} ` : ''}${m.op} has no CPU kernel`;
 }

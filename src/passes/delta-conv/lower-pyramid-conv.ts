@@ -350,7 +350,8 @@ function transpose32(src: Uint32Array, dst: Uint32Array, r: number, c: number): 
   }
 }
 
-function transposeWords<T extends Words>(src: T, dst: T, r: number, c: number): T {
+/** [r, c] → [c, r] of any element type, in TILE×TILE tiles. */
+export function transposeWords<T extends Words>(src: T, dst: T, r: number, c: number): T {
   for (let i0 = 0; i0 < r; i0 += TILE) {
     for (let j0 = 0; j0 < c; j0 += TILE) {
       const iEnd = Math.min(i0 + TILE, r);
