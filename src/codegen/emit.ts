@@ -14,9 +14,8 @@ import path from 'node:path';
 import { DeltacError } from '../ir/errors.js';
 import type { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
-import { DataType } from '../ir/dtype.js';
-import { PyramidInput, isPyramidConvBlock, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
-import { functionOverload } from '../passes/delta-conv/pyramid-conv-function.js';
+import { isPyramidConvBlock, pyramidConvConfig, type PyramidConvConfig } from '../passes/delta-conv/op.js';
+import { blockDtype, functionOverload } from '../passes/delta-conv/pyramid-conv-function.js';
 import { cudaHeader } from './cuda/cuda-header.js';
 import { cudaSource } from './cuda/cuda-kernel.js';
 import { webgpuHostModule, type HostLayer } from './host/webgpu-host.js';
@@ -97,8 +96,7 @@ export function pyramidLayers(model: Model): PyramidLayer[] {
     if (!isPyramidConvBlock(node)) continue;
     const config = pyramidConvConfig(node);
     // --emit fused names each node's configuration in its overload: it must be the one its weights and attributes say
-    const dtype = node.inputs[PyramidInput.UpWeight]?.type;
-    const expected = functionOverload(config, dtype?.kind === 'tensor' ? dtype.dtype : DataType.FLOAT);
+    const expected = functionOverload(config, blockDtype(node));
     if (node.overload && node.overload !== expected) {
       throw new DeltacError(
         'DELTAC_E_UNSUPPORTED_MODEL',

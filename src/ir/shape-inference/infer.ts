@@ -124,8 +124,8 @@ export function runInference(model: Model, options: InferOptions = {}): InferRes
   return env;
 }
 
-/** Infers a graph's values into `env` (exported for function-inference.ts, which infers bodies with it). */
-export function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: number | undefined, scope: CallScope): void {
+/** Infers a graph's values into `env` (function bodies too, through the CallScope function-inference.ts builds around it). */
+function inferGraph(g: Graph, env: InferResult, options: InferOptions, opset: number | undefined, scope: CallScope): void {
   const bind = (t: ValueType | null): ValueType | null => {
     if (!t || t.kind !== 'tensor' || !t.shape || !options.bindings) return t;
     return { ...t, shape: t.shape.map((d) => bindDim(d, options.bindings!)) };

@@ -80,7 +80,7 @@ export function findAttention(model: Model, env: InferResult = runInference(mode
         kvSource = sameReading(pk.source, pq.source) ? pq.source : pk.source;
         inputQuant = pq.sourceQuant;
         for (const p of [pq, pk, pv]) {
-          for (const n of p.nodes ?? [p.node]) if (!projNodes.includes(n)) projNodes.push(n);
+          for (const n of p.nodes) if (!projNodes.includes(n)) projNodes.push(n);
           if (p.weight && !weights.includes(p.weight)) weights.push(p.weight);
           for (const a of p.adapters ?? []) {
             for (const n of [a.sum, ...a.nodes]) if (!projNodes.includes(n)) projNodes.push(n);

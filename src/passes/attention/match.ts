@@ -80,8 +80,8 @@ export interface Projection {
   /** The tensor being projected (X for self-attention); a quantized tensor when the projection reads one (QLinearMatMul). */
   source: Value;
   node: Node;
-  /** The projection's nodes when it is more than one (a dynamic MatMulInteger group, the Quantize/DequantizeLinear read through). */
-  nodes?: Node[];
+  /** The projection's nodes: `node`, and what it reads through (a dynamic MatMulInteger group, the Quantize/DequantizeLinear). */
+  nodes: Node[];
   /** How the projection dequantizes `source` when that is a quantized tensor. */
   sourceQuant?: QuantParams;
   weight: Value | null;
@@ -184,7 +184,7 @@ export function traceProjection(v: Value | null, ctx: MatchContext): Projection 
         source,
         node: p.node,
         weight: w,
-        ...(p.nodes.length > 1 ? { nodes: p.nodes } : {}),
+        nodes: p.nodes,
         ...(sourceQuant ? { sourceQuant } : {}),
         ...(adapters.length ? { adapters } : {}),
       };

@@ -15,7 +15,7 @@
 import type { Node } from '../../ir/node.js';
 import type { Value } from '../../ir/value.js';
 import type { AttentionCore, AttentionPattern, MatchContext, ScoreScale } from './match.js';
-import { type FloatOp, producerOp, readerOps } from '../quantization/reading.js';
+import { type FloatOp, floatOf, producerOp, readerOps } from '../quantization/reading.js';
 
 /** q·kᵀ as a MatMul of two computed tensors. */
 const isScoresMatMul = (p: FloatOp) => p.opType === 'MatMul' && p.inputs.every((i) => i && !i.initializer && i.producer?.opType !== 'Constant');
@@ -23,8 +23,12 @@ const isScoresMatMul = (p: FloatOp) => p.opType === 'MatMul' && p.inputs.every((
 /** probs·v as a MatMul with the probabilities first. */
 const isProbsMatMul = (n: FloatOp, probs: Value) => n.opType === 'MatMul' && n.inputs[0] === probs;
 
-/** The anchor of the softmax-based patterns: Softmax, or its QOperator form com.microsoft.QLinearSoftmax. */
-export const isSoftmax = (node: Node) => (node.opType === 'Softmax' && node.domain === '') || (node.opType === 'QLinearSoftmax' && node.domain === 'com.microsoft');
+/** The anchor of the softmax-based patterns: a node that reads as a Softmax (its quantized forms too: reading.ts). */
+export const isSoftmax = (node: Node) => {
+  if (!node.opType.endsWith('Softmax')) return false; // (the cheap test first: every node of the graph is asked)
+  const op = floatOf(node);
+  return op.opType === 'Softmax' && op.domain === '';
+};
 
 /** The nodes between the Softmax and the QKᵀ product, and what they do to the scores. */
 interface ScoresWalk {

@@ -151,6 +151,8 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
       const layer = layers[i]!;
       // onnxruntime-optimized graphs may leave the input untyped: the projection weights then say it.
       const dtype = ctx.dtype(match.input) || ctx.dtype(match.weights[0]);
+      const quant = match.quantization;
+      const floatType = quant?.input ? ctx.dtype(quant.input.scale) : dtype;
       const base: LayerReport = {
         id: layer.id,
         modulePath: match.modulePath,
@@ -159,12 +161,9 @@ export const insertPyramidConvPass: Pass<InsertPyramidConvOptions> = {
         pattern: match.pattern,
         channels: match.channels,
         heads: match.heads,
-        dtype: dtypeName(dtype),
+        dtype: dtypeName(floatType),
       };
-      const quant = match.quantization;
-      const floatType = quant?.input ? ctx.dtype(quant.input.scale) : dtype;
       if (quant) {
-        base.dtype = dtypeName(floatType);
         base.quantization = {
           forms: quant.forms,
           input: quant.input ? `${dtypeName(ctx.dtype(match.input))} (dequantized)` : dtypeName(dtype),

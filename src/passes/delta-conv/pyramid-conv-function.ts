@@ -62,7 +62,7 @@ export const definePyramidConvFunctionsPass: Pass = {
 };
 
 /** The element type of a block's weights (the model's, f32/f16/bf16). */
-function blockDtype(node: Node): DataType {
+export function blockDtype(node: Node): DataType {
   const t = node.inputs[PyramidInput.UpWeight]?.type;
   return t?.kind === 'tensor' ? t.dtype : DataType.FLOAT;
 }
@@ -74,7 +74,7 @@ export function functionOverload(cfg: PyramidConvConfig, dtype: DataType): strin
 }
 
 /** The function of one configuration: parameters as the op's inputs, body the lowering. */
-export function pyramidConvFunction(cfg: PyramidConvConfig, dtype: DataType, opset: number): LocalFunction {
+function pyramidConvFunction(cfg: PyramidConvConfig, dtype: DataType, opset: number): LocalFunction {
   const f = new LocalFunction(PYRAMID_CONV_DOMAIN, PYRAMID_CONV_OP, functionOverload(cfg, dtype));
   f.opsetImports.set('', opset);
   const body = f.body;

@@ -115,7 +115,7 @@ const QLINEAR: Record<string, QLinearForm> = {
 const keyOf = (n: Node) => (n.domain && n.domain !== 'ai.onnx' ? `${n.domain}.${n.opType}` : n.opType);
 
 /** A node read as itself. */
-export function plainOp(node: Node): FloatOp {
+function plainOp(node: Node): FloatOp {
   return { opType: node.opType, domain: node.domain, inputs: node.inputs, outputs: node.outputs, node, nodes: [node] };
 }
 
@@ -300,7 +300,7 @@ const PARAM_SLOTS: Record<string, number[]> = {
 };
 
 /** The scales and zero points a node of a quantized graph reads (empty for other nodes). */
-export function quantParamsOf(node: Node): Value[] {
+function quantParamsOf(node: Node): Value[] {
   const key = keyOf(node);
   const form = QLINEAR[key];
   let slots = PARAM_SLOTS[key] ?? [];
@@ -334,7 +334,7 @@ export function quantFormOf(node: Node): 'QDQ' | 'QOperator' | 'dynamic' | null 
  * computed from constants only, or what a DynamicQuantizeLinear computes from its
  * input at run time (the dynamic form's own scales). Not a graph input.
  */
-export function isStaticParam(v: Value, depth = 0): boolean {
+function isStaticParam(v: Value, depth = 0): boolean {
   if (v.initializer) return true;
   const p = v.producer;
   if (!p) return false;
@@ -396,7 +396,7 @@ const REGION_LIMIT = 4096;
  * reads, for dedicated QDQ pairs): the module, its shape arithmetic and the
  * quantization of its weights.
  */
-export function regionNodes(input: Value, output: Value): Node[] {
+function regionNodes(input: Value, output: Value): Node[] {
   const stop = new Set<Value>([input, dequantized(input).value]);
   const seen = new Set<Node>();
   const stack: Node[] = output.producer ? [output.producer] : [];
