@@ -24,8 +24,8 @@ import { DeltacError } from '../ir/errors.js';
 import type { ByteSource, Tensor } from '../ir/tensor.js';
 import { FileByteSource } from './external-data.js';
 
-export const ALIGN_BIG = 4096;
-export const ALIGN_SMALL = 64;
+const ALIGN_BIG = 4096;
+const ALIGN_SMALL = 64;
 /** Largest piece read and written at once. */
 const PIECE = 16 * 2 ** 20;
 /** A base must be at least this big (smaller files are packed: nothing to gain). */

@@ -427,11 +427,13 @@ function protectInputs(model: Model, outputs: string[], force: boolean): void {
     }
   };
   if (model.sourcePath) add(model.sourcePath);
-  // …and every file a tensor is still read from (a deferred weight's checkpoint too)
+  // …and every file a tensor is still read from (a deferred weight's checkpoint too): each file once
+  const files = new Set<string>();
   for (const t of collectTensors(model)) {
     const r = fileRange(t);
-    if (r) add(r.file.path);
+    if (r) files.add(r.file.path);
   }
+  files.forEach(add);
   for (const out of outputs) {
     let key = path.resolve(out);
     let clash = inputs.has(key);
@@ -459,15 +461,16 @@ function collectTensors(model: Model): Tensor[] {
 /** Tensors in function bodies (Constant values, attribute defaults). */
 function functionTensors(model: Model): Tensor[] {
   const out = graphTensors(model.functions.map((f) => f.body));
-  for (const f of model.functions) {
-    for (const a of f.attributes) {
-      if (a.default?.type === 'tensor') out.push(a.default.value);
-      else if (a.default?.type === 'tensors') out.push(...a.default.value);
-      else if (a.default?.type === 'graph') out.push(...graphTensors([a.default.value]));
-      else if (a.default?.type === 'graphs') out.push(...graphTensors(a.default.value));
-    }
-  }
+  for (const f of model.functions) for (const a of f.attributes) if (a.default) attributeTensors(a.default, out, (g) => out.push(...graphTensors([g])));
   return out;
+}
+
+/** An attribute's tensors into `out`; its subgraphs to `visit`. */
+function attributeTensors(a: Attribute, out: Tensor[], visit: (g: Graph) => void): void {
+  if (a.type === 'tensor') out.push(a.value);
+  else if (a.type === 'tensors') out.push(...a.value);
+  else if (a.type === 'graph') visit(a.value);
+  else if (a.type === 'graphs') a.value.forEach(visit);
 }
 
 function graphTensors(graphs: Graph[]): Tensor[] {
@@ -475,12 +478,7 @@ function graphTensors(graphs: Graph[]): Tensor[] {
   const visit = (g: Graph) => {
     for (const v of g.initializers.values()) out.push(v.initializer!);
     for (const n of g.nodes) {
-      for (const a of n.attributes.values()) {
-        if (a.type === 'tensor') out.push(a.value);
-        else if (a.type === 'tensors') out.push(...a.value);
-        else if (a.type === 'graph') visit(a.value);
-        else if (a.type === 'graphs') a.value.forEach(visit);
-      }
+      for (const a of n.attributes.values()) attributeTensors(a, out, visit);
     }
   };
   graphs.forEach(visit);

@@ -50,7 +50,7 @@ export interface BlockTensors {
 }
 
 /** Checkpoint tensors from this size on stay in the file until they are written (conv_up, conv_out, conv_pool weights). */
-export const DEFER_FROM_BYTES = 64 * 1024;
+const DEFER_FROM_BYTES = 64 * 1024;
 
 const KEY = /^(.*)\.conv1\.(?:(conv_up|conv_out|conv_pool)\.(weight|bias)|gates\.(\d+)\.conv_spatial\.weight)$/;
 
