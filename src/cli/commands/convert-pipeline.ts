@@ -18,7 +18,7 @@ export async function convertPipelineCommand(input: string, values: Record<strin
   if (emit !== 'standard' && emit !== 'fused') throw new DeltacError('DELTAC_E_BAD_OPTION', `--emit must be standard or fused, got "${emit}"`);
   const ext = (values['external-data'] as string | undefined) ?? 'auto';
   if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
-  if (values.check !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
+  const check = parseCheck(values);
   const output = (values.output as string | undefined) ?? defaultPipelineOutput(input);
   const kernelsDir = values['emit-kernels'] as string | undefined;
   const emitKernels = kernelsDir ? await loadKernelEmitter() : undefined;
@@ -38,7 +38,7 @@ export async function convertPipelineCommand(input: string, values: Record<strin
       resolutions: parseList(values.resolution as string | undefined, '--resolution'),
       onFused: emitKernels ? (fused) => (kernels = emitKernels(fused, kernelsDir!)) : undefined,
       externalData: ext === 'always' ? true : ext === 'never' ? false : 'auto',
-      check: values['no-check'] ? 'never' : parseCheck(values.check),
+      check,
       keepFailed: values['keep-failed'] === true,
       force: values.force === true,
       onProgress: (done, total, what) => bar.update(done, total, what),

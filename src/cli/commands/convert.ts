@@ -108,8 +108,8 @@ export const convertCommand: Command = {
     const ext = (values['external-data'] as string | undefined) ?? 'auto';
     if (!['auto', 'always', 'never'].includes(ext)) throw new DeltacError('DELTAC_E_BAD_OPTION', `--external-data must be auto, always or never`);
     const output = (values.output as string | undefined) ?? defaultOutputPath(input);
-    if (values.check !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
-    const check = values['no-check'] ? null : parseCheck(values.check);
+    const parsedCheck = parseCheck(values);
+    const check = parsedCheck === 'never' ? null : parsedCheck;
     // Interrupted, the command says so in one line (while writing, once the temp files are removed).
     const state: RunState = { phase: 'converting', stopping: new AbortController(), abandon: () => {} };
     const releaseInterrupts = onInterrupt((signal) => {
@@ -164,7 +164,11 @@ function staleLines(saved: SaveResult): string[] {
   );
 }
 
-export function parseCheck(value: unknown): CheckMode {
+/** --check / --no-check: the check to run, or 'never'. */
+export function parseCheck(values: Record<string, unknown>): CheckMode | 'never' {
+  const value = values.check;
+  if (value !== undefined && values['no-check']) throw new DeltacError('DELTAC_E_BAD_OPTION', '--check and --no-check contradict each other');
+  if (values['no-check']) return 'never';
   if (value === undefined) return 'layers';
   if (value === 'layers' || value === 'full') return value;
   throw new DeltacError('DELTAC_E_BAD_OPTION', `--check must be layers or full, got "${String(value)}"`);
