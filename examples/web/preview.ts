@@ -49,7 +49,9 @@ export interface PreviewPageResults {
   timesteps: number[];
   /** Per model, in run order: original first. */
   models: (StepTimes & { role: Role })[];
+  /** Original / converted UNet time per step: on the median step (as preview.json's `speedup`), over all steps, over steps 2 … n. */
   speedup?: number;
+  meanSpeedup?: number;
   warmSpeedup?: number;
   imageDifference?: { maxAbs: number; meanAbs: number };
   deviation: StepDeviation[];
@@ -311,7 +313,7 @@ async function run(l: Loaded, backend: Backend): Promise<PreviewPageResults> {
     settings: shown,
     timesteps: result.variants[0]!.timesteps,
     models: figures.models.map((m) => ({ ...m, role: m.name as Role })),
-    ...(figures.speedup !== undefined ? { speedup: figures.meanSpeedup, warmSpeedup: figures.warmSpeedup } : {}),
+    ...(figures.speedup !== undefined ? { speedup: figures.speedup, meanSpeedup: figures.meanSpeedup, warmSpeedup: figures.warmSpeedup } : {}),
     ...(figures.imageDifference ? { imageDifference: figures.imageDifference } : {}),
     deviation: result.deviation[0] ?? [],
     references,

@@ -85,8 +85,11 @@ describe.skipIf(!chromium)('examples/web/preview.html in headless Chromium: sd-t
       expect(m.totalMs).toBeCloseTo(m.stepMs.reduce((a, b) => a + b, 0), 6);
       expect(m.loadMs).toBeGreaterThan(0);
     }
-    expect(results.speedup).toBeGreaterThan(0);
-    expect(results.warmSpeedup).toBeGreaterThan(0);
+    // the speed-ups are preview.json's: median step, all steps, steps 2 … n
+    const [o, d] = results.models as [(typeof results.models)[0], (typeof results.models)[0]];
+    expect(results.speedup).toBeCloseTo(o.medianStepMs / d.medianStepMs, 12);
+    expect(results.meanSpeedup).toBeCloseTo(o.meanStepMs / d.meanStepMs, 12);
+    expect(results.warmSpeedup).toBeCloseTo(o.warmMeanStepMs / d.warmMeanStepMs, 12);
     expect(results.references.map((r) => [r.model, r.file])).toEqual([
       ['original', 'reference.original.npy'],
       ['delta', 'reference.delta.npy'],
