@@ -227,6 +227,46 @@ export interface WriteOptions {
   onProgress?: (done: number, total: number) => void;
   /** Checked between pieces: an aborted save stops writing (the caller removes the file). */
   signal?: AbortSignal;
+  /** Told how far the file is final: every tensor byte below the offset is in it as it will stay. */
+  written?: WrittenExtent;
+}
+
+/**
+ * How much of a data file being written is final (writeDataFileAsync advances it after
+ * each piece), so that a reader can wait for a range and read it from the file itself.
+ */
+export class WrittenExtent {
+  private end = 0;
+  private over = false;
+  private waiting: { end: number; resolve: () => void }[] = [];
+
+  /** Every tensor byte below this offset is final. */
+  get final(): number {
+    return this.end;
+  }
+
+  advance(end: number): void {
+    this.end = Math.max(this.end, end);
+    this.wake();
+  }
+
+  /** The writing is over (written or failed): nobody waits any more. */
+  finish(): void {
+    this.over = true;
+    this.wake();
+  }
+
+  /** Resolves once bytes [0, end) are final, or the writing is over. */
+  whenFinal(end: number): Promise<void> {
+    if (this.over || end <= this.end) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push({ end, resolve }));
+  }
+
+  private wake(): void {
+    const still: typeof this.waiting = [];
+    for (const w of this.waiting) (this.over || w.end <= this.end ? w.resolve() : still.push(w));
+    this.waiting = still;
+  }
 }
 
 /**
@@ -416,6 +456,8 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
       writing = null;
       done += piece.length;
       options.onProgress?.(done + (front?.copied ?? 0), total);
+      // (pieces go in file order, each behind the copy's front: all below its end is final)
+      options.written?.advance(piece.dst + piece.length);
     }
     if (front && layout.base) {
       await options.baseCopy;
@@ -423,7 +465,9 @@ export async function writeDataFileAsync(file: string, layout: DataLayout, optio
     }
     await out.truncate(layout.bytes);
     options.onProgress?.(total, total);
+    options.written?.advance(layout.bytes);
   } finally {
+    options.written?.finish();
     await writing?.catch(() => {});
     await pending?.catch(() => {});
     for (const src of sources.values()) await src.then((h) => h.close(), () => {});
@@ -449,6 +493,8 @@ export class PlannedDataFile implements ByteSource {
   constructor(
     private readonly layout: DataLayout,
     description: string,
+    /** The file being written and how far it is final: ranges below that are read from it (nothing left to verify). */
+    private readonly written?: { file: string; extent: WrittenExtent },
   ) {
     this.description = description;
     this.starts = layout.writes.map((w) => w.offset);
@@ -463,8 +509,14 @@ export class PlannedDataFile implements ByteSource {
   }
 
   read(offset: number, length: number): Uint8Array {
+    if (this.written && offset + length <= this.written.extent.final) return readRange(this.written.file, offset, length);
     this.reads.push([offset, length]);
     return this.expected(offset, length);
+  }
+
+  /** Resolves once bytes [0, end) are in the file being written (then reading them reads the file). */
+  whenWritten(end: number): Promise<void> {
+    return this.written ? this.written.extent.whenFinal(end) : Promise.resolve();
   }
 
   /** The bytes [offset, offset + length) will hold. */
@@ -515,4 +567,20 @@ export class PlannedDataFile implements ByteSource {
       fs.closeSync(fd);
     }
   }
+}
+
+/** Bytes [offset, offset + length) of `file`, which holds them. */
+function readRange(file: string, offset: number, length: number): Uint8Array {
+  const out = Buffer.allocUnsafe(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let done = 0; done < length; ) {
+      const n = fs.readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new DeltacError('DELTAC_E_TENSOR_DATA', `bytes [${offset}, ${offset + length}) of "${file}" are not all there`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
 }

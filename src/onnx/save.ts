@@ -22,7 +22,7 @@ import type { Node } from '../ir/node.js';
 import type { Tensor } from '../ir/tensor.js';
 import type { Dim, ValueType } from '../ir/types.js';
 import type { Value } from '../ir/value.js';
-import { type BaseCopy, type DataLayout, PlannedDataFile, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
+import { type BaseCopy, type DataLayout, PlannedDataFile, WrittenExtent, baseCandidate, fileRange, layoutDataFile, writeDataFile, writeDataFileAsync } from './data-file.js';
 import { FileByteSource } from './external-data.js';
 import { decodeModel } from './load.js';
 import type { P } from './proto-util.js';
@@ -82,8 +82,14 @@ export interface PlannedSave {
   /** Resolves when the data file is written (before anything is renamed into place). */
   written: Promise<void>;
   /**
-   * Once `written`: compares every byte range read from `model`'s data file with the
-   * file; the first that differs, or null. (Reads that pass here read the saved file.)
+   * Resolves once the bytes of `tensors` (of `model`) are in the data file as it will
+   * stay: reading them then reads the file being written, not the plan.
+   */
+  whenWritten(tensors: Iterable<Tensor>): Promise<void>;
+  /**
+   * Once `written`: compares every byte range read from `model`'s data file before it
+   * was written there with the file; the first that differs, or null. (Reads that pass
+   * here, or waited for `whenWritten`, read the saved file.)
    */
   verify(): { offset: number; length: number } | null;
 }
@@ -158,19 +164,20 @@ export async function saveModelAsync(
     let bytes: Uint8Array;
     let writing: Promise<void> = Promise.resolve();
     const data = job.data;
+    const extent = new WrittenExtent();
     if (data) {
       job.written.push(job.tmpData);
-      if (!adopt) writing = writeDataFileAsync(job.tmpData, data, options);
+      if (!adopt) writing = writeDataFileAsync(job.tmpData, data, { ...options, written: extent });
       try {
         bytes = encodeModel(job, model);
       } catch (e) {
         await writing.catch(() => {});
         throw e;
       }
-      if (adopt) writing = writeDataFileAsync(job.tmpData, data, { ...options, baseCopy: early.done });
+      if (adopt) writing = writeDataFileAsync(job.tmpData, data, { ...options, baseCopy: early.done, written: extent });
     } else bytes = encodeModel(job, model);
     writing.catch(() => {}); // awaited below
-    const checking = options.whilePlanned?.(plannedSave(job, bytes, writing));
+    const checking = options.whilePlanned?.(plannedSave(job, bytes, writing, extent));
     checking?.catch(() => {});
     await writing;
     await checking;
@@ -357,14 +364,19 @@ function removeWritten(job: SaveJob): void {
 }
 
 /** What `whilePlanned` sees: the model decoded from `bytes`, its data file readable as planned. */
-function plannedSave(job: SaveJob, bytes: Uint8Array, written: Promise<void>): PlannedSave {
-  const file = job.data ? new PlannedDataFile(job.data, job.dataName) : undefined;
+function plannedSave(job: SaveJob, bytes: Uint8Array, written: Promise<void>, extent: WrittenExtent): PlannedSave {
+  const file = job.data ? new PlannedDataFile(job.data, job.dataName, { file: job.tmpData, extent }) : undefined;
   const { model } = decodeModel(bytes, path.dirname(job.outPath), {
     missingExternalData: 'warn',
     externalSource: (location) => (location === job.dataName ? file : undefined),
   }, job.outPath);
   model.sourcePath = job.outPath;
-  return { model, written, verify: () => (file ? file.verify(job.tmpData) : null) };
+  const whenWritten = (tensors: Iterable<Tensor>): Promise<void> => {
+    let end = 0;
+    for (const t of tensors) if (file && t.storage.kind === 'external' && t.storage.source === file) end = Math.max(end, t.storage.offset + t.storage.length);
+    return file && end > 0 ? file.whenWritten(end) : Promise.resolve();
+  };
+  return { model, written, whenWritten, verify: () => (file ? file.verify(job.tmpData) : null) };
 }
 
 /** The model protobuf, tensors placed as planned. */

@@ -15,8 +15,16 @@
  *
  * Time and memory follow the ΔConvBlock weights, not the model: the saved model's
  * structure is loaded (external data stays on disk), and only each layer's tensors
- * are read, one layer at a time.
+ * are read, once, one layer at a time. The work is split so that each weight byte is
+ * touched few times: this thread reads a layer's constants and runs its region in
+ * onnxruntime (one session per distinct region structure, the weights fed as inputs:
+ * regionModel's weightsAsInputs), then hands the constants (not a copy) to the
+ * reference pool's worker, which unpacks them, compares them with the checkpoint
+ * (bytes first: weight-compare.ts) and computes the reference, while this thread
+ * reads and runs the next layer. Run while the model is written (`whenReadable`), it
+ * reads each layer once the writer has put it in the file.
  */
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { DataType, dtypeName } from '../ir/dtype.js';
@@ -27,8 +35,7 @@ import type { Tensor } from '../ir/tensor.js';
 import { loadModel } from '../onnx/load.js';
 import { sameFile, serializeModel } from '../onnx/save.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
-import { blockWeightsOf, foldBiases } from '../reference/block-weights.js';
-import type { DeltaConvBlockWeights } from '../reference/delta-conv-block.js';
+import { type BlockConstants, blockConstants } from '../reference/block-weights.js';
 import { type TokenWindow, pyramidReads, windowTokens } from '../reference/pyramid-conv.js';
 import { Checkpoint } from '../weights/checkpoint.js';
 import { scanNonFinite } from '../weights/nonfinite.js';
@@ -36,8 +43,9 @@ import { compareArrays } from './compare.js';
 import { type LayerRegion, cutLayerRegion, regionModel } from './layer-region.js';
 import { OrtModel, messageOf, missingKernelOp } from './onnxruntime.js';
 import { type GraphSnapshot, type OutsideComparison, compareOutsideNodes } from './outside-nodes.js';
-import { type ReferencePool, referencePool } from './reference-pool.js';
+import { type ReferencePool, type ReferenceResult, referencePool } from './reference-pool.js';
 import { normalSampler, seededRandom } from './seeded-random.js';
+import { opensByPath } from './weight-compare.js';
 
 export interface LayerCheckOptions {
   /**
@@ -50,6 +58,12 @@ export interface LayerCheckOptions {
   seed?: number;
   /** onnxruntime intra-op threads (default: the machine's cores, at most 4). */
   threads?: number;
+  /**
+   * Resolves once the given tensors of `converted` can be read as saved: a check run
+   * while the model is being written waits for each layer's bytes (saveModelAsync's
+   * `whenWritten`), so that it reads them from the file.
+   */
+  whenReadable?: (tensors: Tensor[]) => Promise<void>;
 }
 
 /** One layer's result. */
@@ -77,6 +91,8 @@ export interface LayerCheckResult {
   layers: LayerCheck[];
   /** Nodes outside the layers compared with the original model, or why not. */
   outside: OutsideComparison;
+  /** onnxruntime sessions the layers ran in: one per distinct region structure (their weights fed as inputs). */
+  sessions: number;
   /** Wall time of the whole check. */
   ms: number;
 }
@@ -85,8 +101,6 @@ export interface LayerCheckResult {
 export const OUTPUT_TOLERANCE: Partial<Record<DataType, number>> = { [DataType.FLOAT]: 1e-4, [DataType.FLOAT16]: 1e-2, [DataType.BFLOAT16]: 5e-2 };
 /** Element-wise |saved − checkpoint| / |checkpoint| allowed: a rounding or two of the type (the simple gate's B half is stored times √(Ci/2)). */
 export const WEIGHT_TOLERANCE: Partial<Record<DataType, number>> = { [DataType.FLOAT]: 5e-7, [DataType.FLOAT16]: 2e-3, [DataType.BFLOAT16]: 1.6e-2 };
-/** Smallest normal number per type: below it, differences are measured against it. */
-const SMALLEST: Partial<Record<DataType, number>> = { [DataType.FLOAT]: 2 ** -126, [DataType.FLOAT16]: 2 ** -14, [DataType.BFLOAT16]: 2 ** -126 };
 
 interface Size {
   batch: number;
@@ -146,13 +160,17 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
   const layers: LayerCheck[] = [];
   // Layer i's reference runs (in the pool's worker) while layer i + 1 is read and run in
   // onnxruntime; results are taken in order, so the first failing layer is the one named.
-  const pool = referencePool();
+  // (a checkpoint given as an object that is not its file's tensors is compared on this thread)
+  const pool = referencePool(checkpoint !== undefined && !opensByPath(checkpoint));
+  const sessions = new RegionSessions(threads);
+  let sessionCount = 0;
   let behind: Promise<LayerCheck> | null = null;
   try {
     for (const [index, layer] of provenance.entries()) {
       const region = cutLayerRegion(saved, layer);
       regions.push(region);
-      const ran = runLayer(saved, region, checkpoint, { seed: (options.seed ?? 1) * 7919 + index, threads }, pool);
+      await options.whenReadable?.(regionTensors(region));
+      const ran = runLayer(saved, region, checkpoint, { seed: (options.seed ?? 1) * 7919 + index, sessions }, pool);
       // (a layer that fails here fails after the one still behind it has been judged)
       const done = ran.then((finish) => finish());
       done.catch(() => {}); // (awaited below, in order)
@@ -162,6 +180,8 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
     if (behind) layers.push(await behind);
   } finally {
     await pool.close();
+    sessionCount = sessions.size;
+    await sessions.release();
   }
   let outside: OutsideComparison = { skipped: 'no original model given' };
   if (typeof original === 'string' && saved.sourcePath && sameFile(original, saved.sourcePath)) {
@@ -170,7 +190,7 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
     const before = typeof original === 'string' ? loadModel(original, { missingExternalData: 'warn' }) : original;
     outside = compareOutsideNodes(before, saved, regions);
   }
-  return { mode: 'layers', status: 'passed', layers, outside, ms: performance.now() - started };
+  return { mode: 'layers', status: 'passed', layers, outside, sessions: sessionCount, ms: performance.now() - started };
 }
 
 /**
@@ -182,8 +202,47 @@ async function runLayer(
   saved: Model,
   region: LayerRegion,
   checkpoint: Checkpoint | undefined,
-  o: { seed: number; threads: number },
+  o: { seed: number; sessions: RegionSessions },
   pool: ReferencePool,
+): Promise<() => Promise<LayerCheck>> {
+  // The region's constants are read from the file once, for its weights and its onnxruntime model both, and let go after.
+  const held = readOnce(regionTensors(region));
+  try {
+    return await runRegion(saved, region, checkpoint, o, pool, held.fresh);
+  } finally {
+    held.release();
+  }
+}
+
+/**
+ * Holds the bytes of `tensors` stored in files in memory until `release` is called;
+ * `fresh`: the buffers read for them (nothing else refers to them).
+ */
+function readOnce(tensors: Tensor[]): { fresh: Set<ArrayBufferLike>; release: () => void } {
+  const stored = new Map<Tensor, Tensor['storage']>();
+  const fresh = new Set<ArrayBufferLike>();
+  for (const t of tensors) {
+    if (t.storage.kind !== 'external' || stored.has(t)) continue;
+    stored.set(t, t.storage);
+    const bytes = t.bytes();
+    if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) fresh.add(bytes.buffer);
+    t.storage = { kind: 'inline', bytes, encoding: 'raw' };
+  }
+  return {
+    fresh,
+    release: () => {
+      for (const [t, s] of stored) t.storage = s;
+    },
+  };
+}
+
+async function runRegion(
+  saved: Model,
+  region: LayerRegion,
+  checkpoint: Checkpoint | undefined,
+  o: { seed: number; sessions: RegionSessions },
+  pool: ReferencePool,
+  fresh: Set<ArrayBufferLike>,
 ): Promise<() => Promise<LayerCheck>> {
   const t0 = performance.now();
   const { layer, dtype } = region;
@@ -191,13 +250,23 @@ async function runLayer(
   const fail = (stage: string, why: string): never => {
     throw new DeltacError('DELTAC_E_CHECK_FAILED', `layer ${name}: ${why}`, { layer: name, stage });
   };
-  let weights: DeltaConvBlockWeights;
-  try {
-    weights = blockWeightsOf(region.nodes, layer, name);
-  } catch (e) {
+  /** A weight that cannot be read back (a missing or misshapen constant) fails the layer at 'weights'. */
+  const unreadable = (e: unknown): never => {
     if (isDeltacError(e) && (e.code === 'DELTAC_E_UNSUPPORTED_MODEL' || e.code === 'DELTAC_E_TENSOR_DATA')) return fail('weights', e.message.replace(`layer ${name}: `, ''));
     throw e;
+  };
+  // The block's constants as read; they are unpacked (and compared with the checkpoint) where
+  // the reference is computed, the pool's worker, and handed to it rather than copied.
+  let constants: BlockConstants;
+  try {
+    constants = blockConstants(region.nodes, name);
+  } catch (e) {
+    return unreadable(e);
   }
+  const weights = { constants, shape: layer, layer: name };
+  const transfer = [...new Set(Object.values('slots' in constants ? constants.slots : constants.labels).map((r) => r?.bytes.buffer))].filter(
+    (b): b is ArrayBuffer => b instanceof ArrayBuffer && fresh.has(b),
+  );
   const result: LayerCheck = {
     layer: name,
     dtype: dtypeName(dtype),
@@ -209,79 +278,77 @@ async function runLayer(
     weightTolerance: WEIGHT_TOLERANCE[dtype] ?? 5e-7,
     ms: 0,
   };
-  // (with a checkpoint, a NaN or ±Inf in the saved weights is a difference from it)
-  const nonFiniteWeight = checkpoint ? null : firstNonFinite(weights);
-  if (nonFiniteWeight) fail('weights', `its saved ${nonFiniteWeight} is not finite`);
-  if (checkpoint) {
-    const diff = compareWithCheckpoint(weights, checkpoint, layer, dtype);
+  // The weights are compared with the checkpoint where the reference is computed (the pool's
+  // worker), and that verdict comes first: a layer whose weights differ fails for them, whatever
+  // onnxruntime then made of it.
+  const params = { channels: layer.channels, inner: layer.inner, kernel: layer.kernel, scales: layer.scales, gate: layer.gate };
+  const compare = checkpoint ? { checkpoint: pool.where === 'worker' ? checkpoint.path : checkpoint, layer, dtype } : undefined;
+  /** The worker's verdict on the weights: an error unpacking them, a NaN or ±Inf, a difference from the checkpoint. */
+  const judgeWeights = async (job: Promise<ReferenceResult>): Promise<ReferenceResult> => {
+    const r = await job.catch(unreadable);
+    if (r.nonFiniteWeight) fail('weights', `its saved ${r.nonFiniteWeight} is not finite`);
+    const diff = r.weightDiff;
+    if (!diff) return r;
     result.weightError = diff.error;
     if (!(diff.error <= result.weightTolerance)) {
       fail('weights', `its saved ${diff.where} is ${diff.saved}, the checkpoint's ${diff.expected} (relative difference ${fmt(diff.error)} > ${fmt(result.weightTolerance)} for ${dtypeName(dtype)})`);
     }
-  }
-  const sizes = layerSizes(layer);
-  if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16) {
-    result.notRun = `onnxruntime-node has no ${dtypeName(dtype)} tensors`;
+    return r;
+  };
+  const weightsOnly = () => judgeWeights(pool.compute({ weights, params, runs: [], compare }, transfer));
+  /** Fails at `stage`, unless the weights fail first. */
+  const failAfterWeights = async (stage: string, why: string): Promise<never> => {
+    await weightsOnly();
+    return fail(stage, why);
+  };
+  /** What is left when onnxruntime cannot run the layer: its weights. */
+  const notRun = (why: string) => {
+    result.notRun = why;
     result.ms = performance.now() - t0;
-    return async () => result;
-  }
-  const built = regionModel(saved, region);
-  let session: OrtModel;
+    const judged = weightsOnly();
+    judged.catch(() => {}); // (awaited when the layer is taken)
+    return async () => (await judged, result);
+  };
+  const sizes = layerSizes(layer);
+  if (dtype !== DataType.FLOAT && dtype !== DataType.FLOAT16) return notRun(`onnxruntime-node has no ${dtypeName(dtype)} tensors`);
+  // One session per distinct region structure, the weights fed as inputs; where that session
+  // cannot load or run, the region with the layer's own names and constants, in a session of its
+  // own, says what onnxruntime makes of it.
+  const shared = regionModel(saved, region, { weightsAsInputs: true });
+  let attempt: Attempt;
   try {
-    // One run per size: pre-packed weights and the fusions and layout changes of the higher
-    // optimization levels (made for many runs) cost more than they save; the semantics are the same.
-    session = await OrtModel.load(`layer ${name}`, { threads: o.threads, quiet: true, prepacking: false, optimization: 'basic' }, serializeModel(built.model));
+    const session = await o.sessions.get(`layer ${name}`, serializeModel(shared.model));
+    attempt = await runSizes(session, shared, weightFeeds(shared.weights), sizes, layer, dtype, o.seed);
   } catch (e) {
-    const missing = missingKernel(e);
-    if (missing) {
-      result.notRun = missing;
-      result.ms = performance.now() - t0;
-      return async () => result;
-    }
-    return fail('load', `onnxruntime cannot load its region: ${messageOf(e)}`);
+    attempt = { stage: 'load', why: messageOf(e) };
   }
-  const params = { channels: layer.channels, inner: layer.inner, kernel: layer.kernel, scales: layer.scales, gate: layer.gate };
-  const runs: { x: Float32Array; size: Size; got: Float32Array }[] = [];
-  try {
-    for (const [k, size] of sizes.entries()) {
-      const n = size.height * size.width;
-      const x = seededTokens(size, layer, dtype, o.seed * 16 + k);
-      const feeds: Record<string, ort.Tensor> = { [built.inputs.tokens]: toOrt(x, dtype, [size.batch, n, layer.channels]) };
-      if (built.inputs.hwSource) {
-        const dims = [1, 1, 1, 1];
-        const [h, w] = layer.region!.hwAxes ?? [2, 3];
-        dims[h] = size.height;
-        dims[w] = size.width;
-        const source = built.model.graph.inputs[1]!.type;
-        feeds[built.inputs.hwSource] = zeros(source?.kind === 'tensor' ? source.dtype : dtype, dims);
-      }
-      let got: ort.Tensor;
-      try {
-        got = (await session.runTensors(feeds, [built.output]))[built.output]!;
-      } catch (e) {
-        return fail('run', `onnxruntime cannot run its region on tokens ${formatSize(size)} (batch×H×W): ${messageOf(e)}`);
-      }
-      result.sizes.push(formatSize(size));
-      const expectDims = [size.batch, n, layer.channels];
-      if ([...got.dims].join(',') !== expectDims.join(',')) {
-        fail('outputs', `gives [${got.dims.join(', ')}] for tokens ${formatSize(size)} (batch×H×W), expected [${expectDims.join(', ')}]`);
-      }
-      const whole = fromOrt(got);
-      const bad = scanNonFinite(floatBytes(whole), DataType.FLOAT);
-      if (bad) {
-        fail('nonfinite', `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite`);
-      }
-      runs.push({ x, size, got: size.window ? windowTokens(whole, size, layer.channels, size.window) : whole });
+  if ('stage' in attempt) {
+    const own = regionModel(saved, region);
+    let session: OrtModel;
+    try {
+      session = await OrtModel.load(`layer ${name}`, SESSION_OPTIONS(o.sessions.threads), serializeModel(own.model));
+    } catch (e) {
+      const missing = missingKernel(e);
+      if (missing) return notRun(missing);
+      return failAfterWeights('load', `onnxruntime cannot load its region: ${messageOf(e)}`);
     }
-  } finally {
-    await session.release();
+    try {
+      attempt = await runSizes(session, own, {}, sizes, layer, dtype, o.seed);
+    } finally {
+      await session.release();
+    }
+    if ('stage' in attempt) return failAfterWeights(attempt.stage, attempt.why);
   }
-  const references = pool.compute({ weights, params, runs: runs.map(({ x, size }) => ({ x, size: { batch: size.batch, height: size.height, width: size.width }, window: size.window })) });
+  const runs = attempt.runs;
+  result.sizes.push(...runs.map((r) => formatSize(r.size)));
+  const references = pool.compute({ weights, params, runs: runs.map(({ x, size }) => ({ x, size: { batch: size.batch, height: size.height, width: size.width }, window: size.window })), compare }, transfer);
+  references.catch(() => {}); // (judged when the layer is taken)
   const ranMs = performance.now() - t0;
   return async () => {
     const t1 = performance.now();
+    const { outputs } = await judgeWeights(references);
     let worst = 0;
-    for (const [k, reference] of (await references).entries()) {
+    for (const [k, reference] of outputs.entries()) {
       const { size, got: actual } = runs[k]!;
       const c = compareArrays(actual, reference);
       worst = Math.max(worst, c.rel);
@@ -300,87 +367,119 @@ async function runLayer(
   };
 }
 
-// ---- weights -----------------------------------------------------------------------
+/**
+ * One run per size: pre-packed weights and the fusions and layout changes of the higher
+ * optimization levels (made for many runs) cost more than they save; the semantics are the same.
+ */
+const SESSION_OPTIONS = (threads: number) => ({ threads, quiet: true, prepacking: false, optimization: 'basic' as const });
 
-const WEIGHT_NAMES: Record<keyof DeltaConvBlockWeights, string> = {
-  upWeight: 'conv_up.weight',
-  upBias: 'conv_up.bias',
-  gateWeights: 'gates.conv_spatial.weight',
-  outWeight: 'conv_out.weight',
-  outBias: 'conv_out.bias',
-  poolWeight: 'conv_pool.weight',
-  poolBias: 'conv_pool.bias + conv_out.bias',
-};
+/** The check's onnxruntime sessions, one per distinct region model (regionModel's weightsAsInputs), released at its end. */
+class RegionSessions {
+  private readonly byModel = new Map<string, Promise<OrtModel>>();
 
-function firstNonFinite(w: DeltaConvBlockWeights): string | null {
-  for (const [key, label] of Object.entries(WEIGHT_NAMES)) {
-    const a = w[key as keyof DeltaConvBlockWeights];
-    const i = scanNonFinite(floatBytes(a), DataType.FLOAT)?.first;
-    if (i !== undefined) return `${label}[${i}] (${a[i]})`;
+  constructor(readonly threads: number) {}
+
+  get(label: string, model: Uint8Array): Promise<OrtModel> {
+    const key = createHash('sha256').update(model).digest('hex');
+    let session = this.byModel.get(key);
+    if (!session) {
+      session = OrtModel.load(label, SESSION_OPTIONS(this.threads), model);
+      session.catch(() => {}); // (each layer that asks for it sees the failure)
+      this.byModel.set(key, session);
+    }
+    return session;
   }
-  return null;
-}
 
-/** The checkpoint's tensors for `layer`, cast to `dtype` as the conversion casts them, in the reference's layouts (biases folded). */
-function checkpointWeights(checkpoint: Checkpoint, layer: ProvenanceLayer, dtype: DataType): DeltaConvBlockWeights {
-  const block = layer.checkpointBlock ? checkpoint.blocks.get(layer.checkpointBlock) : undefined;
-  if (!block) {
-    throw new DeltacError('DELTAC_E_CHECK_FAILED', `layer ${layer.modulePath}: the checkpoint "${checkpoint.path}" has no block "${layer.checkpointBlock ?? '?'}", which the model records for it; is it the checkpoint the model was converted with?`, { layer: layer.modulePath, stage: 'weights' });
+  get size(): number {
+    return this.byModel.size;
   }
-  const t = checkpoint.read(block);
-  const f = (x: Tensor) => x.castTo(dtype).toFloat32();
-  const gates = t.gates.map(f);
-  const gateWeights = new Float32Array(gates.reduce((a, g) => a + g.length, 0));
-  gates.reduce((at, g) => (gateWeights.set(g, at), at + g.length), 0);
-  return foldBiases({ upWeight: f(t.upWeight), upBias: f(t.upBias), gateWeights, outWeight: f(t.outWeight), outBias: f(t.outBias), poolWeight: f(t.poolWeight), poolBias: f(t.poolBias) });
-}
 
-interface WeightDiff {
-  error: number;
-  where: string;
-  saved: number;
-  expected: number;
-}
-
-function compareWithCheckpoint(saved: DeltaConvBlockWeights, checkpoint: Checkpoint, layer: ProvenanceLayer, dtype: DataType): WeightDiff {
-  const expected = checkpointWeights(checkpoint, layer, dtype);
-  const floor = SMALLEST[dtype] ?? 2 ** -126;
-  const { kernel: K, inner: Ci } = layer;
-  let worst: WeightDiff = { error: 0, where: '', saved: 0, expected: 0 };
-  for (const [key, label] of Object.entries(WEIGHT_NAMES)) {
-    const a = saved[key as keyof DeltaConvBlockWeights];
-    const b = expected[key as keyof DeltaConvBlockWeights];
-    if (a.length !== b.length) return { error: Infinity, where: `${label} (${a.length} values)`, saved: NaN, expected: b.length };
-    const { error, index } = worstRelative(a, b, floor);
-    if (error > worst.error) worst = { error, where: key === 'gateWeights' ? gateWhere(index, K, Ci) : `${label}[${index}]`, saved: a[index]!, expected: b[index]! };
+  async release(): Promise<void> {
+    for (const s of this.byModel.values()) await s.then((m) => m.release(), () => {});
+    this.byModel.clear();
   }
-  return worst;
 }
 
-/** The largest |a − b| / max(|b|, floor) and where (NaN counts as Infinity). */
-function worstRelative(a: Float32Array, b: Float32Array, floor: number): { error: number; index: number } {
-  let error = 0;
-  let index = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i]! - b[i]!);
-    const scale = Math.max(Math.abs(b[i]!), floor);
-    if (d <= error * scale) continue; // the common case, without a division
-    const e = d / scale;
-    if (!(e <= error)) {
-      error = Number.isNaN(e) ? Infinity : e;
-      index = i;
-      if (error === Infinity) break;
+/** The weights regionModel made inputs, as onnxruntime tensors over their bytes. */
+function weightFeeds(weights: Map<string, Tensor>): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const [name, t] of weights) {
+    const b = t.bytes();
+    const n = t.elementCount;
+    const aligned = (size: number) => (b.byteOffset % size === 0 ? b : b.slice());
+    switch (t.dtype) {
+      case DataType.FLOAT16: {
+        const a = aligned(2);
+        feeds[name] = new ort.Tensor('float16', new Uint16Array(a.buffer, a.byteOffset, n), t.dims);
+        break;
+      }
+      case DataType.DOUBLE: {
+        const a = aligned(8);
+        feeds[name] = new ort.Tensor('float64', new Float64Array(a.buffer, a.byteOffset, n), t.dims);
+        break;
+      }
+      default: {
+        // (float32; a bfloat16 layer is not run)
+        const a = aligned(4);
+        feeds[name] = new ort.Tensor('float32', new Float32Array(a.buffer, a.byteOffset, n), t.dims);
+      }
     }
   }
-  return { error, index };
+  return feeds;
 }
 
-/** "gate 1 conv_spatial.weight [i, j, c]" for a flat index of [S, K, K, Ci]. */
-function gateWhere(i: number, K: number, Ci: number): string {
-  const c = i % Ci;
-  const j = Math.floor(i / Ci) % K;
-  const r = Math.floor(i / (Ci * K)) % K;
-  return `gate ${Math.floor(i / (Ci * K * K))} conv_spatial.weight [${r}, ${j}, ${c}]`;
+/** A region's runs at every size, or where onnxruntime failed. */
+type Attempt = { runs: { x: Float32Array; size: Size; got: Float32Array }[] } | { stage: string; why: string };
+
+async function runSizes(
+  session: OrtModel,
+  built: ReturnType<typeof regionModel>,
+  weights: Record<string, ort.Tensor>,
+  sizes: Size[],
+  layer: ProvenanceLayer,
+  dtype: DataType,
+  seed: number,
+): Promise<Attempt> {
+  const runs: { x: Float32Array; size: Size; got: Float32Array }[] = [];
+  for (const [k, size] of sizes.entries()) {
+    const n = size.height * size.width;
+    const x = seededTokens(size, layer, dtype, seed * 16 + k);
+    const feeds: Record<string, ort.Tensor> = { ...weights, [built.inputs.tokens]: toOrt(x, dtype, [size.batch, n, layer.channels]) };
+    if (built.inputs.hwSource) {
+      const dims = [1, 1, 1, 1];
+      const [h, w] = layer.region!.hwAxes ?? [2, 3];
+      dims[h] = size.height;
+      dims[w] = size.width;
+      const source = built.model.graph.inputs[1]!.type;
+      feeds[built.inputs.hwSource] = zeros(source?.kind === 'tensor' ? source.dtype : dtype, dims);
+    }
+    let got: ort.Tensor;
+    try {
+      got = (await session.runTensors(feeds, [built.output]))[built.output]!;
+    } catch (e) {
+      return { stage: 'run', why: `onnxruntime cannot run its region on tokens ${formatSize(size)} (batch×H×W): ${messageOf(e)}` };
+    }
+    const expectDims = [size.batch, n, layer.channels];
+    if ([...got.dims].join(',') !== expectDims.join(',')) {
+      return { stage: 'outputs', why: `gives [${got.dims.join(', ')}] for tokens ${formatSize(size)} (batch×H×W), expected [${expectDims.join(', ')}]` };
+    }
+    const whole = fromOrt(got);
+    const bad = scanNonFinite(floatBytes(whole), DataType.FLOAT);
+    if (bad) {
+      return { stage: 'nonfinite', why: `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite` };
+    }
+    runs.push({ x, size, got: size.window ? windowTokens(whole, size, layer.channels, size.window) : whole });
+  }
+  return { runs };
+}
+
+// ---- weights -----------------------------------------------------------------------
+
+/** The constants a layer's region reads. */
+function regionTensors(region: LayerRegion): Tensor[] {
+  const tensors: Tensor[] = [];
+  for (const n of [...region.nodes, ...region.edges]) for (const v of n.inputs) if (v?.initializer) tensors.push(v.initializer);
+  return tensors;
 }
 
 // ---- inputs and outputs ------------------------------------------------------------

@@ -9,11 +9,12 @@
  *   tokens [B, N, C] ──┐
  *   hw source [.. H .. W ..] ─ Shape ─┴─ (the block's nodes) ─→ output [B, N, C]
  */
-import { DataType } from '../ir/dtype.js';
+import { DataType, isFloatType } from '../ir/dtype.js';
 import { DeltacError } from '../ir/errors.js';
 import { Graph } from '../ir/graph.js';
 import { Model } from '../ir/model.js';
 import type { Node } from '../ir/node.js';
+import type { Tensor } from '../ir/tensor.js';
 import { runInference } from '../ir/shape-inference/infer.js';
 import type { Value } from '../ir/value.js';
 import { type ProvenanceLayer, readProvenance } from '../passes/delta-conv/provenance.js';
@@ -120,8 +121,18 @@ const TOKENS_DIMS = ['batch', 'tokens'];
  * (the same tensors: external data is read when the model is serialized, only the
  * layer's), and the model's opset imports and local functions (a runtime that knows
  * ai.deltac PyramidConvBlock only as a function needs it).
+ *
+ * With `weightsAsInputs`, the float constants of 16 or more elements (the block's
+ * weights and biases) become inputs instead, fed from `weights`, and every name is
+ * canonical (n0, v0, w0, c0… in graph order): layers of the same structure then make
+ * the same model, byte for byte, and one onnxruntime session runs them all.
  */
-export function regionModel(model: Model, region: LayerRegion): { model: Model; inputs: { tokens: string; hwSource: string | null }; output: string } {
+export function regionModel(
+  model: Model,
+  region: LayerRegion,
+  options: { weightsAsInputs?: boolean } = {},
+): { model: Model; inputs: { tokens: string; hwSource: string | null }; output: string; weights: Map<string, Tensor> } {
+  const canonical = options.weightsAsInputs === true;
   const m = new Model(new Graph('layer'));
   m.irVersion = model.irVersion;
   for (const [d, v] of model.opsetImports) m.opsetImports.set(d, v);
@@ -129,37 +140,48 @@ export function regionModel(model: Model, region: LayerRegion): { model: Model; 
   m.producerName = 'deltac layer check';
   const g = m.graph;
   const map = new Map<Value, Value>();
+  const weights = new Map<string, Tensor>();
   const c = region.layer.channels;
-  map.set(region.tokens, g.addInput(region.tokens.name, { kind: 'tensor', dtype: region.dtype, shape: [...TOKENS_DIMS, c] }));
+  const tokensName = canonical ? 'tokens' : region.tokens.name;
+  map.set(region.tokens, g.addInput(tokensName, { kind: 'tensor', dtype: region.dtype, shape: [...TOKENS_DIMS, c] }));
+  let hwName: string | null = null;
   if (region.hwSource) {
     const dtype = floatType(region.hwSource) ?? region.dtype;
-    map.set(region.hwSource, g.addInput(region.hwSource.name, { kind: 'tensor', dtype, shape: ['d0', 'd1', 'd2', 'd3'] }));
+    hwName = canonical ? 'hw_source' : region.hwSource.name;
+    map.set(region.hwSource, g.addInput(hwName, { kind: 'tensor', dtype, shape: ['d0', 'd1', 'd2', 'd3'] }));
   }
+  let constants = 0;
   const value = (v: Value): Value => {
     let mapped = map.get(v);
     if (!mapped) {
-      if (!v.initializer) throw new Error(`layer region: "${v.name}" has no definition`); // cutLayerRegion admits only closed regions
-      mapped = g.addInitializer(v.name, v.initializer, true);
+      const t = v.initializer;
+      if (!t) throw new Error(`layer region: "${v.name}" has no definition`); // cutLayerRegion admits only closed regions
+      if (canonical && isFloatType(t.dtype) && t.elementCount >= 16) {
+        const name = `w${weights.size}`;
+        mapped = g.addInput(name, { kind: 'tensor', dtype: t.dtype, shape: [...t.dims] });
+        weights.set(name, t);
+      } else mapped = g.addInitializer(canonical ? `c${constants++}` : v.name, t, true);
       map.set(v, mapped);
     }
     return mapped;
   };
-  for (const n of region.nodes) {
+  let values = 0;
+  for (const [i, n] of region.nodes.entries()) {
     const copy = g.addNode(n.opType, n.inputs.map((v) => (v ? value(v) : null)), {
       domain: n.domain,
-      name: n.name,
-      outputs: n.outputs.map((o) => o.name),
+      name: canonical ? `n${i}` : n.name,
+      outputs: n.outputs.map((o) => (canonical ? `v${values++}` : o.name)),
       attributes: Object.fromEntries(n.attributes),
     });
     copy.overload = n.overload;
-    n.outputs.forEach((o, i) => map.set(o, copy.outputs[i]!));
+    n.outputs.forEach((o, k) => map.set(o, copy.outputs[k]!));
   }
   const out = map.get(region.output)!;
   g.addOutput(out);
   const inferred = runInference(m).types.get(out);
   out.type = inferred?.kind === 'tensor' ? { ...inferred, shape: inferred.shape?.map(() => null) ?? null } : { kind: 'tensor', dtype: region.dtype, shape: null };
   out.typeSource = 'declared';
-  return { model: m, inputs: { tokens: region.tokens.name, hwSource: region.hwSource?.name ?? null }, output: out.name };
+  return { model: m, inputs: { tokens: tokensName, hwSource: hwName }, output: out.name, weights };
 }
 
 /**

@@ -254,6 +254,38 @@ describe('the model as it is being saved (whilePlanned, PlannedDataFile)', () =>
     for (const [name, v] of back.graph.initializers) expect(seen[name], name).toEqual(Array.from(v.initializer!.toFloat32().subarray(0, 3)));
   });
 
+  it('whenWritten: a tensor waited for is read from the file being written (nothing of it left to verify)', async () => {
+    const dir = freshDir();
+    const out = path.join(dir, 'out.onnx');
+    const m = converted();
+    const early = startDataCopy(m, out);
+    expect(early).toBeDefined();
+    let fromFile: number[] = [];
+    let planned: number[] = [];
+    let verified: unknown = 'not called';
+    await saveModelAsync(m, out, {
+      early,
+      whilePlanned: async (p) => {
+        const delta = p.model.graph.initializers.get('delta')!.initializer!;
+        const s = delta.storage;
+        if (s.kind !== 'external') throw new Error('delta is not external');
+        planned = Array.from(delta.toFloat32().subarray(0, 2)); // (before it is written: from the plan)
+        await p.whenWritten([delta]);
+        // Its bytes are in the temp data file now: changed there, the change is what a read sees.
+        const tmpData = fs.readdirSync(dir).find((f) => f.startsWith('out.onnx.data.tmp-'))!;
+        const fd = fs.openSync(path.join(dir, tmpData), 'r+');
+        fs.writeSync(fd, Buffer.from(new Float32Array([1234.5]).buffer), 0, 4, s.offset);
+        fs.closeSync(fd);
+        fromFile = Array.from(delta.toFloat32().subarray(0, 2));
+        await p.written;
+        verified = p.verify(); // (the read before whenWritten is verified: its first 4 bytes changed since)
+      },
+    });
+    expect(planned).toEqual(Array.from(values(2, 9).subarray(0, 2)).map((v) => Math.fround(v)));
+    expect(fromFile).toEqual([1234.5, planned[1]]);
+    expect(verified).toMatchObject({ length: 8 * MiB });
+  });
+
   it('a failing whilePlanned fails the save: nothing is left', async () => {
     const dir = freshDir();
     await expect(saveModelAsync(converted(), path.join(dir, 'out.onnx'), { whilePlanned: async () => Promise.reject(new Error('the check crashed')) })).rejects.toMatchObject({ code: 'DELTAC_E_WRITE' });

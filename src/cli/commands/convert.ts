@@ -269,7 +269,7 @@ async function convertAndSave(
   let layers: ConvertJob['layers'];
   const checkWhileWriting = async (planned: PlannedSave) => {
     try {
-      const result = await checkLayers(before!, planned.model, { weights: values.weights });
+      const result = await checkLayers(before!, planned.model, { weights: values.weights, whenReadable: planned.whenWritten });
       await planned.written;
       const differs = planned.verify();
       if (differs) {

@@ -304,7 +304,7 @@ function transpose2d(t: Tensor, dtype: DataType, scratch: Scratch): Tensor {
 }
 
 /** Transposes r×c elements of `size` bytes, bit for bit. */
-function transposeBytes(b: Uint8Array, r: number, c: number, size: number, into?: Uint8Array): Uint8Array {
+export function transposeBytes(b: Uint8Array, r: number, c: number, size: number, into?: Uint8Array): Uint8Array {
   // a copy at offset 0 when unaligned (Buffer.slice would be a view at the same offset)
   const aligned = b.byteOffset % size === 0 ? b : new Uint8Array(b);
   const n = r * c;
