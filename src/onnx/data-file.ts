@@ -509,7 +509,8 @@ export class PlannedDataFile implements ByteSource {
   }
 
   read(offset: number, length: number): Uint8Array {
-    if (this.written && offset + length <= this.written.extent.final) return readRange(this.written.file, offset, length);
+    // (a source per read: the file grows while it is written, and a source keeps the size it saw first)
+    if (this.written && offset + length <= this.written.extent.final) return new FileByteSource(this.written.file, this.description).read(offset, length);
     this.reads.push([offset, length]);
     return this.expected(offset, length);
   }
@@ -567,20 +568,4 @@ export class PlannedDataFile implements ByteSource {
       fs.closeSync(fd);
     }
   }
-}
-
-/** Bytes [offset, offset + length) of `file`, which holds them. */
-function readRange(file: string, offset: number, length: number): Uint8Array {
-  const out = Buffer.allocUnsafe(length);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let done = 0; done < length; ) {
-      const n = fs.readSync(fd, out, done, length - done, offset + done);
-      if (n === 0) throw new DeltacError('DELTAC_E_TENSOR_DATA', `bytes [${offset}, ${offset + length}) of "${file}" are not all there`);
-      done += n;
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out;
 }

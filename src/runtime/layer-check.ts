@@ -163,7 +163,6 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
   // (a checkpoint given as an object that is not its file's tensors is compared on this thread)
   const pool = referencePool(checkpoint !== undefined && !opensByPath(checkpoint));
   const sessions = new RegionSessions(threads);
-  let sessionCount = 0;
   let behind: Promise<LayerCheck> | null = null;
   try {
     for (const [index, layer] of provenance.entries()) {
@@ -180,7 +179,6 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
     if (behind) layers.push(await behind);
   } finally {
     await pool.close();
-    sessionCount = sessions.size;
     await sessions.release();
   }
   let outside: OutsideComparison = { skipped: 'no original model given' };
@@ -190,7 +188,7 @@ export async function checkLayers(original: string | Model | GraphSnapshot | nul
     const before = typeof original === 'string' ? loadModel(original, { missingExternalData: 'warn' }) : original;
     outside = compareOutsideNodes(before, saved, regions);
   }
-  return { mode: 'layers', status: 'passed', layers, outside, sessions: sessionCount, ms: performance.now() - started };
+  return { mode: 'layers', status: 'passed', layers, outside, sessions: sessions.size, ms: performance.now() - started };
 }
 
 /**
@@ -390,13 +388,13 @@ class RegionSessions {
     return session;
   }
 
+  /** Sessions made so far (released ones included). */
   get size(): number {
     return this.byModel.size;
   }
 
   async release(): Promise<void> {
     for (const s of this.byModel.values()) await s.then((m) => m.release(), () => {});
-    this.byModel.clear();
   }
 }
 
@@ -405,25 +403,15 @@ function weightFeeds(weights: Map<string, Tensor>): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
   for (const [name, t] of weights) {
     const b = t.bytes();
-    const n = t.elementCount;
-    const aligned = (size: number) => (b.byteOffset % size === 0 ? b : b.slice());
-    switch (t.dtype) {
-      case DataType.FLOAT16: {
-        const a = aligned(2);
-        feeds[name] = new ort.Tensor('float16', new Uint16Array(a.buffer, a.byteOffset, n), t.dims);
-        break;
-      }
-      case DataType.DOUBLE: {
-        const a = aligned(8);
-        feeds[name] = new ort.Tensor('float64', new Float64Array(a.buffer, a.byteOffset, n), t.dims);
-        break;
-      }
-      default: {
-        // (float32; a bfloat16 layer is not run)
-        const a = aligned(4);
-        feeds[name] = new ort.Tensor('float32', new Float32Array(a.buffer, a.byteOffset, n), t.dims);
-      }
-    }
+    /** The bytes as elements of `T` (copied first when they do not start on an element boundary). */
+    const view = <T>(T: { BYTES_PER_ELEMENT: number; new (buffer: ArrayBufferLike, offset: number, length: number): T }): T => {
+      const a = b.byteOffset % T.BYTES_PER_ELEMENT === 0 ? b : b.slice();
+      return new T(a.buffer, a.byteOffset, t.elementCount);
+    };
+    // (float32 otherwise: a bfloat16 layer is not run)
+    if (t.dtype === DataType.FLOAT16) feeds[name] = new ort.Tensor('float16', view(Uint16Array), t.dims);
+    else if (t.dtype === DataType.DOUBLE) feeds[name] = new ort.Tensor('float64', view(Float64Array), t.dims);
+    else feeds[name] = new ort.Tensor('float32', view(Float32Array), t.dims);
   }
   return feeds;
 }
@@ -464,7 +452,7 @@ async function runSizes(
       return { stage: 'outputs', why: `gives [${got.dims.join(', ')}] for tokens ${formatSize(size)} (batch×H×W), expected [${expectDims.join(', ')}]` };
     }
     const whole = fromOrt(got);
-    const bad = scanNonFinite(floatBytes(whole), DataType.FLOAT);
+    const bad = scanNonFinite(whole, DataType.FLOAT);
     if (bad) {
       return { stage: 'nonfinite', why: `gives ${bad.count} NaN/Inf of ${whole.length} outputs on tokens ${formatSize(size)} (batch×H×W; the first at ${position(bad.first, size, layer.channels)}) where the reference ΔConvBlock's are finite` };
     }
@@ -539,8 +527,6 @@ function position(index: number, size: Size, c: number, w?: TokenWindow): string
   const t = token % perImage;
   return `image ${Math.floor(token / perImage)}, row ${Math.floor(t / cols) + (w?.rows[0] ?? 0)}, column ${(t % cols) + (w?.cols[0] ?? 0)}, channel ${index % c}`;
 }
-
-const floatBytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
 function worstIndex(a: Float32Array, b: Float32Array): number {
   let at = 0;

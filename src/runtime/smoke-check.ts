@@ -264,7 +264,7 @@ function nonFiniteOf(t: ort.Tensor) {
   const dtype = ORT_FLOATS[t.type];
   if (dtype === undefined) return null;
   const data = t.data as ArrayBufferView;
-  return scanNonFinite(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dtype);
+  return scanNonFinite(data, dtype);
 }
 
 /** "com.microsoft NhwcConv has no CPU kernel" when onnxruntime says it has no implementation for an operator. */

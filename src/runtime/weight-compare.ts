@@ -73,7 +73,7 @@ export const WEIGHT_NAMES: Record<keyof DeltaConvBlockWeights, string> = {
 export function firstNonFinite(w: DeltaConvBlockWeights): string | null {
   for (const [key, label] of Object.entries(WEIGHT_NAMES)) {
     const a = w[key as keyof DeltaConvBlockWeights];
-    const i = scanNonFinite(floatBytes(a), DataType.FLOAT)?.first;
+    const i = scanNonFinite(a, DataType.FLOAT)?.first;
     if (i !== undefined) return `${label}[${i}] (${a[i]})`;
   }
   return null;
@@ -188,7 +188,7 @@ export function compareWithCheckpoint(saved: DeltaConvBlockWeights, checkpoint: 
 function worstRelative(a: Float32Array, b: Float32Array, floor: number): { error: number; index: number } {
   // the common case, the same bits (a conversion copies or casts the checkpoint's values): then only a NaN or ±Inf differs
   if (Buffer.compare(floatBytes(a), floatBytes(b)) === 0) {
-    const bad = scanNonFinite(floatBytes(a), DataType.FLOAT);
+    const bad = scanNonFinite(a, DataType.FLOAT);
     return bad ? { error: Infinity, index: bad.first } : { error: 0, index: 0 };
   }
   let error = 0;

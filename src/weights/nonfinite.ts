@@ -41,11 +41,13 @@ const FORMATS: Partial<Record<DataType, Format>> = {
 const CHUNK = 1 << 16;
 
 /**
- * Counts the NaN/±Inf elements of little-endian `bytes` of element type `dtype`;
- * null when all are finite (or the type is not a float type). `offset` is added to
- * the reported first index (for callers that scan a tensor in pieces).
+ * Counts the NaN/±Inf elements of little-endian `data` (bytes, or a typed array's
+ * elements as bytes) of element type `dtype`; null when all are finite (or the type is
+ * not a float type). `offset` is added to the reported first index (for callers that
+ * scan a tensor in pieces).
  */
-export function scanNonFinite(bytes: Uint8Array, dtype: DataType, offset = 0): NonFiniteSummary | null {
+export function scanNonFinite(data: ArrayBufferView, dtype: DataType, offset = 0): NonFiniteSummary | null {
+  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const f = FORMATS[dtype];
   if (!f) return null;
   const n = Math.floor(bytes.byteLength / f.size);

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../src/pipeline/schedulers/index.js';
+import { compareArrays } from '../../src/runtime/compare.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 interface TraceCase {
@@ -28,16 +29,6 @@ interface TraceCase {
 
 const SHARED = path.resolve(REPO_ROOT, '../shared/references/schedulers.json');
 const FIXTURE = path.join(REPO_ROOT, 'test/fixtures/pipeline/scheduler-traces.json');
-
-function relativeError(actual: Float32Array, expected: number[]): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return diff / scale;
-}
 
 /** Distance in float32 units in the last place (both are float32 values). */
 function ulps(a: number, b: number): number {
@@ -55,9 +46,9 @@ function replay(c: TraceCase): number {
   scheduler.timesteps.forEach((t, i) => {
     const step = c.trace[i]!;
     const input = scheduler.scaleModelInput(latents, t);
-    worst = Math.max(worst, relativeError(input, step.model_input));
+    worst = Math.max(worst, compareArrays(input, step.model_input).rel);
     latents = scheduler.step(Float32Array.from(step.model_output), t, latents);
-    worst = Math.max(worst, relativeError(latents, step.prev_sample));
+    worst = Math.max(worst, compareArrays(latents, step.prev_sample).rel);
   });
   return worst;
 }

@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { compileLinearWat, linearWasmModule, MODULE_PATH } from '../../scripts/build-linear-wasm.js';
 import { linear, linearJs } from '../../src/reference/delta-conv-block.js';
 import { LINEAR_WASM_BASE64 } from '../../src/reference/linear-wasm.js';
+import { compareArrays } from '../../src/runtime/compare.js';
 
 /** Standard normal floats from a 32-bit LCG (Box–Muller), the same for the same seed. */
 function normals(n: number, seed: number): Float32Array {
@@ -30,15 +31,7 @@ function linearF64(x: Float32Array, rows: number, inDim: number, w: Float32Array
 }
 
 /** max |actual − expected| / max |expected| */
-function relError(actual: Float32Array, expected: Float64Array): number {
-  let diff = 0;
-  let scale = 0;
-  for (let k = 0; k < expected.length; k++) {
-    diff = Math.max(diff, Math.abs(actual[k]! - expected[k]!));
-    scale = Math.max(scale, Math.abs(expected[k]!));
-  }
-  return diff / scale;
-}
+const relError = (actual: Float32Array, expected: Float64Array) => compareArrays(actual, expected).rel;
 
 // [rows, inDim, outDim]: blocks of 4 with and without leftover rows, outputs and inputs
 const SHAPES: [number, number, number][] = [
